@@ -1,0 +1,233 @@
+"""`kiosk-sim card …`: readers, probe, read and emulate, for hardware testers and QA."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from . import files, mynumber
+from .client import TextApplication, pin_is_well_formed
+from .errors import CardError, ErrorCode, PinError
+from .pcsc import PcscTransport, list_readers
+from .trust import TrustStore
+from .verify import verify_card
+
+VPCD_PORT = 0x8C7B  # Debian's /etc/reader.conf.d/vpcd: slot 0; slot 1 is the next port
+EXIT_OK, EXIT_FAIL, EXIT_UNVERIFIED = 0, 1, 4
+
+
+def default_instance() -> Path:
+    """Where development keys and card state live: outside the repository."""
+    env = os.environ.get("KIOSK_SIM_HOME")
+    return Path(env) if env else Path.home() / ".local" / "share" / "kiosk-sim"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    card = sub.add_parser("card", help="My Number Card: readers, probe, read, emulate")
+    cmds = card.add_subparsers(dest="card_command", required=True, metavar="COMMAND")
+
+    p = cmds.add_parser("readers", help="list PC/SC readers and the ATR of each card")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_readers)
+
+    for name, func, text in (
+        (
+            "probe",
+            cmd_probe,
+            "is it a My Number Card, and how many PIN tries are left (spends none)",
+        ),
+        ("read", cmd_read, "verify the PIN, read the 4 facts and check their signature"),
+    ):
+        p = cmds.add_parser(name, help=text, description=text)
+        p.add_argument("--reader", help="reader name or part of it (default: first with a card)")
+        p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a card")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+        if name == "read":
+            p.add_argument("--last-try", action="store_true", help="allow using the last PIN try")
+            p.add_argument("--show-number", action="store_true", help="print the full My Number")
+            p.add_argument("--trust", type=Path, help="trust store (default: the instance's)")
+            p.add_argument("--instance", type=Path, default=None)
+
+    p = cmds.add_parser("emulate", help="insert the software card into pcscd's vpcd reader")
+    p.add_argument("--profile", type=Path, help="holder profile JSON (default: the demo holder)")
+    p.add_argument("--state", type=Path, help="card state file (default: in the instance)")
+    p.add_argument("--instance", type=Path, default=None)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--slot", type=int, default=0, choices=(0, 1), help="Virtual PCD slot")
+    p.set_defaults(func=cmd_emulate)
+
+
+def _out(args: argparse.Namespace, data: dict, lines: list[str]) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else "\n".join(lines))
+
+
+def _fail(args: argparse.Namespace, exc: CardError, extra: dict | None = None) -> int:
+    data = {"ok": False, "error": exc.code.value, "message": exc.message, **(extra or {})}
+    if getattr(exc, "tries_left", None) is not None:
+        data["tries_left"] = exc.tries_left  # type: ignore[attr-defined]
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(f"error: {exc.message}", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def cmd_readers(args: argparse.Namespace) -> int:
+    try:
+        readers = list_readers()
+    except CardError as exc:
+        return _fail(args, exc)
+    data = {
+        "readers": [{"name": r.name, "atr": r.atr.hex(" ") if r.atr else None} for r in readers]
+    }
+    lines = [f"{r.name}: {r.atr.hex(' ').upper() if r.atr else '(no card)'}" for r in readers]
+    _out(args, data, lines or ["no readers"])
+    return EXIT_OK
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    try:
+        with PcscTransport(args.reader, wait=args.wait) as transport:
+            app = TextApplication(transport)
+            base = {"reader": transport.reader, "atr": transport.atr.hex(" ")}
+            try:
+                app.select()
+            except CardError as exc:
+                if exc.code is ErrorCode.NOT_MYNUMBER_CARD:
+                    _out(
+                        args,
+                        {**base, "mynumber_card": False},
+                        [
+                            f"reader: {transport.reader}",
+                            f"ATR:    {transport.atr.hex(' ').upper()}",
+                            "not a My Number Card",
+                        ],
+                    )
+                    return EXIT_FAIL
+                raise
+            tries = app.pin_tries_left()
+    except CardError as exc:
+        return _fail(args, exc)
+    _out(
+        args,
+        {**base, "mynumber_card": True, "pin_tries_left": tries},
+        [
+            f"reader: {base['reader']}",
+            f"ATR:    {transport.atr.hex(' ').upper()}",
+            "My Number Card: yes (card-info input support application found)",
+            f"PIN tries left: {tries}"
+            + ("  (locked: reset at the municipal window)" if tries == 0 else ""),
+        ],
+    )
+    return EXIT_OK
+
+
+def _ask_pin(tries: int) -> str:
+    """Asks until the PIN is well formed: a malformed one is never sent."""
+    for _ in range(5):
+        if sys.stdin.isatty():
+            pin = getpass.getpass(f"PIN (4 digits, {tries} tries left): ")
+        else:
+            pin = sys.stdin.readline().strip()
+        if pin_is_well_formed(pin):
+            return pin
+        print("the PIN is exactly 4 digits; nothing was sent to the card", file=sys.stderr)
+        if not sys.stdin.isatty():
+            break
+    raise PinError(ErrorCode.INVALID_PIN_FORMAT, "no well-formed PIN given; nothing was sent")
+
+
+def _trust_store(args: argparse.Namespace) -> TrustStore | None:
+    path = args.trust or (args.instance or default_instance()) / "card-issuer" / "trust-store.json"
+    return TrustStore.load(path) if path.exists() else None
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    try:
+        with PcscTransport(args.reader, wait=args.wait) as transport:
+            app = TextApplication(transport)
+            app.select()
+            tries = app.pin_tries_left()
+            if not args.json:
+                print(f"PIN tries left: {tries}", file=sys.stderr)
+            if tries == 0:
+                raise PinError(
+                    ErrorCode.PIN_BLOCKED,
+                    "the PIN is locked; it can be reset only at the municipal window",
+                    0,
+                )
+            if tries == 1 and not args.last_try:
+                raise PinError(
+                    ErrorCode.LAST_TRY,
+                    "only one PIN try is left: nothing was sent (use --last-try to use it)",
+                    1,
+                )
+            app.verify_pin(_ask_pin(tries))
+            challenge = secrets.token_bytes(32)
+            card = app.read_card_files(challenge)
+    except CardError as exc:
+        return _fail(args, exc)
+
+    number = files.parse_my_number(card.ef0001)
+    info = files.parse_basic_info(card.ef0002)
+    trust = _trust_store(args)
+    if trust is None:
+        verdict, ok = "not checked: no trust store (card issuer CA keys) found", False
+    else:
+        try:
+            verify_card(card, trust, expected_challenge=challenge)
+            verdict, ok = "valid (issuer signature, card certificate and card presence)", True
+        except CardError as exc:
+            verdict, ok = f"INVALID: {exc.message}", False
+    shown = number if args.show_number else mynumber.mask(number)
+    data = {
+        "ok": ok,
+        "my_number": shown,
+        "name": info.name,
+        "address": info.address,
+        "birth_date": info.birth_date.isoformat(),
+        "sex": files.SEX[info.sex],
+        "integrity": verdict,
+    }
+    _out(
+        args,
+        data,
+        [
+            f"My Number:  {shown}",
+            f"name:       {info.name}",
+            f"address:    {info.address}",
+            f"birth date: {info.birth_date.isoformat()}",
+            f"sex:        {files.SEX[info.sex]}",
+            f"integrity:  {verdict}",
+        ],
+    )
+    return EXIT_OK if ok else EXIT_UNVERIFIED
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from .softcard import run_emulator  # the software card is only needed here
+
+    instance = args.instance or default_instance()
+    state = args.state or instance / "cards" / (
+        "demo-state.json" if args.profile is None else f"{args.profile.stem}-state.json"
+    )
+
+    def ready(profile: object) -> None:
+        if args.profile is None:
+            print(f"software card inserted (demo holder, PIN {profile.pin})", flush=True)  # type: ignore[attr-defined]
+        else:
+            print("software card inserted", flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_emulator(
+            args.profile, state, instance, args.host, VPCD_PORT + args.slot, on_ready=ready
+        )
+    print("software card removed", flush=True)
+    return EXIT_OK

@@ -1,0 +1,247 @@
+"""PC/SC transport through pyscard's ``scard`` layer (pcscd on Linux).
+
+The same code drives a USB reader with a real My Number Card and the software
+card behind vsmartcard's ``vpcd`` driver. Every call that can block has a
+bound: waiting for a card takes a timeout, and a transmit that does not come
+back in time fails with ``timeout`` instead of hanging the caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from smartcard import scard
+
+from .errors import ErrorCode, TransportError
+from .transport import Transport
+
+T = TypeVar("T")
+
+_REMOVED = {
+    scard.SCARD_W_REMOVED_CARD,
+    scard.SCARD_E_NO_SMARTCARD,
+    scard.SCARD_W_UNPOWERED_CARD,
+    scard.SCARD_W_UNRESPONSIVE_CARD,
+    scard.SCARD_E_NOT_TRANSACTED,  # vpcd reports a closed card link this way
+}
+_READER_GONE = {
+    scard.SCARD_E_READER_UNAVAILABLE,
+    scard.SCARD_E_UNKNOWN_READER,
+    scard.SCARD_E_NO_SERVICE,
+    scard.SCARD_E_SERVICE_STOPPED,
+    scard.SCARD_E_INVALID_HANDLE,
+}
+
+
+def _error(hresult: int, what: str) -> TransportError:
+    text = scard.SCardGetErrorMessage(hresult)
+    if hresult in _REMOVED:
+        return TransportError(ErrorCode.CARD_REMOVED, f"the card was removed ({what}: {text})")
+    if hresult == scard.SCARD_W_RESET_CARD:
+        return TransportError(
+            ErrorCode.CARD_REMOVED, f"the card was reset by another program ({what})"
+        )
+    if hresult in _READER_GONE:
+        return TransportError(
+            ErrorCode.READER_UNAVAILABLE, f"reader or pcscd unavailable ({what}: {text})"
+        )
+    if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
+        return TransportError(ErrorCode.NO_READER, "no smart-card reader is connected")
+    if hresult == scard.SCARD_E_TIMEOUT:
+        return TransportError(ErrorCode.TIMEOUT, f"timed out ({what})")
+    return TransportError(
+        ErrorCode.TRANSPORT, f"PC/SC error in {what}: {text} ({hresult & 0xFFFFFFFF:08X})"
+    )
+
+
+def _check(result: Any, what: str) -> Any:
+    hresult, *rest = result
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise _error(hresult, what)
+    return rest[0] if len(rest) == 1 else tuple(rest)
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    name: str
+    atr: bytes | None  # None when no card is in the reader
+
+
+class _Context:
+    def __init__(self) -> None:
+        self.handle = _check(
+            scard.SCardEstablishContext(scard.SCARD_SCOPE_USER), "connect to pcscd"
+        )
+
+    def readers(self) -> list[str]:
+        hresult, names = scard.SCardListReaders(self.handle, [])
+        if hresult in (scard.SCARD_E_NO_READERS_AVAILABLE,):
+            return []
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise _error(hresult, "list readers")
+        return list(names)
+
+    def states(self, names: list[str], timeout_ms: int = 0) -> dict[str, tuple[int, bytes]]:
+        if not names:
+            return {}
+        hresult, states = scard.SCardGetStatusChange(
+            self.handle, timeout_ms, [(n, scard.SCARD_STATE_UNAWARE) for n in names]
+        )
+        if hresult == scard.SCARD_E_TIMEOUT:
+            return {}
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise _error(hresult, "reader status")
+        return {name: (state, bytes(atr)) for name, state, atr in states}
+
+    def release(self) -> None:
+        scard.SCardReleaseContext(self.handle)
+
+
+def list_readers() -> list[ReaderInfo]:
+    """Every reader pcscd knows, with the ATR of the card in it (if any)."""
+    ctx = _Context()
+    try:
+        names = ctx.readers()
+        states = ctx.states(names)
+        out = []
+        for name in names:
+            state, atr = states.get(name, (0, b""))
+            out.append(ReaderInfo(name, atr if state & scard.SCARD_STATE_PRESENT else None))
+        return out
+    finally:
+        ctx.release()
+
+
+class _Worker:
+    """One thread that runs blocking PC/SC calls, so the caller can stop waiting."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pcsc-worker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, out = job
+            try:
+                out.put((True, fn()))
+            except BaseException as exc:  # handed back to the caller's thread
+                out.put((False, exc))
+
+    def call(self, fn: Callable[[], T], timeout: float) -> T:
+        out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs.put((fn, out))
+        try:
+            ok, value = out.get(timeout=timeout)
+        except queue.Empty:
+            raise TransportError(
+                ErrorCode.TIMEOUT, f"the card did not answer within {timeout:g} s"
+            ) from None
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+
+class PcscTransport(Transport):
+    """A connection to the card in one PC/SC reader.
+
+    ``reader``: a reader name or a part of it; ``None`` picks the first reader
+    holding a card. ``wait``: seconds to wait for a card to appear.
+    ``timeout``: the bound on one APDU round trip.
+    """
+
+    def __init__(
+        self,
+        reader: str | None = None,
+        *,
+        wait: float = 0.0,
+        timeout: float = 5.0,
+        exclusive: bool = False,
+    ) -> None:
+        self.timeout = timeout
+        self._ctx = _Context()
+        self._card: int | None = None
+        self._worker: _Worker | None = None
+        try:
+            self.reader = self._find_reader(reader, wait)
+            mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+            self._card, self._protocol = _check(
+                scard.SCardConnect(
+                    self._ctx.handle,
+                    self.reader,
+                    mode,
+                    scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+                ),
+                "connect to the card",
+            )
+            self._atr = self._status_atr()
+            self._worker = _Worker()
+        except BaseException:
+            self.close()
+            raise
+
+    def _find_reader(self, wanted: str | None, wait: float) -> str:
+        deadline = time.monotonic() + max(wait, 0.0)
+        while True:
+            names = self._ctx.readers()
+            if wanted is not None:
+                names = [n for n in names if n == wanted] or [n for n in names if wanted in n]
+                if not names and time.monotonic() >= deadline:
+                    raise TransportError(ErrorCode.NO_READER, f"no reader named {wanted!r}")
+            for name, (state, _) in self._ctx.states(names).items():
+                if state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE:
+                    return name
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if not names and wanted is None:
+                    raise TransportError(ErrorCode.NO_READER, "no smart-card reader is connected")
+                raise TransportError(ErrorCode.NO_CARD, "no card in the reader")
+            # sleep on pcscd's own change notification, a slice at a time so new readers count too
+            current = [(n, scard.SCARD_STATE_EMPTY) for n in names]
+            if current:
+                scard.SCardGetStatusChange(self._ctx.handle, int(min(left, 0.25) * 1000), current)
+            else:
+                time.sleep(min(left, 0.25))
+
+    def _status_atr(self) -> bytes:
+        _name, _state, _proto, atr = _check(scard.SCardStatus(self._card), "card status")
+        return bytes(atr)
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        if self._card is None or self._worker is None:
+            raise TransportError(ErrorCode.NO_CARD, "not connected to a card")
+        card, proto, cmd = self._card, self._protocol, list(apdu)
+        result = self._worker.call(lambda: scard.SCardTransmit(card, proto, cmd), self.timeout)
+        return bytes(_check(result, "transmit"))
+
+    def card_present(self) -> bool:
+        """Asks pcscd (not the card) whether the card is still in the reader."""
+        try:
+            state, _ = self._ctx.states([self.reader]).get(self.reader, (0, b""))
+        except TransportError:
+            return False
+        return bool(state & scard.SCARD_STATE_PRESENT)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        if self._card is not None:
+            scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD)
+            self._card = None
+        if self._ctx is not None:
+            self._ctx.release()
+            self._ctx = None  # type: ignore[assignment]

@@ -1,0 +1,1 @@
+"""The `kiosk-sim` command: one entry point, one subcommand per system."""

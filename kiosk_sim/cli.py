@@ -1,0 +1,40 @@
+"""Dispatch `kiosk-sim <system> ...` to the CLI module each system owns.
+
+Each system package exposes ``cli.register(subparsers)``, which adds its own
+sub-parser and sets ``func`` (``args -> exit code``) on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# system name -> module that owns its CLI; a system is added here when it lands.
+SYSTEMS = {
+    "card": "card_reader.cli",
+    "cert": "certs.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk-sim",
+        description="Simulator of convenience-store issuance of the vaccination certificate.",
+    )
+    sub = parser.add_subparsers(dest="system", required=True, metavar="SYSTEM")
+    for module_name in SYSTEMS.values():
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
