@@ -43,5 +43,6 @@ __all__ = [
     "list_readers",
     "parse_basic_info",
     "parse_my_number",
+    "pin_is_well_formed",
     "verify_card",
 ]
