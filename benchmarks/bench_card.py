@@ -1,0 +1,98 @@
+"""Card-layer benchmarks through the real PC/SC stack (pcscd + vpcd + software card).
+
+    .venv/bin/python benchmarks/bench_card.py [--rounds N]
+
+Starts the software card in its own process (`kiosk-sim card emulate`, the
+second Virtual PCD slot, a throw-away instance directory), then measures:
+
+1. one APDU round trip (SELECT of the 券面事項入力補助AP) through pcscd;
+2. reading and verifying a card: SELECT, tries query, VERIFY, EF 0001–0004
+   and 0007, the card-presence signature, and the verification of it all
+   against the trust store; with the number of APDUs it took.
+
+Needs pcscd running with the vpcd driver (bin/setup starts it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from card_reader import PcscTransport, TextApplication, TrustStore, verify_card
+from card_reader.pcsc import list_readers
+
+ROOT = Path(__file__).resolve().parents[1]
+READER = "Virtual PCD 00 01"
+SELECT = bytes.fromhex("00A4040C0AD3921000310001010408")
+
+
+def start_card(instance: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk_sim.cli", "card", "emulate", "--slot", "1",
+         "--instance", str(instance)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(r.name == READER and r.atr for r in list_readers()):
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the software card did not appear in " + READER)
+
+
+def pct(xs: list[float], q: float) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(len(xs) * q))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=2000, help="APDU round trips to time")
+    ap.add_argument("--reads", type=int, default=100, help="full card reads to time")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp)
+        proc = start_card(instance)
+        try:
+            trust = TrustStore.load(instance / "card-issuer" / "trust-store.json")
+            with PcscTransport(READER, timeout=5.0) as transport:
+                times = []
+                for _ in range(args.rounds):
+                    t0 = time.perf_counter()
+                    transport.transmit(SELECT)
+                    times.append((time.perf_counter() - t0) * 1e3)
+                print(f"APDU round trip through pcscd + vpcd ({args.rounds} SELECTs):")
+                print(f"  median {statistics.median(times):.3f} ms   p99 {pct(times, 0.99):.3f} ms")
+
+                reads, count = [], 0
+                for _ in range(args.reads):
+                    t0 = time.perf_counter()
+                    app = TextApplication(transport)
+                    app.select()
+                    app.pin_tries_left()
+                    app.verify_pin("1234")
+                    challenge = secrets.token_bytes(32)
+                    card = app.read_card_files(challenge)
+                    verify_card(card, trust, expected_challenge=challenge)
+                    reads.append((time.perf_counter() - t0) * 1e3)
+                    count = app.apdu_count
+                print(f"read and verify a card ({args.reads} times, {count} APDUs each):")
+                print(f"  median {statistics.median(reads):.2f} ms   p99 {pct(reads, 0.99):.2f} ms")
+        finally:
+            proc.terminate()
+            proc.wait(5)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
