@@ -22,6 +22,10 @@ from .transport import Transport
 
 T = TypeVar("T")
 
+# pcscd polls a reader for card presence every 400 ms or so: the longest wait
+# before an empty answer is known to be a removal.
+REMOVAL_GRACE = 0.8
+
 _REMOVED = {
     scard.SCARD_W_REMOVED_CARD,
     scard.SCARD_E_NO_SMARTCARD,
@@ -225,7 +229,27 @@ class PcscTransport(Transport):
             raise TransportError(ErrorCode.NO_CARD, "not connected to a card")
         card, proto, cmd = self._card, self._protocol, list(apdu)
         result = self._worker.call(lambda: scard.SCardTransmit(card, proto, cmd), self.timeout)
-        return bytes(_check(result, "transmit"))
+        resp = bytes(_check(result, "transmit"))
+        if not resp and self._removal_confirmed(REMOVAL_GRACE):
+            # vpcd (and some readers) hand back an empty answer when the card
+            # leaves mid-command; pcscd confirms the removal at its next poll
+            raise TransportError(ErrorCode.CARD_REMOVED, "the card was removed")
+        return resp
+
+    def _removal_confirmed(self, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while True:
+            hresult = scard.SCardStatus(self._card)[0]
+            if hresult != scard.SCARD_S_SUCCESS:
+                return hresult in _REMOVED or hresult == scard.SCARD_W_RESET_CARD
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            scard.SCardGetStatusChange(
+                self._ctx.handle,
+                int(min(left, 0.1) * 1000),
+                [(self.reader, scard.SCARD_STATE_PRESENT)],
+            )
 
     def card_present(self) -> bool:
         """Asks pcscd (not the card) whether the card is still in the reader."""
