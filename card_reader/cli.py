@@ -8,7 +8,9 @@ import getpass
 import json
 import os
 import secrets
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import files, mynumber
@@ -225,9 +227,12 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         else:
             print("software card inserted", flush=True)
 
+    # Ctrl-C or SIGTERM takes the card out cleanly (closes the vpcd link)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         run_emulator(
-            args.profile, state, instance, args.host, VPCD_PORT + args.slot, on_ready=ready
+            args.profile, state, instance, args.host, VPCD_PORT + args.slot, stop, on_ready=ready
         )
     print("software card removed", flush=True)
     return EXIT_OK
