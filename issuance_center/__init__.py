@@ -1,0 +1,100 @@
+"""The certificate issuance center (証明書交付センター).
+
+Between kiosks (mutual TLS, kiosk CA) and VRS (mutual TLS, LGWAN CA): it
+verifies card data against the card-issuer trust store, lets kiosks offer
+only municipalities that provide convenience-store issuance, relays to VRS,
+and records nothing of the application or the certificate (M06).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from card_reader import TrustStore
+
+from .errors import CenterError, Code
+from .kiosks import KioskRegistry
+from .sessions import SessionStore
+from .vrs_client import VrsClient
+
+log = logging.getLogger("issuance_center")
+
+HTTP_CODES = {
+    400: Code.BAD_REQUEST,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    413: Code.TOO_LARGE,
+}
+
+
+@dataclass
+class Center:
+    trust: TrustStore
+    kiosks: KioskRegistry
+    sessions: SessionStore
+    vrs: VrsClient
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(SESSION_TTL=600.0, MAX_CONTENT_LENGTH=64 * 1024, VRS_TIMEOUT=10.0)
+    app.config.update(config or {})
+    cfg = app.config
+    vrs = cfg.get("VRS") or VrsClient(
+        cfg["VRS_URL"],
+        client_cert=(str(cfg["VRS_CLIENT_CERT"]), str(cfg["VRS_CLIENT_KEY"])),
+        ca_file=str(cfg["VRS_CA"]),
+        timeout=cfg["VRS_TIMEOUT"],
+    )
+    trust = cfg.get("TRUST") or TrustStore.load(Path(cfg["TRUST_STORE"]))
+    app.extensions["center"] = Center(
+        trust, KioskRegistry(Path(cfg["KIOSKS"])), SessionStore(cfg["SESSION_TTL"]), vrs
+    )
+
+    from . import api
+
+    app.register_blueprint(api.bp)
+
+    @app.errorhandler(CenterError)
+    def center_error(exc: CenterError) -> tuple[Response, int]:
+        g.outcome = exc.code.value
+        return jsonify(exc.to_json()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = HTTP_CODES.get(exc.code or 500, Code.BAD_REQUEST)
+        g.outcome = code.value
+        return jsonify(error=code.value, message=exc.description or exc.name), exc.code or 400
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> tuple[Response, int]:
+        # the exception may hold personal data: log its type only
+        log.error("internal error %s", type(exc).__name__)
+        g.outcome = "internal"
+        return jsonify(error="internal", message="internal error"), 500
+
+    @app.before_request
+    def start_timer() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def access_log(resp: Response) -> Response:
+        # kiosk ID, operation, outcome and timing only (M06)
+        log.info(
+            "kiosk=%s op=%s status=%d outcome=%s ms=%.1f",
+            g.get("kiosk_id", "-"),
+            request.endpoint or "-",
+            resp.status_code,
+            g.get("outcome", "ok" if resp.status_code < 400 else "error"),
+            (time.perf_counter() - g.get("t0", time.perf_counter())) * 1e3,
+        )
+        return resp
+
+    return app

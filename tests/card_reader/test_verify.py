@@ -68,7 +68,7 @@ def test_the_cards_own_key_is_never_enough(genuine: tuple[CardFiles, bytes]) -> 
 def test_certificate_with_a_wrong_signature_is_refused(
     genuine: tuple[CardFiles, bytes], issuer: DevCardIssuer
 ) -> None:
-    files, challenge = genuine
+    files, _challenge = genuine
     ef = bytearray(files.ef0004)
     ef[-1] ^= 1
     with pytest.raises(VerificationError) as err:

@@ -1,0 +1,179 @@
+"""The kiosk-facing API: sessions, card verification, eligibility, issuance."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from flask import Blueprint, current_app, g, jsonify, request
+
+from card_reader import CardError, CardFiles, ErrorCode, verify_card
+
+from .errors import CenterError, Code
+from .sessions import Session
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+CARD_FIELDS = ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
+CERTIFICATE_TYPES = ("domestic", "overseas")
+MAX_COPIES = 10
+
+
+def kiosk_id() -> str:
+    """The kiosk is who its client certificate (checked by TLS against the kiosk CA) says."""
+    pem = request.environ.get("SSL_CLIENT_CERT")
+    if not pem:
+        raise CenterError(Code.NO_CLIENT_CERTIFICATE, "a kiosk client certificate is required")
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        kid = str(names[0].value)
+    except (ValueError, IndexError):
+        raise CenterError(Code.NO_CLIENT_CERTIFICATE, "unreadable client certificate") from None
+    current_app.extensions["center"].kiosks.check(kid)
+    g.kiosk_id = kid
+    return kid
+
+
+def body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise CenterError(Code.BAD_REQUEST, "the request body must be a JSON object")
+    return data
+
+
+def b64(data: dict[str, Any], name: str) -> bytes:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise CenterError(Code.BAD_REQUEST, f"{name} is required (base64)")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise CenterError(Code.BAD_REQUEST, f"{name} is not valid base64") from None
+
+
+def offered() -> dict[str, dict[str, Any]]:
+    """Only municipalities that provide convenience-store issuance (M04)."""
+    center = current_app.extensions["center"]
+    return {
+        m["code"]: m
+        for m in center.vrs.municipalities()
+        if m.get("offers_convenience_store_issuance")
+    }
+
+
+def municipality(data: dict[str, Any]) -> str:
+    code = data.get("municipality_code")
+    if not isinstance(code, str) or not (len(code) == 6 and code.isascii() and code.isdigit()):
+        raise CenterError(Code.BAD_REQUEST, "municipality_code must be a 6-digit code")
+    if code not in offered():
+        raise CenterError(
+            Code.MUNICIPALITY_NOT_OFFERED,
+            "this municipality does not provide convenience-store issuance",
+        )
+    return code
+
+
+def verified_session(sid: str) -> Session:
+    session = current_app.extensions["center"].sessions.get(sid, kiosk_id())
+    if session.my_number is None:
+        raise CenterError(Code.SESSION_STATE, "the card has not been verified in this session")
+    return session
+
+
+@bp.post("/sessions")
+def open_session() -> Any:
+    kid = kiosk_id()
+    center = current_app.extensions["center"]
+    municipalities = [
+        {"code": m["code"], "name_ja": m.get("name_ja", ""), "name_en": m.get("name_en", "")}
+        for m in offered().values()
+    ]
+    session = center.sessions.open(kid)
+    return jsonify(
+        session_id=session.id,
+        challenge=base64.b64encode(session.challenge).decode(),
+        municipalities=municipalities,
+        expires_in=center.sessions.ttl,
+    ), 201
+
+
+@bp.post("/sessions/<sid>/card")
+def submit_card(sid: str) -> Any:
+    center = current_app.extensions["center"]
+    session = center.sessions.get(sid, kiosk_id())
+    data = body()
+    raw = {name: b64(data, name) for name in CARD_FIELDS}
+    if session.card_used:
+        # one challenge, one answer: a second submission is a replay attempt
+        center.sessions.close(sid)
+        raise CenterError(Code.CARD_REPLAYED, "card data was already submitted in this session")
+    session.card_used = True
+    card = CardFiles(
+        ef0001=raw["ef0001"],
+        ef0002=raw["ef0002"],
+        ef0003=raw["ef0003"],
+        ef0004=raw["ef0004"],
+        ef0007=raw["ef0007"],
+        challenge=session.challenge,
+        presence_signature=raw["presence_signature"],
+    )
+    try:
+        verified = verify_card(card, center.trust, expected_challenge=session.challenge)
+    except CardError as exc:
+        center.sessions.close(sid)
+        if exc.code is ErrorCode.BAD_PRESENCE_SIGNATURE:
+            raise CenterError(
+                Code.CARD_REPLAYED,
+                "the card did not answer this session's challenge",
+                exc.code.value,
+            ) from None
+        raise CenterError(
+            Code.CARD_INVALID, "the card's data did not verify", exc.code.value
+        ) from None
+    session.my_number = verified.my_number
+    return jsonify(ok=True)
+
+
+@bp.post("/sessions/<sid>/eligibility")
+def eligibility(sid: str) -> Any:
+    session = verified_session(sid)
+    code = municipality(body())
+    center = current_app.extensions["center"]
+    answer = center.vrs.eligibility(code, session.my_number)
+    return jsonify(
+        municipality_code=code,
+        domestic=bool(answer.get("domestic")),
+        overseas=bool(answer.get("overseas")),
+    )
+
+
+@bp.post("/sessions/<sid>/certificates")
+def issue(sid: str) -> Any:
+    session = verified_session(sid)
+    data = body()
+    code = municipality(data)
+    kind = data.get("certificate_type")
+    copies = data.get("copies")
+    if kind not in CERTIFICATE_TYPES:
+        raise CenterError(Code.BAD_REQUEST, "certificate_type must be domestic or overseas")
+    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
+        raise CenterError(Code.BAD_REQUEST, f"copies must be 1 to {MAX_COPIES}")
+    center = current_app.extensions["center"]
+    try:
+        answer = center.vrs.issue(code, session.my_number, kind, copies)
+    finally:
+        # one issuance per session, whatever VRS said: the kiosk starts over after
+        center.sessions.close(sid)
+    return jsonify(certificates=answer.get("certificates", []))
+
+
+@bp.delete("/sessions/<sid>")
+def cancel(sid: str) -> Any:
+    center = current_app.extensions["center"]
+    center.sessions.get(sid, kiosk_id())
+    center.sessions.close(sid)
+    return "", 204

@@ -1,0 +1,62 @@
+"""The center's errors: stable codes the kiosk turns into words for the resident."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    BAD_REQUEST = "bad_request"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    TOO_LARGE = "request_too_large"
+    NO_CLIENT_CERTIFICATE = "no_client_certificate"
+    KIOSK_UNKNOWN = "kiosk_unknown"
+    KIOSK_DISABLED = "kiosk_disabled"
+    SESSION_UNKNOWN = "session_unknown"
+    SESSION_EXPIRED = "session_expired"
+    SESSION_STATE = "session_state"
+    CARD_INVALID = "card_invalid"
+    CARD_REPLAYED = "card_replayed"
+    MUNICIPALITY_NOT_OFFERED = "municipality_not_offered"
+    VRS_UNAVAILABLE = "vrs_unavailable"
+    VRS_REFUSED = "vrs_refused"
+
+
+STATUS = {
+    Code.BAD_REQUEST: 400,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.TOO_LARGE: 413,
+    Code.NO_CLIENT_CERTIFICATE: 401,
+    Code.KIOSK_UNKNOWN: 403,
+    Code.KIOSK_DISABLED: 403,
+    Code.SESSION_UNKNOWN: 404,
+    Code.SESSION_EXPIRED: 410,
+    Code.SESSION_STATE: 409,
+    Code.CARD_INVALID: 422,
+    Code.CARD_REPLAYED: 422,
+    Code.MUNICIPALITY_NOT_OFFERED: 403,
+    Code.VRS_UNAVAILABLE: 503,
+    Code.VRS_REFUSED: 422,
+}
+
+
+class CenterError(Exception):
+    """Root error of the center. ``detail`` carries a downstream code (VRS's, the card's)."""
+
+    def __init__(self, code: Code, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+    def to_json(self) -> dict[str, str]:
+        body = {"error": self.code.value, "message": self.message}
+        if self.detail:
+            body["detail"] = self.detail
+        return body

@@ -1,0 +1,126 @@
+"""Fixtures for the center: a fresh app per test, a fake VRS beside the real one.
+
+The fake VRS here answers in VRS's documented shapes for fast unit tests; the
+real VRS over mutual TLS is exercised in the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from flask import Flask
+from flask.testing import FlaskClient
+
+from issuance_center import create_app
+from issuance_center.errors import CenterError, Code
+from issuance_center.kiosks import Kiosk, KioskRegistry
+
+from ..card_reader.conftest import card, card_key, instance_dir, issuer, profile  # noqa: F401
+
+MUNICIPALITIES = [
+    {
+        "code": "382060",
+        "name_ja": "新居浜市",
+        "name_en": "Niihama City",
+        "offers_convenience_store_issuance": True,
+    },
+    {
+        "code": "382019",
+        "name_ja": "松山市",
+        "name_en": "Matsuyama City",
+        "offers_convenience_store_issuance": True,
+    },
+    {
+        "code": "382078",
+        "name_ja": "西条市",
+        "name_en": "Saijo City",
+        "offers_convenience_store_issuance": False,
+    },
+]
+
+
+class FakeVrs:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise CenterError(
+                Code.VRS_UNAVAILABLE, "the vaccination record system cannot be reached"
+            )
+
+    def municipalities(self) -> list[dict[str, Any]]:
+        self._check()
+        return MUNICIPALITIES
+
+    def eligibility(self, code: str, my_number: str) -> dict[str, Any]:
+        self._check()
+        self.calls.append(("eligibility", (code, my_number)))
+        return {"domestic": True, "overseas": code == "382060", "doses": 3}
+
+    def issue(self, code: str, my_number: str, kind: str, copies: int) -> dict[str, Any]:
+        self._check()
+        self.calls.append(("issue", (code, my_number, kind, copies)))
+        return {"certificates": [{"type": kind, "certificate_id": "C-1", "jws": "x.y.z"}] * copies}
+
+
+def client_cert_pem(cn: str) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture
+def vrs() -> FakeVrs:
+    return FakeVrs()
+
+
+@pytest.fixture
+def app(tmp_path: Path, issuer: Any, vrs: FakeVrs) -> Flask:  # noqa: F811
+    kiosks = tmp_path / "kiosks.json"
+    KioskRegistry.write(
+        kiosks,
+        [
+            Kiosk("K0001", "Store 1", True),
+            Kiosk("K0002", "Store 2", True),
+            Kiosk("K0009", "Closed store", False),
+        ],
+    )
+    return create_app(
+        {"TESTING": True, "TRUST": issuer.trust_store(), "KIOSKS": kiosks, "VRS": vrs}
+    )
+
+
+KioskClient = Callable[[str], FlaskClient]
+
+
+@pytest.fixture
+def kiosk(app: Flask) -> KioskClient:
+    """``kiosk("K0001")``: a test client that presents that kiosk's certificate."""
+
+    def make(kid: str) -> FlaskClient:
+        c = app.test_client()
+        c.environ_base["SSL_CLIENT_CERT"] = client_cert_pem(kid)
+        return c
+
+    return make

@@ -1,0 +1,263 @@
+"""The center's API with a fake VRS: sessions, card checks, M03, M04, replay."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from card_reader import InMemoryTransport, TextApplication
+from card_reader.softcard import Profile
+
+from ..card_reader.conftest import CardFactory
+from .conftest import FakeVrs, KioskClient
+
+PIN = Profile.demo().pin
+
+
+def card_payload(card: object, challenge_b64: str) -> dict[str, str]:
+    app = TextApplication(InMemoryTransport(card))  # type: ignore[arg-type]
+    app.select()
+    app.verify_pin(PIN)
+    files = app.read_card_files(base64.b64decode(challenge_b64))
+    return {
+        name: base64.b64encode(getattr(files, name)).decode()
+        for name in ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
+    }
+
+
+def open_session(client: FlaskClient) -> dict[str, Any]:
+    resp = client.post("/v1/sessions")
+    assert resp.status_code == 201, resp.json
+    return resp.json
+
+
+def verified(client: FlaskClient, card: CardFactory) -> str:
+    session = open_session(client)
+    resp = client.post(
+        f"/v1/sessions/{session['session_id']}/card",
+        json=card_payload(card(), session["challenge"]),
+    )
+    assert resp.status_code == 200, resp.json
+    return session["session_id"]
+
+
+def test_full_issuance(kiosk: KioskClient, card: CardFactory, vrs: FakeVrs) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    elig = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
+    assert elig.json == {"municipality_code": "382060", "domestic": True, "overseas": True}
+    resp = client.post(
+        f"/v1/sessions/{sid}/certificates",
+        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 2},
+    )
+    assert resp.status_code == 200
+    assert len(resp.json["certificates"]) == 2
+    # VRS was asked with the My Number read from the verified card, nothing the kiosk typed
+    assert vrs.calls[-1] == ("issue", ("382060", Profile.demo().my_number, "domestic", 2))
+    # the session is gone: the same session cannot issue twice
+    again = client.post(
+        f"/v1/sessions/{sid}/certificates",
+        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
+    )
+    assert again.status_code == 404
+
+
+@pytest.mark.measure("M04")
+def test_only_municipalities_offering_the_service_are_listed(kiosk: KioskClient) -> None:
+    codes = {m["code"] for m in open_session(kiosk("K0001"))["municipalities"]}
+    assert codes == {"382060", "382019"}
+
+
+@pytest.mark.measure("M04")
+@pytest.mark.parametrize("endpoint", ["eligibility", "certificates"])
+def test_a_forced_municipality_without_the_service_is_refused(
+    kiosk: KioskClient, card: CardFactory, vrs: FakeVrs, endpoint: str
+) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    calls = len(vrs.calls)
+    resp = client.post(
+        f"/v1/sessions/{sid}/{endpoint}",
+        json={"municipality_code": "382078", "certificate_type": "domestic", "copies": 1},
+    )
+    assert resp.status_code == 403
+    assert resp.json["error"] == "municipality_not_offered"
+    assert len(vrs.calls) == calls  # VRS never heard of it
+
+
+@pytest.mark.measure("M03")
+def test_tampered_card_data_is_refused(kiosk: KioskClient, card: CardFactory, vrs: FakeVrs) -> None:
+    client = kiosk("K0001")
+    session = open_session(client)
+    payload = card_payload(card(), session["challenge"])
+    ef2 = bytearray(base64.b64decode(payload["ef0002"]))
+    at = ef2.index(Profile.demo().name.encode())
+    ef2[at + 3] ^= 1
+    payload["ef0002"] = base64.b64encode(bytes(ef2)).decode()
+    resp = client.post(f"/v1/sessions/{session['session_id']}/card", json=payload)
+    assert resp.status_code == 422
+    assert resp.json == {
+        "error": "card_invalid",
+        "message": "the card's data did not verify",
+        "detail": "digest_mismatch",
+    }
+    assert vrs.calls == []
+
+
+def test_card_data_from_an_earlier_session_is_a_replay(
+    kiosk: KioskClient, card: CardFactory
+) -> None:
+    client = kiosk("K0001")
+    first = open_session(client)
+    payload = card_payload(card(), first["challenge"])
+    second = open_session(client)
+    resp = client.post(f"/v1/sessions/{second['session_id']}/card", json=payload)
+    assert (resp.status_code, resp.json["error"]) == (422, "card_replayed")
+
+
+def test_the_same_answer_twice_is_a_replay(kiosk: KioskClient, card: CardFactory) -> None:
+    client = kiosk("K0001")
+    session = open_session(client)
+    payload = card_payload(card(), session["challenge"])
+    assert (
+        client.post(f"/v1/sessions/{session['session_id']}/card", json=payload).status_code == 200
+    )
+    resp = client.post(f"/v1/sessions/{session['session_id']}/card", json=payload)
+    assert resp.json["error"] == "card_replayed"
+
+
+def test_card_from_an_unknown_issuer_is_refused(kiosk: KioskClient, tmp_path: Any) -> None:
+    from card_reader.softcard import CardState, DevCardIssuer, SoftCard
+
+    rogue = DevCardIssuer.load_or_create(tmp_path / "rogue-issuer")
+    client = kiosk("K0001")
+    session = open_session(client)
+    payload = card_payload(
+        SoftCard.personalized(Profile.demo(), rogue, CardState.new()), session["challenge"]
+    )
+    resp = client.post(f"/v1/sessions/{session['session_id']}/card", json=payload)
+    assert (resp.status_code, resp.json.get("detail")) == (422, "unknown_issuer")
+
+
+def test_issuing_before_the_card_is_verified_is_refused(kiosk: KioskClient) -> None:
+    client = kiosk("K0001")
+    sid = open_session(client)["session_id"]
+    resp = client.post(
+        f"/v1/sessions/{sid}/certificates",
+        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
+    )
+    assert (resp.status_code, resp.json["error"]) == (409, "session_state")
+
+
+def test_another_kiosk_cannot_use_a_session(kiosk: KioskClient, card: CardFactory) -> None:
+    sid = verified(kiosk("K0001"), card)
+    resp = kiosk("K0002").post(
+        f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"}
+    )
+    assert (resp.status_code, resp.json["error"]) == (404, "session_unknown")
+
+
+@pytest.mark.parametrize("kid,code", [("K0009", "kiosk_disabled"), ("K9999", "kiosk_unknown")])
+def test_disabled_or_unknown_kiosks_are_refused(kiosk: KioskClient, kid: str, code: str) -> None:
+    resp = kiosk(kid).post("/v1/sessions")
+    assert (resp.status_code, resp.json["error"]) == (403, code)
+
+
+def test_no_client_certificate_is_refused(app: Any) -> None:
+    resp = app.test_client().post("/v1/sessions")
+    assert (resp.status_code, resp.json["error"]) == (401, "no_client_certificate")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        {"municipality_code": "38206"},
+        {"municipality_code": "382060", "certificate_type": "both", "copies": 1},
+        {"municipality_code": "382060", "certificate_type": "domestic", "copies": 0},
+        {"municipality_code": "382060", "certificate_type": "domestic", "copies": True},
+        {"municipality_code": "382060", "certificate_type": "domestic", "copies": 11},
+    ],
+)
+def test_malformed_requests_get_a_4xx_with_a_reason(
+    kiosk: KioskClient, card: CardFactory, body: Any
+) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    resp = (
+        client.post(f"/v1/sessions/{sid}/certificates", json=body)
+        if body is not None
+        else client.post(
+            f"/v1/sessions/{sid}/certificates", data="{not json", content_type="application/json"
+        )
+    )
+    assert 400 <= resp.status_code < 500
+    assert resp.json["error"] and resp.json["message"]
+
+
+def test_bad_base64_card_fields(kiosk: KioskClient) -> None:
+    client = kiosk("K0001")
+    sid = open_session(client)["session_id"]
+    resp = client.post(f"/v1/sessions/{sid}/card", json={"ef0001": "***"})
+    assert (resp.status_code, resp.json["error"]) == (400, "bad_request")
+
+
+def test_vrs_down_is_a_clear_503(kiosk: KioskClient, card: CardFactory, vrs: FakeVrs) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    vrs.down = True
+    resp = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
+    assert (resp.status_code, resp.json["error"]) == (503, "vrs_unavailable")
+
+
+def test_sessions_expire(kiosk: KioskClient, card: CardFactory) -> None:
+    from freezegun import freeze_time
+
+    with freeze_time() as frozen:
+        client = kiosk("K0001")
+        sid = verified(client, card)
+        frozen.tick(601)
+        resp = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
+    assert (resp.status_code, resp.json["error"]) == (410, "session_expired")
+
+
+def test_cancel_wipes_the_session(kiosk: KioskClient, card: CardFactory) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    assert client.delete(f"/v1/sessions/{sid}").status_code == 204
+    assert (
+        client.post(
+            f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"}
+        ).status_code
+        == 404
+    )
+
+
+@pytest.mark.measure("M06")
+def test_logs_carry_no_personal_data(
+    kiosk: KioskClient, card: CardFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
+    client.post(
+        f"/v1/sessions/{sid}/certificates",
+        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
+    )
+    text = caplog.text
+    assert "kiosk=K0001" in text and "op=api.issue" in text
+    holder = Profile.demo()
+    for secret in (
+        holder.my_number,
+        holder.name,
+        holder.name.split("\u3000")[0],
+        holder.birth_date,
+        "C-1",
+    ):
+        assert secret not in text
