@@ -269,3 +269,32 @@ class PcscTransport(Transport):
         if self._ctx is not None:
             self._ctx.release()
             self._ctx = None  # type: ignore[assignment]
+
+
+def wait_for_card_state(reader: str, present: bool, timeout: float) -> bool:
+    """Blocks until the reader holds a card (``present``) or is empty, or ``timeout`` passes.
+
+    Returns whether the wanted state was reached. Sleeps on pcscd's change
+    notification, so a kiosk can watch the reader without polling the card.
+    """
+    ctx = _Context()
+    try:
+        deadline = time.monotonic() + timeout
+        known = scard.SCARD_STATE_UNAWARE
+        while True:
+            left = deadline - time.monotonic()
+            hresult, states = scard.SCardGetStatusChange(
+                ctx.handle, max(0, int(min(left, 0.5) * 1000)), [(reader, known)]
+            )
+            if hresult == scard.SCARD_S_SUCCESS:
+                _name, known, _atr = states[0]
+                has_card = bool(known & scard.SCARD_STATE_PRESENT)
+                if has_card == present:
+                    return True
+                known &= ~scard.SCARD_STATE_CHANGED
+            elif hresult != scard.SCARD_E_TIMEOUT:
+                raise _error(hresult, "watch the reader")
+            if left <= 0:
+                return False
+    finally:
+        ctx.release()
