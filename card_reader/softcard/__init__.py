@@ -1,0 +1,89 @@
+"""The software My Number Card: a card OS answering APDUs, its issuer, and a vpcd bridge.
+
+- ``card.SoftCard``: the card (``execute(apdu) -> response``), in memory or behind vpcd;
+- ``profile``: the holder's profile (JSON) and the card's persistent state file;
+- ``issuer.DevCardIssuer``: the development card-issuer CA that personalizes cards;
+- ``faults.FaultyCard``: removal, delays and garbage answers for tests;
+- ``vpcd.VpcdBridge``: puts a card into pcscd's "Virtual PCD" reader.
+
+Every behaviour the reference leaves open is decided in README.md, one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .card import ATR, CardOS, SoftCard, SwError
+from .faults import FaultyCard
+from .issuer import DevCardIssuer
+from .profile import CardState, Profile, ProfileError
+from .vpcd import VPCD_PORT, EndReason, VpcdBridge
+
+log = logging.getLogger(__name__)
+
+ISSUER_DIR = "card-issuer"
+
+
+def run_emulator(
+    profile_path: Path | None,
+    state_path: Path | None,
+    instance_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = VPCD_PORT,
+    stop_event: threading.Event | None = None,
+    on_ready: Callable[[Profile], None] | None = None,
+    *,
+    retry_interval: float = 0.5,
+) -> None:
+    """Keeps the software card inserted in vpcd until ``stop_event`` is set.
+
+    The issuer lives in ``instance_dir / "card-issuer"`` (created on first run,
+    with its trust store); ``profile_path`` None means the demo holder and
+    ``state_path`` None a throw-away card state. vpcd is retried until it
+    answers, and the card is re-inserted whenever vpcd drops the link (pcscd
+    restarted). ``on_ready(profile)`` is called after every insertion.
+    """
+    issuer = DevCardIssuer.load_or_create(Path(instance_dir) / ISSUER_DIR)
+    profile = Profile.load(profile_path) if profile_path is not None else Profile.demo()
+    card = SoftCard.personalized(profile, issuer, CardState.load_or_create(state_path))
+    stop = stop_event or threading.Event()
+    bridge = VpcdBridge(card, host, port)
+    waiting_logged = False
+    try:
+        while not stop.is_set():
+            try:
+                bridge.connect(timeout=max(retry_interval, 1.0))
+            except OSError as exc:
+                if not waiting_logged:
+                    log.info("waiting for vpcd at %s:%d (%s)", host, port, exc)
+                    waiting_logged = True
+                stop.wait(retry_interval)
+                continue
+            waiting_logged = False
+            if on_ready is not None:
+                on_ready(profile)
+            if bridge.serve(stop) is EndReason.STOPPED:
+                break
+            stop.wait(retry_interval)  # vpcd went away: insert again once it is back
+    finally:
+        bridge.remove()
+
+
+__all__ = [
+    "ATR",
+    "VPCD_PORT",
+    "CardOS",
+    "CardState",
+    "DevCardIssuer",
+    "EndReason",
+    "FaultyCard",
+    "Profile",
+    "ProfileError",
+    "SoftCard",
+    "SwError",
+    "VpcdBridge",
+    "run_emulator",
+]
