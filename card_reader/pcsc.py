@@ -160,7 +160,9 @@ class PcscTransport(Transport):
 
     ``reader``: a reader name or a part of it; ``None`` picks the first reader
     holding a card. ``wait``: seconds to wait for a card to appear.
-    ``timeout``: the bound on one APDU round trip.
+    ``timeout``: the bound on one APDU round trip; ``None`` calls pcscd
+    directly from the caller's thread (about 0.1 ms faster, but a card that
+    never answers then blocks the caller).
     """
 
     def __init__(
@@ -168,7 +170,7 @@ class PcscTransport(Transport):
         reader: str | None = None,
         *,
         wait: float = 0.0,
-        timeout: float = 5.0,
+        timeout: float | None = 5.0,
         exclusive: bool = False,
     ) -> None:
         self.timeout = timeout
@@ -188,7 +190,7 @@ class PcscTransport(Transport):
                 "connect to the card",
             )
             self._atr = self._status_atr()
-            self._worker = _Worker()
+            self._worker = _Worker() if timeout is not None else None
         except BaseException:
             self.close()
             raise
@@ -225,10 +227,13 @@ class PcscTransport(Transport):
         return self._atr
 
     def transmit(self, apdu: bytes) -> bytes:
-        if self._card is None or self._worker is None:
+        if self._card is None:
             raise TransportError(ErrorCode.NO_CARD, "not connected to a card")
         card, proto, cmd = self._card, self._protocol, list(apdu)
-        result = self._worker.call(lambda: scard.SCardTransmit(card, proto, cmd), self.timeout)
+        if self._worker is None or self.timeout is None:
+            result = scard.SCardTransmit(card, proto, cmd)
+        else:
+            result = self._worker.call(lambda: scard.SCardTransmit(card, proto, cmd), self.timeout)
         resp = bytes(_check(result, "transmit"))
         if not resp and self._removal_confirmed(REMOVAL_GRACE):
             # vpcd (and some readers) hand back an empty answer when the card

@@ -136,8 +136,11 @@ def test_raw_apdu_session_with_plain_pyscard(card: CardFactory, tmp_path: Path) 
         conn.disconnect()
 
 
-def test_read_and_verify_through_pcscd(card: CardFactory, issuer: DevCardIssuer) -> None:
-    with inserted(card()), PcscTransport(READER, timeout=5) as transport:
+@pytest.mark.parametrize("timeout", [5.0, None], ids=["guarded", "direct"])
+def test_read_and_verify_through_pcscd(
+    card: CardFactory, issuer: DevCardIssuer, timeout: float | None
+) -> None:
+    with inserted(card()), PcscTransport(READER, timeout=timeout) as transport:
         assert transport.atr == bytes.fromhex("3BE000FF8131FE4514")
         app = TextApplication(transport)
         app.select()
