@@ -18,6 +18,13 @@ SYSTEMS = {
 }
 
 
+def _present(module_name: str) -> bool:
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # the system's package itself is not there yet
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk-sim",
@@ -25,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="system", required=True, metavar="SYSTEM")
     for module_name in SYSTEMS.values():
-        if importlib.util.find_spec(module_name) is not None:  # systems land one by one
+        if _present(module_name):  # systems land one by one
             importlib.import_module(module_name).register(sub)
     return parser
 
