@@ -1,0 +1,37 @@
+"""The certificate package's errors: one root, stable codes, no personal data."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    MALFORMED_JWS = "malformed_jws"
+    BAD_HEADER = "bad_header"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    BAD_DEFLATE = "bad_deflate"
+    BAD_PAYLOAD = "bad_payload"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    BAD_QR = "bad_qr"
+    TOO_LARGE = "too_large"
+    BAD_KEY_SET = "bad_key_set"
+    UNKNOWN_PRODUCT = "unknown_product"
+    BAD_INPUT = "bad_input"
+
+
+class CertError(Exception):
+    """Root error of ``certs``: ``code`` for machines, ``message`` for people."""
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.code.value}]"
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code.value, "message": self.message}

@@ -1,0 +1,173 @@
+"""SMART Health Card signing: minified JSON, raw DEFLATE, compact JWS ES256.
+
+The signature is the 64-byte ``r‖s`` of JWS (not DER) and ``kid`` is the RFC
+7638 thumbprint of the issuer's P-256 key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from . import clock
+from .errors import CertError, Code
+
+VC_TYPES = [
+    "https://smarthealth.cards#health-card",
+    # Japan's cards also listed these (deprecated) types
+    "https://smarthealth.cards#immunization",
+    "https://smarthealth.cards#covid19",
+]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    if not isinstance(text, str) or not text.isascii():
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def minify(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw DEFLATE: no zlib or gzip header
+    return c.compress(data) + c.flush()
+
+
+def inflate(data: bytes, limit: int = 1 << 20) -> bytes:
+    d = zlib.decompressobj(-15)
+    try:
+        out = d.decompress(data, limit)
+    except zlib.error:
+        raise CertError(Code.BAD_DEFLATE, "the payload is not raw DEFLATE data") from None
+    if d.unconsumed_tail or not d.eof:
+        raise CertError(Code.BAD_DEFLATE, "the payload is truncated or too large once inflated")
+    return out
+
+
+def _coord(n: int) -> str:
+    return b64url(n.to_bytes(32, "big"))
+
+
+def public_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, str]:
+    nums = key.public_numbers()
+    jwk = {"kty": "EC", "crv": "P-256", "x": _coord(nums.x), "y": _coord(nums.y)}
+    return {**jwk, "kid": thumbprint(jwk), "use": "sig", "alg": "ES256"}
+
+
+def thumbprint(jwk: dict[str, str]) -> str:
+    """RFC 7638: SHA-256 of the required members in lexicographic order."""
+    canonical = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    return b64url(hashlib.sha256(minify(canonical)).digest())
+
+
+def key_from_jwk(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
+    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise CertError(Code.BAD_KEY_SET, "only EC P-256 keys are used for SHCs")
+    try:
+        x = int.from_bytes(b64url_decode(jwk["x"]), "big")
+        y = int.from_bytes(b64url_decode(jwk["y"]), "big")
+        return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    except (KeyError, ValueError):
+        raise CertError(Code.BAD_KEY_SET, "a key in the key set is malformed") from None
+
+
+class IssuerKey:
+    """The issuer's ES256 key; generated at first run, kept outside the repository."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey) -> None:
+        self._key = private_key
+        self.public_jwk = public_jwk(private_key.public_key())
+        self.kid = self.public_jwk["kid"]
+
+    @classmethod
+    def generate(cls) -> IssuerKey:
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> IssuerKey:
+        path = Path(path)
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise CertError(Code.BAD_KEY_SET, "the issuer key file is not an EC key")
+            return cls(key)
+        issuer = cls.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = issuer._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        return issuer
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key set, as served at ``iss/.well-known/jwks.json`` (never ``d``)."""
+        return {"keys": [dict(self.public_jwk)]}
+
+    def sign_compact(self, payload: dict[str, Any]) -> str:
+        header = minify({"alg": "ES256", "zip": "DEF", "kid": self.kid})
+        signing_input = f"{b64url(header)}.{b64url(deflate(minify(payload)))}"
+        der = self._key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def make_payload(
+    iss: str,
+    bundle: dict[str, Any],
+    *,
+    nbf: int | None = None,
+    exp: int | None = None,
+    rid: str | None = None,
+) -> dict[str, Any]:
+    vc: dict[str, Any] = {
+        "type": list(VC_TYPES),
+        "credentialSubject": {"fhirVersion": "4.0.1", "fhirBundle": bundle},
+    }
+    if rid is not None:
+        vc["rid"] = rid
+    payload: dict[str, Any] = {
+        "iss": iss.rstrip("/"),
+        "nbf": int(clock.now().timestamp()) if nbf is None else nbf,
+    }
+    if exp is not None:
+        payload["exp"] = exp
+    payload["vc"] = vc
+    return payload
+
+
+def sign(issuer: IssuerKey, iss: str, bundle: dict[str, Any], **claims: Any) -> str:
+    """The SHC of ``bundle`` as a compact JWS."""
+    return issuer.sign_compact(make_payload(iss, bundle, **claims))
+
+
+def verify_es256(key: ec.EllipticCurvePublicKey, signing_input: bytes, sig: bytes) -> bool:
+    if len(sig) != 64:
+        return False
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    try:
+        key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
+    except Exception:  # InvalidSignature, or a point that is not on the curve
+        return False
+    return True

@@ -1,0 +1,93 @@
+"""The ``shc:/`` QR code: numeric encoding, QR symbols, and reading them back.
+
+Each JWS character c is written as the two digits ``ord(c) - 45``; the QR holds
+``shc:/`` in a byte segment and the digits in a numeric segment, at error
+correction level L, in the smallest version that fits — never above 22.
+zxing-cpp's writer picks that segmentation itself (a test checks its version
+against one built segment by segment with the ``qrcode`` package); it is
+about 20 times faster than ``qrcode`` (see benchmarks/bench_certs.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import zxingcpp
+from PIL import Image
+
+from .errors import CertError, Code
+
+PREFIX = "shc:/"
+MAX_VERSION = 22
+MAX_JWS = 1195  # the longest JWS that fits version 22 at level L
+_SINGLE = re.compile(r"^shc:/(\d+)$")
+_CHUNK = re.compile(r"^shc:/(\d+)/(\d+)/(\d+)$")
+
+
+def to_numeric(jws: str) -> str:
+    if not jws.isascii():
+        raise CertError(Code.MALFORMED_JWS, "a JWS is ASCII")
+    return PREFIX + "".join(f"{ord(c) - 45:02d}" for c in jws)
+
+
+def _digits_to_jws(digits: str) -> str:
+    if len(digits) % 2:
+        raise CertError(Code.BAD_QR, "the QR's numeric part has an odd number of digits")
+    out = []
+    for i in range(0, len(digits), 2):
+        v = int(digits[i : i + 2])
+        if v > 77:  # 'z' is 122 = 77 + 45
+            raise CertError(Code.BAD_QR, "the QR's numeric part is not an SHC encoding")
+        out.append(chr(v + 45))
+    return "".join(out)
+
+
+def from_numeric(values: str | list[str]) -> str:
+    """The JWS of one ``shc:/`` value, or of all chunks (``shc:/C/N/…``) in any order."""
+    values = [values] if isinstance(values, str) else list(values)
+    values = [v.strip() for v in values]
+    if len(values) == 1 and (m := _SINGLE.match(values[0])):
+        return _digits_to_jws(m.group(1))
+    chunks: dict[int, str] = {}
+    total = None
+    for v in values:
+        m = _CHUNK.match(v)
+        if not m:
+            raise CertError(Code.BAD_QR, "not a SMART Health Card QR value (shc:/…)")
+        c, n = int(m.group(1)), int(m.group(2))
+        if total not in (None, n) or not 1 <= c <= n or c in chunks:
+            raise CertError(Code.BAD_QR, "the QR chunks do not belong together")
+        total = n
+        chunks[c] = m.group(3)
+    if total is None or len(chunks) != total:
+        raise CertError(Code.BAD_QR, f"{len(chunks)} of {total} QR chunks given")
+    return _digits_to_jws("".join(chunks[i] for i in range(1, total + 1)))
+
+
+def qr_symbol(numeric: str) -> Any:
+    """The QR symbol (a zxing-cpp barcode) of an ``shc:/`` value."""
+    if len(numeric) - len(PREFIX) > 2 * MAX_JWS:
+        raise CertError(Code.TOO_LARGE, f"the JWS is longer than {MAX_JWS} characters")
+    symbol = zxingcpp.create_barcode(numeric, zxingcpp.BarcodeFormat.QRCode, ec_level="L")
+    if version(symbol) > MAX_VERSION:
+        raise CertError(Code.TOO_LARGE, f"the QR would need a version above {MAX_VERSION}")
+    return symbol
+
+
+def version(symbol: Any) -> int:
+    size = symbol.to_image(scale=1, add_quiet_zones=False).shape[0]
+    return (size - 17) // 4
+
+
+def qr_image(numeric: str, *, module_px: int = 4) -> Image.Image:
+    """The QR as a 1-bit image with its quiet zone, ``module_px`` pixels a module."""
+    raw = qr_symbol(numeric).to_image(scale=module_px, add_quiet_zones=True)
+    h, w = raw.shape
+    return Image.frombytes("L", (w, h), bytes(memoryview(raw))).convert("1")
+
+
+def read_image(image: Image.Image) -> list[str]:
+    """Every QR value found in an image (zxing-cpp's reader)."""
+    found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    return [b.text for b in found if b.valid]
