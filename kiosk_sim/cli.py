@@ -15,6 +15,7 @@ import sys
 SYSTEMS = {
     "card": "card_reader.cli",
     "cert": "certs.cli",
+    "vrs": "vrs.cli",
     "measures": "kiosk_sim.measures",
 }
 

@@ -1,0 +1,80 @@
+"""VRS, the vaccination record system: per-municipality encrypted areas, staff, issuance.
+
+``create_app(config)`` builds the Flask app; the center calls ``/v1/…`` over
+mutual TLS (LGWAN), staff use ``/staff/…`` after logging in, and the SHC
+issuer's key set is served at ``/.well-known/jwks.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from certs import IssuerKey
+
+from .crypto import MasterKey
+from .errors import Code, VrsError
+from .records import Municipality, Vrs
+from .staff import StaffService
+from .storage import SQLiteStorage
+
+log = logging.getLogger("vrs")
+HTTP_CODES = {
+    400: Code.BAD_REQUEST,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    413: Code.TOO_LARGE,
+}
+DEFAULT_ISS = "https://vrs.localhost/issuer"
+
+
+def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = None) -> Vrs:
+    """The record system of an instance folder; keys are created there at first run."""
+    instance = Path(instance)
+    instance.mkdir(parents=True, exist_ok=True)
+    return Vrs(
+        SQLiteStorage(database or instance / "vrs.sqlite3"),
+        MasterKey.load_or_create(instance / "master.key"),
+        IssuerKey.load_or_create(instance / "shc-issuer.key.pem"),
+        iss,
+    )
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        CENTER_CN="issuance-center", MAX_CONTENT_LENGTH=256 * 1024 * 1024, ISS=DEFAULT_ISS
+    )
+    app.config.update(config or {})
+    records = app.config.get("VRS") or open_vrs(Path(app.config["INSTANCE"]), app.config["ISS"])
+    app.extensions["vrs"] = records
+    app.extensions["vrs_staff"] = StaffService(records)
+
+    from .api import center, staff, wellknown
+
+    app.register_blueprint(center)
+    app.register_blueprint(staff)
+    app.register_blueprint(wellknown)
+
+    @app.errorhandler(VrsError)
+    def vrs_error(exc: VrsError) -> tuple[Response, int]:
+        return jsonify(exc.to_json()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = HTTP_CODES.get(exc.code or 400, Code.BAD_REQUEST)
+        return jsonify(error=code.value, message=exc.description or exc.name), exc.code or 400
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> tuple[Response, int]:
+        log.error("internal error %s", type(exc).__name__)  # the type only: no personal data
+        return jsonify(error="internal", message="internal error"), 500
+
+    return app
+
+
+__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "open_vrs"]

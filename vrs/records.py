@@ -1,0 +1,459 @@
+"""The record system: municipality areas, persons and doses, CSV in and out, issuance.
+
+Every method works inside one municipality's area (M10): the area is chosen
+by the caller's identity before anything is read, and every query names it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TextIO
+
+from card_reader.mynumber import is_valid as my_number_valid
+from certs import VACCINES, Dose, IssuerKey, Person, build_bundle, sign, to_numeric
+
+from . import clock
+from .crypto import AreaKeys, MasterKey, new_data_key
+from .errors import Code, VrsError
+from .storage import MunicipalityRow, PersonRow, Storage
+
+PERSON_FIELDS = (
+    "my_number",
+    "atena_number",
+    "ticket_number",
+    "name",
+    "birth_date",
+    "sex",
+    "romanized_name",
+    "nationality",
+    "passport_number",
+    "former_name",
+)
+DOSE_FIELDS = ("dose_number", "dose_date", "manufacturer", "vaccine_type", "product", "lot_number")
+IMPORT_COLUMNS = (*PERSON_FIELDS, "moved_out", "deceased", *DOSE_FIELDS)
+EXPORT_COLUMNS = ("atena_number", "ticket_number", "name", "birth_date", "sex", *DOSE_FIELDS)
+BATCH = 5000
+
+
+def local_government_check_digit(code5: str) -> int:
+    total = sum(int(c) * w for c, w in zip(code5, (6, 5, 4, 3, 2), strict=True))
+    return (11 - total % 11) % 10
+
+
+def valid_municipality_code(code: str) -> bool:
+    return (
+        isinstance(code, str)
+        and len(code) == 6
+        and code.isascii()
+        and code.isdigit()
+        and local_government_check_digit(code[:5]) == int(code[5])
+    )
+
+
+@dataclass(frozen=True)
+class Municipality:
+    code: str
+    name_ja: str
+    name_en: str
+    prefecture: str
+    offers_convenience_store: bool
+    mayor_ja: str
+    mayor_en: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name_ja": self.name_ja,
+            "name_en": self.name_en,
+            "prefecture": self.prefecture,
+            "offers_convenience_store_issuance": self.offers_convenience_store,
+        }
+
+
+class Vrs:
+    def __init__(self, storage: Storage, master: MasterKey, issuer: IssuerKey, iss: str) -> None:
+        self.storage = storage
+        self.master = master
+        self.issuer = issuer
+        self.iss = iss.rstrip("/")
+        self._areas: dict[str, tuple[Municipality, AreaKeys]] = {}
+        self._load_areas()
+
+    def _load_areas(self) -> None:
+        for row in self.storage.municipalities():
+            m = Municipality(
+                row.code,
+                row.name_ja,
+                row.name_en,
+                row.prefecture,
+                row.offers_convenience_store,
+                row.mayor_ja,
+                row.mayor_en,
+            )
+            self._areas[row.code] = (m, self.master.area(row.code, row.wrapped_key))
+
+    # --- municipalities
+    def add_municipality(self, m: Municipality) -> None:
+        if not valid_municipality_code(m.code):
+            raise VrsError(Code.BAD_REQUEST, "not a valid local government code")
+        with self.storage.transaction():
+            self.storage.add_municipality(
+                MunicipalityRow(
+                    m.code,
+                    m.name_ja,
+                    m.name_en,
+                    m.prefecture,
+                    m.offers_convenience_store,
+                    m.mayor_ja,
+                    m.mayor_en,
+                    self.master.wrap(m.code, new_data_key()),
+                )
+            )
+        self._load_areas()
+
+    def municipalities(self) -> list[Municipality]:
+        return [m for m, _ in self._areas.values()]
+
+    def area(self, code: str) -> Area:
+        if code not in self._areas:
+            raise VrsError(Code.NO_SUCH_MUNICIPALITY, "no such municipality")
+        m, keys = self._areas[code]
+        return Area(self, m, keys)
+
+    def log(
+        self, actor: str, area: str, action: str, target: str = "-", outcome: str = "ok"
+    ) -> None:
+        """An operation-log entry: who, when, what, which area — never personal data (M15)."""
+        with self.storage.transaction():
+            self.storage.log(
+                clock.now().isoformat(timespec="seconds"), actor, area, action, target, outcome
+            )
+
+
+class Area:
+    """One municipality's area: its keys, its rows, nothing else."""
+
+    def __init__(self, vrs: Vrs, municipality: Municipality, keys: AreaKeys) -> None:
+        self.vrs = vrs
+        self.municipality = municipality
+        self.code = municipality.code
+        self.keys = keys
+        self.storage = vrs.storage
+
+    # --- reading
+    def find(self, my_number: str) -> tuple[PersonRow, dict[str, Any]] | None:
+        row = self.storage.find_person(self.code, self.keys.blind_index(my_number))
+        if row is None:
+            return None
+        return row, self.keys.open("persons", row.id, row.sealed)
+
+    def get(self, person_id: str) -> tuple[PersonRow, dict[str, Any]] | None:
+        row = self.storage.get_person(self.code, person_id)
+        if row is None:
+            return None
+        return row, self.keys.open("persons", row.id, row.sealed)
+
+    def doses(self, person_id: str) -> list[dict[str, Any]]:
+        return [
+            {"dose_number": n, **self.keys.open("doses", f"{person_id}:{n}", blob)}
+            for n, blob in self.storage.doses(person_id)
+        ]
+
+    # --- writing
+    def erase(self, person_id: str) -> bool:
+        """Only this area's rows can be erased through this area (M16)."""
+        with self.storage.transaction():
+            return self.storage.erase_person(self.code, person_id)
+
+    def import_csv(self, text: TextIO) -> int:
+        """All rows or none: every row is checked first, errors are reported by row number.
+
+        Two passes over a seekable file, so a million-row import holds one
+        person at a time in memory; a ledger export lists a person's rows together.
+        """
+        errors: list[dict[str, object]] = []
+        seen: set[bytes] = set()
+        for line, _record, _flags, _doses, problem in self._groups(text):
+            if problem is not None:
+                errors.append({"row": line, "reason": problem})
+        text.seek(0)
+        for line, record, _flags, _doses, problem in self._groups(text):
+            if problem is None:
+                digest = self.keys.blind_index(record["my_number"])
+                if digest in seen:
+                    errors.append({"row": line, "reason": "this person's rows are not together"})
+                seen.add(digest)
+        if errors:
+            raise VrsError(
+                Code.IMPORT_REJECTED,
+                f"{len(errors)} row(s) rejected; nothing was imported",
+                errors[:100],
+            )
+        text.seek(0)
+        count = 0
+        with self.storage.transaction():
+            batch: list[tuple[PersonRow, bytes]] = []
+            dose_rows: list[tuple[str, int, bytes]] = []
+            for _line, record, flags, doses, _problem in self._groups(text):
+                pid = secrets.token_hex(8)
+                sealed = self.keys.seal("persons", pid, record)
+                batch.append(
+                    (
+                        PersonRow(pid, self.code, sealed, flags[0], flags[1]),
+                        self.keys.blind_index(record["my_number"]),
+                    )
+                )
+                for d in doses:
+                    n = d.pop("dose_number")
+                    dose_rows.append((pid, n, self.keys.seal("doses", f"{pid}:{n}", d)))
+                count += 1
+                if len(batch) >= BATCH:
+                    self._flush(batch, dose_rows)
+            self._flush(batch, dose_rows)
+        return count
+
+    def _flush(
+        self, persons: list[tuple[PersonRow, bytes]], doses: list[tuple[str, int, bytes]]
+    ) -> None:
+        try:
+            self.storage.add_persons(persons)
+        except Exception as exc:  # sqlite3.IntegrityError and its kin in other backends
+            if "UNIQUE" in str(exc).upper():
+                raise VrsError(
+                    Code.IMPORT_REJECTED,
+                    "a person in the file is already registered in this area; nothing was imported",
+                ) from None
+            raise
+        self.storage.add_doses(doses)
+        persons.clear()
+        doses.clear()
+
+    def _groups(
+        self, text: TextIO
+    ) -> Iterator[tuple[int, dict[str, Any], tuple[bool, bool], list[dict[str, Any]], str | None]]:
+        """(first row number, person, flags, doses, problem) for each run of one person's rows."""
+        reader = csv.DictReader(text)
+        missing = [
+            c
+            for c in ("my_number", "name", "birth_date", "sex")
+            if c not in (reader.fieldnames or [])
+        ]
+        if missing:
+            raise VrsError(Code.IMPORT_REJECTED, f"missing columns: {', '.join(missing)}")
+        current: list[Any] | None = None
+        for line, row in enumerate(reader, start=2):
+            problem = _row_problem(row)
+            record = {f: (row.get(f) or "").strip() for f in PERSON_FIELDS}
+            if problem is not None:
+                # the row number and the reason only: the row's contents are personal data
+                yield line, record, (False, False), [], problem
+                continue
+            if current is not None and current[1]["my_number"] != record["my_number"]:
+                yield tuple(current)  # type: ignore[misc]
+                current = None
+            if current is None:
+                flags = (_flag(row.get("moved_out")), _flag(row.get("deceased")))
+                current = [line, record, flags, [], None]
+            elif current[1] != record:
+                yield (
+                    line,
+                    record,
+                    (False, False),
+                    [],
+                    "the same My Number with different personal data",
+                )
+                continue
+            if row.get("dose_number"):
+                n = int(row["dose_number"] or 0)
+                if any(d["dose_number"] == n for d in current[3]):
+                    yield line, record, (False, False), [], "the same dose number twice"
+                    continue
+                current[3].append(
+                    {"dose_number": n, **{f: (row.get(f) or "").strip() for f in DOSE_FIELDS[1:]}}
+                )
+        if current is not None:
+            yield tuple(current)  # type: ignore[misc]
+
+    def export_csv(self) -> Iterator[str]:
+        """Vaccination records without My Number (M17), one row per dose."""
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(EXPORT_COLUMNS)
+        for row in self.storage.persons(self.code):
+            p = self.keys.open("persons", row.id, row.sealed)
+            for d in self.doses(row.id) or [{}]:
+                writer.writerow(
+                    [
+                        p.get("atena_number", ""),
+                        p.get("ticket_number", ""),
+                        p["name"],
+                        p["birth_date"],
+                        p["sex"],
+                        *(d.get(f, "") for f in DOSE_FIELDS),
+                    ]
+                )
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+        yield buf.getvalue()
+
+    # --- certificates
+    def _eligible(self, my_number: str) -> tuple[PersonRow, dict[str, Any], list[dict[str, Any]]]:
+        if not self.municipality.offers_convenience_store:
+            raise VrsError(
+                Code.SERVICE_NOT_OFFERED,
+                "this municipality does not provide convenience-store issuance",
+            )
+        found = self.find(my_number)
+        if found is None:
+            raise VrsError(Code.NO_RECORD, "no vaccination record in this municipality")
+        row, person = found
+        if row.deceased:
+            raise VrsError(
+                Code.DECEASED, "this record cannot be issued; ask at the municipal window"
+            )
+        if row.moved_out:
+            raise VrsError(
+                Code.MOVED_OUT,
+                "the holder moved out of this municipality; ask at the municipal window",
+            )
+        doses = self.doses(row.id)
+        if not doses:
+            raise VrsError(Code.NO_DOSES, "no vaccination is recorded in this municipality")
+        return row, person, doses
+
+    def eligibility(self, my_number: str) -> dict[str, Any]:
+        _row, person, doses = self._eligible(my_number)
+        return {"domestic": True, "overseas": _has_passport(person), "doses": len(doses)}
+
+    def issue(self, my_number: str, kind: str, copies: int) -> list[dict[str, Any]]:
+        row, person, doses = self._eligible(my_number)
+        if kind == "overseas" and not _has_passport(person):
+            raise VrsError(
+                Code.PASSPORT_MISSING,
+                "an overseas certificate needs passport data registered at the municipal window",
+            )
+        kinds = ["overseas", "domestic"] if kind == "overseas" else ["domestic"]
+        family, _, given = person["name"].partition("\u3000")
+        romaji = person.get("romanized_name") or ""
+        holder = Person(
+            family_name=family,
+            given_name=given or family,
+            birth_date=date.fromisoformat(person["birth_date"]),
+            romanized_family=romaji.split(" ")[0] if romaji else None,
+            romanized_given=romaji.partition(" ")[2] or None if romaji else None,
+            nationality=person.get("nationality") or None,
+            passport_number=person.get("passport_number") or None,
+        )
+        shc_doses = [
+            Dose(
+                d["dose_number"], date.fromisoformat(d["dose_date"]), d["product"], d["lot_number"]
+            )
+            for d in doses
+        ]
+        now = clock.now()
+        out = []
+        with self.vrs.storage.transaction():
+            for k in kinds:
+                bundle = build_bundle(holder, shc_doses, overseas=k == "overseas")
+                for _ in range(copies):
+                    cid = self.code + "".join(secrets.choice("0123456789") for _ in range(10))
+                    jws = sign(self.vrs.issuer, self.vrs.iss, bundle, nbf=int(now.timestamp()))
+                    self.storage.add_certificate(
+                        cid, row.id, self.code, k, now.isoformat(timespec="seconds")
+                    )
+                    out.append(self._printable(k, cid, now, person, doses, jws))
+        return out
+
+    def _printable(
+        self,
+        kind: str,
+        cid: str,
+        now: datetime,
+        person: dict[str, Any],
+        doses: list[dict[str, Any]],
+        jws: str,
+    ) -> dict[str, Any]:
+        m = self.municipality
+        overseas = kind == "overseas"
+        return {
+            "type": kind,
+            "certificate_id": cid,
+            "issue_date": now.date().isoformat(),
+            "jws": jws,
+            "printable": {
+                "certificate_type": kind,
+                "certificate_id": cid,
+                "issue_date": now.date().isoformat(),
+                "name": person["name"],
+                "birth_date": person["birth_date"],
+                "doses": [
+                    {
+                        "number": d["dose_number"],
+                        "date": d["dose_date"],
+                        "product": d["product"],
+                        "lot": d["lot_number"],
+                    }
+                    for d in doses
+                ],
+                "municipality_ja": m.name_ja,
+                "municipality_en": m.name_en,
+                "mayor_ja": m.mayor_ja,
+                "mayor_en": m.mayor_en,
+                "qr_value": to_numeric(jws),
+                "romanized_name": person.get("romanized_name") if overseas else None,
+                "nationality": person.get("nationality") if overseas else None,
+                "passport_number": person.get("passport_number") if overseas else None,
+            },
+        }
+
+
+def _has_passport(person: dict[str, Any]) -> bool:
+    return all(person.get(f) for f in ("romanized_name", "nationality", "passport_number"))
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+def _row_problem(row: dict[str, str | None]) -> str | None:
+    number = (row.get("my_number") or "").strip()
+    if not my_number_valid(number):
+        return "my_number is not a valid 12-digit My Number"
+    if not (row.get("name") or "").strip():
+        return "name is empty"
+    try:
+        date.fromisoformat((row.get("birth_date") or "").strip())
+    except ValueError:
+        return "birth_date is not YYYY-MM-DD"
+    if (row.get("sex") or "").strip() not in ("1", "2", "9", "0"):
+        return "sex is not 1, 2, 9 or 0"
+    if row.get("dose_number"):
+        if (
+            not (row["dose_number"] or "").strip().isdigit()
+            or not 1 <= int(row["dose_number"]) <= 20
+        ):
+            return "dose_number is not a number from 1 to 20"
+        try:
+            date.fromisoformat((row.get("dose_date") or "").strip())
+        except ValueError:
+            return "dose_date is not YYYY-MM-DD"
+        if (row.get("product") or "").strip() not in VACCINES:
+            return f"product is not one of {', '.join(VACCINES)}"
+        if not (row.get("lot_number") or "").strip():
+            return "lot_number is empty"
+    return None
+
+
+def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, IMPORT_COLUMNS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({c: r.get(c, "") for c in IMPORT_COLUMNS})
+    return buf.getvalue()

@@ -1,0 +1,162 @@
+"""Staff identities (M14), their sessions, and intrusion detection (M20).
+
+User IDs are issued by an administrator of the same area with the least
+privilege that does the job; revoking one ends its sessions. Passwords are
+stored as argon2id hashes. Repeated failed logins lock the ID for a while and
+are reported in the operation log and the service log.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from . import clock
+from .errors import Code, VrsError
+from .records import Vrs
+
+log = logging.getLogger("vrs.security")
+
+# role -> what it may do; "area" of national/prefecture roles is not a municipality
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "administrator": frozenset({"read", "import", "export", "erase", "manage_staff", "review_log"}),
+    "operator": frozenset({"read", "import", "export"}),
+    "read-only": frozenset({"read", "export"}),
+    "prefecture": frozenset({"statistics"}),
+    "national": frozenset({"statistics"}),
+}
+MUNICIPAL_ROLES = ("administrator", "operator", "read-only")
+MAX_FAILED = 5
+LOCK_SECONDS = 900
+SESSION_SECONDS = 1800
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    user_id: str
+    area: str  # a municipality code, a prefecture name, or "national"
+    role: str
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+
+class StaffService:
+    def __init__(self, vrs: Vrs) -> None:
+        self.vrs = vrs
+        self.storage = vrs.storage
+        self._sessions: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self.bad_credentials = 0
+
+    def create(self, actor: str, area: str, user_id: str, password: str, role: str) -> StaffUser:
+        if role not in PERMISSIONS:
+            raise VrsError(Code.BAD_REQUEST, f"role must be one of {', '.join(PERMISSIONS)}")
+        if not user_id or len(user_id) > 64 or not user_id.isascii():
+            raise VrsError(Code.BAD_REQUEST, "user_id is 1 to 64 ASCII characters")
+        if len(password) < 12:
+            raise VrsError(Code.BAD_REQUEST, "passwords are at least 12 characters")
+        with self.storage.transaction():
+            if self.storage.staff(user_id) is not None:
+                raise VrsError(Code.CONFLICT, "this user ID exists already")
+            self.storage.put_staff(
+                {
+                    "user_id": user_id,
+                    "area": area,
+                    "role": role,
+                    "password_hash": _hasher.hash(password),
+                    "revoked": 0,
+                    "created_by": actor,
+                    "created_at": clock.now().isoformat(timespec="seconds"),
+                    "failed_logins": 0,
+                    "locked_until": 0,
+                }
+            )
+        self.vrs.log(actor, area, "staff.issue", user_id)
+        return StaffUser(user_id, area, role)
+
+    def revoke(self, admin: StaffUser, user_id: str) -> None:
+        with self.storage.transaction():
+            row = self.storage.staff(user_id)
+            if row is None or row["area"] != admin.area:
+                raise VrsError(Code.NOT_FOUND, "no such user ID in this area")
+            row["revoked"] = 1
+            self.storage.put_staff(row)
+        with self._lock:
+            for token in [t for t, (uid, _) in self._sessions.items() if uid == user_id]:
+                del self._sessions[token]
+        self.vrs.log(admin.user_id, admin.area, "staff.revoke", user_id)
+
+    def listing(self, admin: StaffUser) -> list[dict[str, object]]:
+        self.vrs.log(admin.user_id, admin.area, "staff.review")
+        return [
+            {
+                "user_id": r["user_id"],
+                "role": r["role"],
+                "revoked": bool(r["revoked"]),
+                "created_by": r["created_by"],
+                "created_at": r["created_at"],
+                "privileges": sorted(PERMISSIONS.get(r["role"], ())),
+            }
+            for r in self.storage.staff_in(admin.area)
+        ]
+
+    def login(self, user_id: str, password: str, source: str) -> str:
+        now = time.time()
+        with self.storage.transaction():
+            row = self.storage.staff(user_id)
+            ok = False
+            if row is not None and not row["revoked"] and row["locked_until"] <= now:
+                try:
+                    ok = _hasher.verify(row["password_hash"], password)
+                except (VerificationError, InvalidHashError):
+                    ok = False
+            if row is not None and not ok:
+                row["failed_logins"] += 1
+                if row["failed_logins"] >= MAX_FAILED:
+                    row["locked_until"] = now + LOCK_SECONDS
+                self.storage.put_staff(row)
+            elif row is not None:
+                row["failed_logins"] = 0
+                self.storage.put_staff(row)
+        area = row["area"] if row else "-"
+        if not ok:
+            locked = row is not None and row["failed_logins"] >= MAX_FAILED
+            self.vrs.log(user_id[:64], area, "staff.login", "-", "locked" if locked else "failed")
+            if locked:
+                # M20: reported where an operator watches (the service log), and kept in the oplog
+                log.warning(
+                    "intrusion suspected: repeated failed logins for a staff ID from %s", source
+                )
+                self.vrs.log(
+                    "system", area, "security.intrusion_suspected", user_id[:64], "reported"
+                )
+                raise VrsError(
+                    Code.LOCKED_OUT, "too many failed logins; this ID is locked for a while"
+                )
+            raise VrsError(Code.UNAUTHENTICATED, "wrong user ID or password")
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[token] = (user_id, now + SESSION_SECONDS)
+        self.vrs.log(user_id, area, "staff.login")
+        return token
+
+    def authenticate(self, token: str | None, source: str) -> StaffUser:
+        with self._lock:
+            entry = self._sessions.get(token or "")
+        row = self.storage.staff(entry[0]) if entry and entry[1] > time.time() else None
+        if row is None or row["revoked"]:
+            self.bad_credentials += 1
+            log.warning("request with bad credentials from %s", source)
+            self.vrs.log("unknown", "-", "security.bad_credentials", "-", "refused")
+            raise VrsError(
+                Code.UNAUTHENTICATED, "log in first (missing, expired or revoked session)"
+            )
+        return StaffUser(row["user_id"], row["area"], row["role"])

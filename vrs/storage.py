@@ -1,0 +1,265 @@
+"""Storage behind a small interface; SQLite is the embedded default.
+
+Only sealed blobs, blind indexes and opaque row IDs reach the database (M11).
+Every write runs in one transaction (``with storage.transaction():``) so a
+crash never leaves half a record. The SQL is plain enough for PostgreSQL to
+take SQLite's place behind the same methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS municipalities (
+    code TEXT PRIMARY KEY, name_ja TEXT NOT NULL, name_en TEXT NOT NULL,
+    prefecture TEXT NOT NULL, offers_convenience_store INTEGER NOT NULL,
+    mayor_ja TEXT NOT NULL, mayor_en TEXT NOT NULL, wrapped_key BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS persons (
+    id TEXT PRIMARY KEY, municipality TEXT NOT NULL REFERENCES municipalities(code),
+    blind_index BLOB NOT NULL, sealed BLOB NOT NULL,
+    moved_out INTEGER NOT NULL DEFAULT 0, deceased INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (municipality, blind_index));
+CREATE TABLE IF NOT EXISTS doses (
+    person_id TEXT NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (person_id, number));
+CREATE TABLE IF NOT EXISTS certificates (
+    certificate_id TEXT PRIMARY KEY,
+    person_id TEXT NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    municipality TEXT NOT NULL, type TEXT NOT NULL, issued_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staff (
+    user_id TEXT PRIMARY KEY, area TEXT NOT NULL, role TEXT NOT NULL,
+    password_hash TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS oplog (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
+    area TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS oplog_area ON oplog (area, id);
+"""
+
+
+@dataclass(frozen=True)
+class MunicipalityRow:
+    code: str
+    name_ja: str
+    name_en: str
+    prefecture: str
+    offers_convenience_store: bool
+    mayor_ja: str
+    mayor_en: str
+    wrapped_key: bytes
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    id: str
+    municipality: str
+    sealed: bytes
+    moved_out: bool
+    deceased: bool
+
+
+class Storage(Protocol):
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    def add_municipality(self, m: MunicipalityRow) -> None: ...
+    def municipalities(self) -> list[MunicipalityRow]: ...
+    def add_person(self, row: PersonRow, blind_index: bytes) -> None: ...
+    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes]]) -> None: ...
+    def find_person(self, municipality: str, blind_index: bytes) -> PersonRow | None: ...
+    def get_person(self, municipality: str, person_id: str) -> PersonRow | None: ...
+    def persons(self, municipality: str) -> Iterator[PersonRow]: ...
+    def erase_person(self, municipality: str, person_id: str) -> bool: ...
+    def add_doses(self, rows: Iterable[tuple[str, int, bytes]]) -> None: ...
+    def doses(self, person_id: str) -> list[tuple[int, bytes]]: ...
+    def add_certificate(
+        self, cid: str, pid: str, municipality: str, kind: str, at: str
+    ) -> None: ...
+    def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]: ...
+    def staff(self, user_id: str) -> dict[str, Any] | None: ...
+    def staff_in(self, area: str) -> list[dict[str, Any]]: ...
+    def put_staff(self, row: dict[str, Any]) -> None: ...
+    def log(
+        self, at: str, actor: str, area: str, action: str, target: str, outcome: str
+    ) -> None: ...
+    def oplog(self, area: str, limit: int) -> list[dict[str, Any]]: ...
+    def count_persons(self) -> dict[str, int]: ...
+
+
+class SQLiteStorage:
+    """One connection per thread on a WAL database file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        if self.path != ":memory:" and not Path(self.path).exists():
+            Path(self.path).touch(mode=0o600)  # records of people: not for other local users
+        self._db.executescript(SCHEMA)  # executescript commits on its own
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            self._local.depth = 0
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        db = self._db
+        if self._local.depth:  # nested: part of the enclosing transaction
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        db.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+        finally:
+            self._local.depth = 0
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- municipalities
+    def add_municipality(self, m: MunicipalityRow) -> None:
+        self._db.execute(
+            "INSERT INTO municipalities VALUES (?,?,?,?,?,?,?,?)",
+            (
+                m.code,
+                m.name_ja,
+                m.name_en,
+                m.prefecture,
+                int(m.offers_convenience_store),
+                m.mayor_ja,
+                m.mayor_en,
+                m.wrapped_key,
+            ),
+        )
+
+    def municipalities(self) -> list[MunicipalityRow]:
+        rows = self._db.execute("SELECT * FROM municipalities ORDER BY code").fetchall()
+        return [MunicipalityRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    # --- persons and doses (always within one municipality)
+    def add_person(self, row: PersonRow, blind_index: bytes) -> None:
+        self.add_persons([(row, blind_index)])
+
+    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes]]) -> None:
+        self._db.executemany(
+            "INSERT INTO persons VALUES (?,?,?,?,?,?)",
+            (
+                (r.id, r.municipality, bi, r.sealed, int(r.moved_out), int(r.deceased))
+                for r, bi in rows
+            ),
+        )
+
+    def find_person(self, municipality: str, blind_index: bytes) -> PersonRow | None:
+        r = self._db.execute(
+            "SELECT id, municipality, sealed, moved_out, deceased FROM persons "
+            "WHERE municipality = ? AND blind_index = ?",
+            (municipality, blind_index),
+        ).fetchone()
+        return PersonRow(r[0], r[1], r[2], bool(r[3]), bool(r[4])) if r else None
+
+    def get_person(self, municipality: str, person_id: str) -> PersonRow | None:
+        r = self._db.execute(
+            "SELECT id, municipality, sealed, moved_out, deceased FROM persons "
+            "WHERE municipality = ? AND id = ?",
+            (municipality, person_id),
+        ).fetchone()
+        return PersonRow(r[0], r[1], r[2], bool(r[3]), bool(r[4])) if r else None
+
+    def persons(self, municipality: str) -> Iterator[PersonRow]:
+        cur = self._db.execute(
+            "SELECT id, municipality, sealed, moved_out, deceased FROM persons "
+            "WHERE municipality = ? ORDER BY rowid",
+            (municipality,),
+        )
+        for r in cur:
+            yield PersonRow(r[0], r[1], r[2], bool(r[3]), bool(r[4]))
+
+    def erase_person(self, municipality: str, person_id: str) -> bool:
+        cur = self._db.execute(
+            "DELETE FROM persons WHERE municipality = ? AND id = ?", (municipality, person_id)
+        )
+        return cur.rowcount == 1
+
+    def add_doses(self, rows: Iterable[tuple[str, int, bytes]]) -> None:
+        self._db.executemany("INSERT INTO doses VALUES (?,?,?)", rows)
+
+    def doses(self, person_id: str) -> list[tuple[int, bytes]]:
+        return self._db.execute(
+            "SELECT number, sealed FROM doses WHERE person_id = ? ORDER BY number", (person_id,)
+        ).fetchall()
+
+    def add_certificate(self, cid: str, pid: str, municipality: str, kind: str, at: str) -> None:
+        self._db.execute(
+            "INSERT INTO certificates VALUES (?,?,?,?,?)", (cid, pid, municipality, kind, at)
+        )
+
+    def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]:
+        return self._db.execute(
+            "SELECT certificate_id, type, issued_at FROM certificates "
+            "WHERE municipality = ? AND person_id = ? ORDER BY issued_at",
+            (municipality, person_id),
+        ).fetchall()
+
+    # --- staff and the operation log
+    def staff(self, user_id: str) -> dict[str, Any] | None:
+        cur = self._db.execute("SELECT * FROM staff WHERE user_id = ?", (user_id,))
+        r = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], r, strict=True)) if r else None
+
+    def staff_in(self, area: str) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT * FROM staff WHERE area = ? ORDER BY user_id", (area,))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def put_staff(self, row: dict[str, Any]) -> None:
+        cols = list(row)
+        self._db.execute(
+            f"INSERT OR REPLACE INTO staff ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
+
+    def log(self, at: str, actor: str, area: str, action: str, target: str, outcome: str) -> None:
+        self._db.execute(
+            "INSERT INTO oplog (at, actor, area, action, target, outcome) VALUES (?,?,?,?,?,?)",
+            (at, actor, area, action, target, outcome),
+        )
+
+    def oplog(self, area: str, limit: int) -> list[dict[str, Any]]:
+        cur = self._db.execute(
+            "SELECT id, at, actor, area, action, target, outcome FROM oplog "
+            "WHERE area = ? ORDER BY id DESC LIMIT ?",
+            (area, limit),
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def count_persons(self) -> dict[str, int]:
+        return dict(
+            self._db.execute("SELECT municipality, COUNT(*) FROM persons GROUP BY municipality")
+        )
