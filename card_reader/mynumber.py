@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+# weights of digits 1..11 from the left: (n + 1) for n = 1..6 and (n - 5) for n = 7..11,
+# n counted from the right
+_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
 
 def check_digit(first11: str) -> int:
     """Check digit of the first 11 digits (weights 2..7 then 2..6 from the right)."""
     if len(first11) != 11 or not (first11.isascii() and first11.isdigit()):
         raise ValueError("need exactly 11 ASCII digits")
-    total = 0
-    for n, ch in enumerate(reversed(first11), start=1):
-        total += int(ch) * (n + 1 if n <= 6 else n - 5)
+    total = sum(int(ch) * w for ch, w in zip(first11, _WEIGHTS, strict=True))
     rest = total % 11
     return 0 if rest <= 1 else 11 - rest
 

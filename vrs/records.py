@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -159,10 +160,8 @@ class Area:
         return row, self.keys.open("persons", row.id, row.sealed)
 
     def doses(self, person_id: str) -> list[dict[str, Any]]:
-        return [
-            {"dose_number": n, **self.keys.open("doses", f"{person_id}:{n}", blob)}
-            for n, blob in self.storage.doses(person_id)
-        ]
+        blob = self.storage.doses(person_id)
+        return self.keys.open("doses", person_id, blob)["doses"] if blob else []
 
     # --- writing
     def erase(self, person_id: str) -> bool:
@@ -171,54 +170,58 @@ class Area:
             return self.storage.erase_person(self.code, person_id)
 
     def import_csv(self, text: TextIO) -> int:
-        """All rows or none: every row is checked first, errors are reported by row number.
+        """All rows or none: errors are reported by row number and nothing is kept.
 
-        Two passes over a seekable file, so a million-row import holds one
-        person at a time in memory; a ledger export lists a person's rows together.
+        One pass inside one transaction: rows are checked and inserted as they
+        come, one person in memory at a time (a ledger export lists a person's
+        rows together); the first bad row stops the inserts, the pass goes on
+        to report every bad row, and the transaction is rolled back.
         """
         errors: list[dict[str, object]] = []
         seen: set[bytes] = set()
-        for line, _record, _flags, _doses, problem in self._groups(text):
-            if problem is not None:
-                errors.append({"row": line, "reason": problem})
-        text.seek(0)
-        for line, record, _flags, _doses, problem in self._groups(text):
-            if problem is None:
-                digest = self.keys.blind_index(record["my_number"])
-                if digest in seen:
-                    errors.append({"row": line, "reason": "this person's rows are not together"})
-                seen.add(digest)
-        if errors:
-            raise VrsError(
-                Code.IMPORT_REJECTED,
-                f"{len(errors)} row(s) rejected; nothing was imported",
-                errors[:100],
-            )
-        text.seek(0)
         count = 0
         with self.storage.transaction():
             batch: list[tuple[PersonRow, bytes]] = []
-            dose_rows: list[tuple[str, int, bytes]] = []
-            for _line, record, flags, doses, _problem in self._groups(text):
+            dose_rows: list[tuple[str, bytes]] = []
+            for line, record, flags, doses, problem in self._groups(text):
+                if problem is None:
+                    digest = self.keys.blind_index(record["my_number"])
+                    if digest in seen:
+                        problem = "this person's rows are not together"
+                    seen.add(digest)
+                if problem is not None:
+                    errors.append({"row": line, "reason": problem})
+                if errors:
+                    continue
                 pid = secrets.token_hex(8)
-                sealed = self.keys.seal("persons", pid, record)
                 batch.append(
                     (
-                        PersonRow(pid, self.code, sealed, flags[0], flags[1]),
-                        self.keys.blind_index(record["my_number"]),
+                        PersonRow(
+                            pid,
+                            self.code,
+                            self.keys.seal("persons", pid, record),
+                            flags[0],
+                            flags[1],
+                        ),
+                        digest,
                     )
                 )
-                for d in doses:
-                    n = d.pop("dose_number")
-                    dose_rows.append((pid, n, self.keys.seal("doses", f"{pid}:{n}", d)))
+                if doses:  # all of a person's doses in one sealed list: one AES-GCM per person
+                    dose_rows.append((pid, self.keys.seal("doses", pid, {"doses": doses})))
                 count += 1
                 if len(batch) >= BATCH:
                     self._flush(batch, dose_rows)
+            if errors:
+                raise VrsError(
+                    Code.IMPORT_REJECTED,
+                    f"{len(errors)} row(s) rejected; nothing was imported",
+                    errors[:100],
+                )
             self._flush(batch, dose_rows)
         return count
 
     def _flush(
-        self, persons: list[tuple[PersonRow, bytes]], doses: list[tuple[str, int, bytes]]
+        self, persons: list[tuple[PersonRow, bytes]], doses: list[tuple[str, bytes]]
     ) -> None:
         try:
             self.storage.add_persons(persons)
@@ -237,44 +240,58 @@ class Area:
         self, text: TextIO
     ) -> Iterator[tuple[int, dict[str, Any], tuple[bool, bool], list[dict[str, Any]], str | None]]:
         """(first row number, person, flags, doses, problem) for each run of one person's rows."""
-        reader = csv.DictReader(text)
-        missing = [
-            c
-            for c in ("my_number", "name", "birth_date", "sex")
-            if c not in (reader.fieldnames or [])
-        ]
+        reader = csv.reader(text)
+        header = next(reader, [])
+        missing = [c for c in ("my_number", "name", "birth_date", "sex") if c not in header]
         if missing:
             raise VrsError(Code.IMPORT_REJECTED, f"missing columns: {', '.join(missing)}")
+        # a "" appended to every row stands in for columns the file lacks
+        width = len(header)
+        person_of = operator.itemgetter(
+            *(header.index(f) if f in header else width for f in PERSON_FIELDS)
+        )
         current: list[Any] | None = None
-        for line, row in enumerate(reader, start=2):
-            problem = _row_problem(row)
-            record = {f: (row.get(f) or "").strip() for f in PERSON_FIELDS}
+        current_key: tuple[str, ...] | None = None
+        for line, values in enumerate(reader, start=2):
+            values += [""] * (width + 1 - len(values))
+            row = dict(zip(header, values, strict=False))
+            key = person_of(values)
+            same_person = key == current_key
+            # person fields are checked once per person, dose fields on every row
+            problem = _row_problem(row, person=not same_person)
             if problem is not None:
                 # the row number and the reason only: the row's contents are personal data
-                yield line, record, (False, False), [], problem
+                yield line, {}, (False, False), [], problem
                 continue
-            if current is not None and current[1]["my_number"] != record["my_number"]:
-                yield tuple(current)  # type: ignore[misc]
-                current = None
-            if current is None:
-                flags = (_flag(row.get("moved_out")), _flag(row.get("deceased")))
-                current = [line, record, flags, [], None]
-            elif current[1] != record:
-                yield (
+            if not same_person:
+                record = dict(zip(PERSON_FIELDS, (v.strip() for v in key), strict=True))
+                if current is not None:
+                    if current[1]["my_number"] == record["my_number"]:
+                        yield (
+                            line,
+                            record,
+                            (False, False),
+                            [],
+                            "the same My Number with different personal data",
+                        )
+                        continue
+                    yield tuple(current)  # type: ignore[misc]
+                current = [
                     line,
                     record,
-                    (False, False),
+                    (_flag(row.get("moved_out")), _flag(row.get("deceased"))),
                     [],
-                    "the same My Number with different personal data",
-                )
-                continue
+                    None,
+                ]
+                current_key = key
             if row.get("dose_number"):
-                n = int(row["dose_number"] or 0)
+                n = int(row["dose_number"])
+                assert current is not None
                 if any(d["dose_number"] == n for d in current[3]):
-                    yield line, record, (False, False), [], "the same dose number twice"
+                    yield line, current[1], (False, False), [], "the same dose number twice"
                     continue
                 current[3].append(
-                    {"dose_number": n, **{f: (row.get(f) or "").strip() for f in DOSE_FIELDS[1:]}}
+                    {"dose_number": n, **{f: row.get(f, "").strip() for f in DOSE_FIELDS[1:]}}
                 )
         if current is not None:
             yield tuple(current)  # type: ignore[misc]
@@ -421,18 +438,19 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes")
 
 
-def _row_problem(row: dict[str, str | None]) -> str | None:
-    number = (row.get("my_number") or "").strip()
-    if not my_number_valid(number):
-        return "my_number is not a valid 12-digit My Number"
-    if not (row.get("name") or "").strip():
-        return "name is empty"
-    try:
-        date.fromisoformat((row.get("birth_date") or "").strip())
-    except ValueError:
-        return "birth_date is not YYYY-MM-DD"
-    if (row.get("sex") or "").strip() not in ("1", "2", "9", "0"):
-        return "sex is not 1, 2, 9 or 0"
+def _row_problem(row: dict[str, str | None], person: bool = True) -> str | None:
+    if person:
+        number = (row.get("my_number") or "").strip()
+        if not my_number_valid(number):
+            return "my_number is not a valid 12-digit My Number"
+        if not (row.get("name") or "").strip():
+            return "name is empty"
+        try:
+            date.fromisoformat((row.get("birth_date") or "").strip())
+        except ValueError:
+            return "birth_date is not YYYY-MM-DD"
+        if (row.get("sex") or "").strip() not in ("1", "2", "9", "0"):
+            return "sex is not 1, 2, 9 or 0"
     if row.get("dose_number"):
         if (
             not (row["dose_number"] or "").strip().isdigit()

@@ -27,8 +27,7 @@ CREATE TABLE IF NOT EXISTS persons (
     moved_out INTEGER NOT NULL DEFAULT 0, deceased INTEGER NOT NULL DEFAULT 0,
     UNIQUE (municipality, blind_index));
 CREATE TABLE IF NOT EXISTS doses (
-    person_id TEXT NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
-    number INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (person_id, number));
+    person_id TEXT PRIMARY KEY REFERENCES persons(id) ON DELETE CASCADE, sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS certificates (
     certificate_id TEXT PRIMARY KEY,
     person_id TEXT NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
@@ -76,8 +75,8 @@ class Storage(Protocol):
     def get_person(self, municipality: str, person_id: str) -> PersonRow | None: ...
     def persons(self, municipality: str) -> Iterator[PersonRow]: ...
     def erase_person(self, municipality: str, person_id: str) -> bool: ...
-    def add_doses(self, rows: Iterable[tuple[str, int, bytes]]) -> None: ...
-    def doses(self, person_id: str) -> list[tuple[int, bytes]]: ...
+    def add_doses(self, rows: Iterable[tuple[str, bytes]]) -> None: ...
+    def doses(self, person_id: str) -> bytes | None: ...
     def add_certificate(
         self, cid: str, pid: str, municipality: str, kind: str, at: str
     ) -> None: ...
@@ -206,13 +205,15 @@ class SQLiteStorage:
         )
         return cur.rowcount == 1
 
-    def add_doses(self, rows: Iterable[tuple[str, int, bytes]]) -> None:
-        self._db.executemany("INSERT INTO doses VALUES (?,?,?)", rows)
+    def add_doses(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """A person's doses, sealed together as one list."""
+        self._db.executemany("INSERT INTO doses VALUES (?,?)", rows)
 
-    def doses(self, person_id: str) -> list[tuple[int, bytes]]:
-        return self._db.execute(
-            "SELECT number, sealed FROM doses WHERE person_id = ? ORDER BY number", (person_id,)
-        ).fetchall()
+    def doses(self, person_id: str) -> bytes | None:
+        r = self._db.execute(
+            "SELECT sealed FROM doses WHERE person_id = ?", (person_id,)
+        ).fetchone()
+        return r[0] if r else None
 
     def add_certificate(self, cid: str, pid: str, municipality: str, kind: str, at: str) -> None:
         self._db.execute(
