@@ -24,6 +24,9 @@ class VrsClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._http = requests.Session()
+        # the LGWAN link trusts its own CA only: no REQUESTS_CA_BUNDLE, no proxies
+        # from the environment (requests lets them override Session.verify)
+        self._http.trust_env = False
         self._http.cert = client_cert
         self._http.verify = ca_file
         self._municipalities: tuple[float, list[dict[str, Any]]] | None = None

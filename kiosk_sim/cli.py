@@ -16,7 +16,9 @@ SYSTEMS = {
     "card": "card_reader.cli",
     "cert": "certs.cli",
     "vrs": "vrs.cli",
+    "center": "issuance_center.cli",
     "measures": "kiosk_sim.measures",
+    "demo": "kiosk_sim.demo",
 }
 
 

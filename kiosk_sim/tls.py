@@ -137,3 +137,15 @@ def start(
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     return server, thread
+
+
+def serve_until_stopped(server: BaseWSGIServer) -> None:
+    """Blocks until Ctrl-C or SIGTERM, then shuts ``server`` down cleanly."""
+    import contextlib
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    server.shutdown()

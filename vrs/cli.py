@@ -7,7 +7,6 @@ import getpass
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 
 from .errors import VrsError
@@ -100,7 +99,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kiosk_sim.tls import CA, mutual_tls_context, start
+    from kiosk_sim.tls import CA, mutual_tls_context, serve_until_stopped, start
 
     from . import create_app
 
@@ -117,15 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"VRS listening on https://{args.host}:{server.port} (clients need an LGWAN CA certificate)",
         flush=True,
     )
-    stop = threading.Event()
-    try:
-        import signal
-
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    server.shutdown()
+    serve_until_stopped(server)
     return 0
 
 
