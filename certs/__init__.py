@@ -11,7 +11,7 @@ from .errors import CertError, Code
 from .fhir import VACCINES, Dose, Person, Vaccine, build_bundle, vaccine
 from .jws import IssuerKey, make_payload, sign
 from .qr import from_numeric, qr_image, read_image, to_numeric
-from .render import Printable, render_page, render_pdf, render_png
+from .render import Printable, printable_from_json, render_page, render_pdf, render_png
 from .verify import KeySets, Verification, verify
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "build_bundle",
     "from_numeric",
     "make_payload",
+    "printable_from_json",
     "qr_image",
     "read_image",
     "render_page",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -45,6 +46,32 @@ class Printable:
     romanized_name: str | None = field(default=None, repr=False)
     nationality: str | None = field(default=None, repr=False)
     passport_number: str | None = field(default=None, repr=False)
+
+
+def printable_from_json(d: dict[str, Any]) -> Printable:
+    """The printable fields as VRS sends them (JSON) → a ``Printable``."""
+    try:
+        return Printable(
+            certificate_type=d["certificate_type"],
+            certificate_id=d["certificate_id"],
+            issue_date=date.fromisoformat(d["issue_date"]),
+            name=d["name"],
+            birth_date=date.fromisoformat(d["birth_date"]),
+            doses=tuple(
+                Dose(x["number"], date.fromisoformat(x["date"]), x["product"], x["lot"])
+                for x in d["doses"]
+            ),
+            municipality_ja=d["municipality_ja"],
+            municipality_en=d["municipality_en"],
+            mayor_ja=d["mayor_ja"],
+            mayor_en=d["mayor_en"],
+            qr_value=d["qr_value"],
+            romanized_name=d.get("romanized_name"),
+            nationality=d.get("nationality"),
+            passport_number=d.get("passport_number"),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise CertError(Code.BAD_INPUT, "the printable certificate fields are incomplete") from None
 
 
 @lru_cache(maxsize=8)

@@ -1,0 +1,93 @@
+"""The kiosk: a touch-screen UI for the local browser, the card reader, the printer.
+
+``create_app(config)`` serves the screen on loopback and runs the card watcher.
+The browser polls ``GET /api/state`` and sends ``POST /api/action``; the
+stable QA contract is the ``data-screen``/``data-action`` attributes listed in
+``kiosk/README.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
+
+from .center import CenterClient
+from .flow import CardWatcher, Flow
+from .printer import CupsPrinter, SimulatedPrinter
+
+STATIC = Path(__file__).parent / "static"
+
+ui = Blueprint("ui", __name__)
+api = Blueprint("api", __name__, url_prefix="/api")
+
+
+def flow() -> Flow:
+    return current_app.extensions["kiosk_flow"]
+
+
+@ui.get("/")
+def index() -> Response:
+    return send_from_directory(STATIC, "index.html")
+
+
+@ui.get("/static/<path:name>")
+def static_file(name: str) -> Response:
+    return send_from_directory(STATIC, name)
+
+
+@api.get("/state")
+def state() -> Any:
+    return jsonify(flow().state())
+
+
+@api.post("/action")
+def action() -> Any:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("action"), str):
+        return jsonify(error="bad_request", message="send {action, value}"), 400
+    flow().act(data["action"], data.get("value"))
+    return jsonify(flow().state())
+
+
+@api.get("/tray/<int:n>.png")
+def tray(n: int) -> Any:
+    """The simulated printer's output tray: the pages printed for this resident."""
+    pages = getattr(flow().printer, "tray", [])
+    if flow().screen != "done" or not 0 <= n < len(pages):
+        return jsonify(error="not_found", message="no such page in the tray"), 404
+    return Response(pages[n], mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(IDLE_TIMEOUT=60.0, PRINTER="sim", PRINT_DIR=None, WATCH=True)
+    app.config.update(config or {})
+    cfg = app.config
+    center = cfg.get("CENTER") or CenterClient(
+        cfg["CENTER_URL"], (str(cfg["CERT"]), str(cfg["KEY"])), str(cfg["CA"])
+    )
+    printer = cfg.get("PRINTER_OBJ") or (
+        CupsPrinter(cfg.get("CUPS_DESTINATION"))
+        if cfg["PRINTER"] == "cups"
+        else SimulatedPrinter(Path(cfg["PRINT_DIR"]) if cfg["PRINT_DIR"] else None)
+    )
+    kiosk_flow = Flow(center, printer, cfg["READER"], idle_timeout=float(cfg["IDLE_TIMEOUT"]))
+    app.extensions["kiosk_flow"] = kiosk_flow
+    if cfg["WATCH"]:
+        watcher = CardWatcher(kiosk_flow)
+        watcher.start()
+        app.extensions["kiosk_watcher"] = watcher
+    app.register_blueprint(ui)
+    app.register_blueprint(api)
+
+    @app.after_request
+    def no_cache(resp: Response) -> Response:
+        resp.headers["Cache-Control"] = "no-store"  # nothing of a resident lingers in a cache
+        return resp
+
+    # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return app

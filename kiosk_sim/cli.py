@@ -17,6 +17,7 @@ SYSTEMS = {
     "cert": "certs.cli",
     "vrs": "vrs.cli",
     "center": "issuance_center.cli",
+    "kiosk": "kiosk.cli",
     "measures": "kiosk_sim.measures",
     "demo": "kiosk_sim.demo",
 }

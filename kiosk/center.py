@@ -1,0 +1,69 @@
+"""The kiosk's side of the dedicated line to the center: mutual TLS, short timeouts."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from typing import Any
+
+import requests
+
+from card_reader import CardFiles
+
+from .errors import KioskError
+
+
+class CenterClient:
+    def __init__(
+        self, base_url: str, cert: tuple[str, str], ca: str, timeout: float = 15.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+        self._http.trust_env = False  # the kiosk CA only, never an environment bundle or proxy
+        self._http.cert = cert
+        self._http.verify = ca
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            resp = self._http.request(method, self.base_url + path, json=body, timeout=self.timeout)
+        except requests.RequestException:
+            raise KioskError("center_unavailable") from None
+        if resp.status_code == 204:
+            return {}
+        try:
+            data = resp.json()
+        except ValueError:
+            raise KioskError("center_unavailable") from None
+        if resp.status_code >= 400:
+            # the center's code, or VRS's behind it, is what the resident's words are chosen by
+            code = data.get("detail") if data.get("error") == "vrs_refused" else data.get("error")
+            raise KioskError(str(code or "center_unavailable"))
+        return data
+
+    def open_session(self) -> dict[str, Any]:
+        return self._call("POST", "/v1/sessions")
+
+    def submit_card(self, sid: str, card: CardFiles) -> None:
+        fields = ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
+        self._call(
+            "POST",
+            f"/v1/sessions/{sid}/card",
+            {f: base64.b64encode(getattr(card, f)).decode() for f in fields},
+        )
+
+    def eligibility(self, sid: str, municipality: str) -> dict[str, Any]:
+        return self._call(
+            "POST", f"/v1/sessions/{sid}/eligibility", {"municipality_code": municipality}
+        )
+
+    def issue(self, sid: str, municipality: str, kind: str, copies: int) -> list[dict[str, Any]]:
+        return self._call(
+            "POST",
+            f"/v1/sessions/{sid}/certificates",
+            {"municipality_code": municipality, "certificate_type": kind, "copies": copies},
+        )["certificates"]
+
+    def cancel(self, sid: str) -> None:
+        with contextlib.suppress(KioskError):  # it expires on the center's side anyway
+            self._call("DELETE", f"/v1/sessions/{sid}")

@@ -1,0 +1,67 @@
+"""`kiosk-sim kiosk serve`: the kiosk's screen on loopback, the reader, the printer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    kiosk = sub.add_parser("kiosk", help="the kiosk terminal (multi-copy machine)")
+    cmds = kiosk.add_subparsers(dest="kiosk_command", required=True, metavar="COMMAND")
+    p = cmds.add_parser("serve", help="serve the touch screen on 127.0.0.1")
+    p.add_argument(
+        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
+    )
+    p.add_argument("--reader", default="Virtual PCD 00 00", help="PC/SC reader name")
+    p.add_argument("--center", default="https://127.0.0.1:8444", help="center base URL")
+    p.add_argument("--kiosk-id", default="K0001")
+    p.add_argument(
+        "--cert", type=Path, help="kiosk client certificate (default: the dev kiosk CA's)"
+    )
+    p.add_argument("--key", type=Path)
+    p.add_argument("--ca", type=Path, help="CA that certifies the center")
+    p.add_argument("--printer", choices=("sim", "cups"), default="sim")
+    p.add_argument("--cups-destination", default=None)
+    p.add_argument(
+        "--print-dir", type=Path, default=None, help="the simulated printer writes PDFs here"
+    )
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--idle-timeout", type=float, default=60.0)
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from kiosk_sim.tls import CA, serve_until_stopped, start
+
+    from . import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    home = args.home or Path(
+        os.environ.get("KIOSK_SIM_HOME") or Path.home() / ".local/share/kiosk-sim"
+    )
+    cert, key, ca = args.cert, args.key, args.ca
+    if cert is None or key is None or ca is None:
+        kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
+        cert, key = kiosk_ca.issue(f"kiosk-{args.kiosk_id}", args.kiosk_id)
+        ca = kiosk_ca.cert_path
+    app = create_app(
+        {
+            "CENTER_URL": args.center,
+            "CERT": cert,
+            "KEY": key,
+            "CA": ca,
+            "READER": args.reader,
+            "PRINTER": args.printer,
+            "PRINT_DIR": args.print_dir,
+            "CUPS_DESTINATION": args.cups_destination,
+            "IDLE_TIMEOUT": args.idle_timeout,
+        }
+    )
+    # loopback only: the screen is for the kiosk's own browser
+    server, _thread = start(app, "127.0.0.1", args.port, None, "kiosk")
+    print(f"kiosk listening on http://127.0.0.1:{server.port}/", flush=True)
+    serve_until_stopped(server)
+    return 0

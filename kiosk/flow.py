@@ -1,0 +1,392 @@
+"""One resident's transaction at the kiosk, screen by screen.
+
+Card placed → choose the certificate → PIN → the card is read and checked by
+the center → remove the card → municipality → type → copies → check → pay →
+print → take the certificate. Every end (success, cancel, error, timeout)
+wipes the transaction: nothing of it outlives it in memory, and nothing is
+ever written to disk or logged (M06).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from card_reader import (
+    CardError,
+    ErrorCode,
+    PcscTransport,
+    PinError,
+    TextApplication,
+    pin_is_well_formed,
+)
+from card_reader.pcsc import wait_for_card_state
+from certs import printable_from_json
+
+from . import messages
+from .center import CenterClient
+from .errors import KioskError
+from .printer import Printer
+
+log = logging.getLogger("kiosk")
+
+FEE_YEN = 120
+MAX_COPIES = 5
+REMINDER_EVERY = 6.0  # seconds between spoken reminders (card, certificate)
+CARD_ERRORS = {
+    ErrorCode.CARD_REMOVED: "card_removed",
+    ErrorCode.NOT_MYNUMBER_CARD: "not_mynumber_card",
+    ErrorCode.UNSUPPORTED_CHARACTERS: "unsupported_characters",
+}
+# screens where taking the card away ends the transaction (the chip is not read yet)
+NEEDS_CARD = {"menu", "pin", "reading"}
+
+
+class Transaction:
+    """What one resident's visit holds; dropped whole at its end."""
+
+    def __init__(self) -> None:
+        self.session: dict[str, Any] | None = None
+        self.transport: PcscTransport | None = None
+        self.app: TextApplication | None = None
+        self.tries: int | None = None
+        self.municipality: str | None = None
+        self.eligibility: dict[str, Any] | None = None
+        self.kind: str | None = None
+        self.copies = 1
+        self.sheets = 0
+        self.charged = 0
+
+    def release_card(self) -> None:
+        """The chip's part is over (or the transaction is): drop the reader link."""
+        if self.transport is not None:
+            self.transport.close()
+        self.transport = self.app = None
+
+
+class Flow:
+    def __init__(
+        self,
+        center: CenterClient,
+        printer: Printer,
+        reader: str,
+        idle_timeout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.center = center
+        self.printer = printer
+        self.reader = reader
+        self.idle_timeout = idle_timeout
+        self.clock = clock
+        self.lang = "ja"
+        self.card_present = False
+        self._lock = threading.RLock()
+        self._txn = Transaction()
+        self._gen = 0  # which transaction a background job belongs to
+        self._set("welcome")
+
+    # --- state
+
+    def _set(self, screen: str, message: messages.Text | None = None) -> None:
+        self.screen = screen
+        self.message = message
+        self.entered = self.last_activity = self.clock()
+        log.info(
+            "screen=%s%s",
+            screen,
+            f" code={message.get('code')}" if message and "code" in message else "",
+        )
+
+    def _end(self, screen: str, code: str | None = None, **fields: object) -> None:
+        """Every end of a transaction comes here: wipe it, then show how it ended."""
+        txn, self._txn = self._txn, Transaction()
+        self._gen += 1
+        if txn.session is not None and screen != "done":
+            self.center.cancel(txn.session["session_id"])
+        txn.release_card()
+        if screen != "done":
+            self.printer.clear()
+        msg = {**messages.error_text(code, **fields), "code": code} if code else None
+        self._set(screen, msg)
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            now = self.clock()
+            t = self._txn
+            reminder = None
+            repeat = 0
+            if self.screen in ("remove_card", "done") or (
+                self.card_present and self.screen in ("locked", "error", "cancelled")
+            ):
+                reminder = (
+                    messages.REMINDER_CERTIFICATE
+                    if self.screen == "done"
+                    else messages.REMINDER_CARD
+                )
+                repeat = int((now - self.entered) / REMINDER_EVERY)
+            text = messages.SCREENS[self.screen]
+            if reminder and repeat:
+                voice = reminder  # said again and again until the resident acts (M07)
+            elif self.message:
+                voice = {
+                    "ja": f"{self.message['ja']}。{text['ja']}",
+                    "en": f"{self.message['en']}. {text['en']}",
+                }
+            else:
+                voice = text
+            out: dict[str, Any] = {
+                "screen": self.screen,
+                "lang": self.lang,
+                "text": text,
+                "message": {k: v for k, v in self.message.items() if k != "code"}
+                if self.message
+                else None,
+                "code": (self.message or {}).get("code"),
+                "reminder": reminder,
+                "voice": voice,
+                "voice_id": f"{self.screen}:{id(self.message)}:{repeat}",
+                "card_present": self.card_present,
+                "tries": t.tries,
+                "copies": t.copies,
+                "kind": t.kind,
+                "fee": FEE_YEN,
+                "total": self._total(),
+                "charged": t.charged,
+                "municipality": t.municipality,
+                "overseas_allowed": bool(t.eligibility and t.eligibility.get("overseas")),
+                "municipalities": (t.session or {}).get("municipalities", []),
+                "tray": len(getattr(self.printer, "tray", [])) if self.screen == "done" else 0,
+            }
+            return out
+
+    def _total(self) -> int:
+        t = self._txn
+        return FEE_YEN * t.copies * (2 if t.kind == "overseas" else 1)
+
+    # --- the card
+
+    def card_event(self, present: bool) -> None:
+        with self._lock:
+            self.card_present = present
+            if present and self.screen in ("welcome", "cancelled", "error", "locked"):
+                self._start()
+            elif not present and self.screen in NEEDS_CARD:
+                self._end("cancelled", "card_removed")
+            elif not present and self.screen == "remove_card":
+                self._txn.release_card()
+                self._set("municipality")
+
+    def _start(self) -> None:
+        if self.screen != "welcome":
+            self._end("welcome")
+        t = self._txn
+        try:
+            t.transport = PcscTransport(self.reader, wait=1.0, timeout=5.0)
+            t.app = TextApplication(t.transport)
+            t.app.select()
+            t.session = self.center.open_session()
+        except CardError as exc:
+            return self._end("error", CARD_ERRORS.get(exc.code, "card_unreadable"))
+        except KioskError as exc:
+            return self._end("error", exc.code)
+        self._set("menu")
+
+    # --- the resident's actions
+
+    def act(self, action: str, value: Any = None) -> None:
+        with self._lock:
+            self.last_activity = self.clock()
+            handler = getattr(self, f"_on_{self.screen}", None)
+            if action == "lang":
+                self.lang = "en" if value == "en" else "ja"
+            elif action == "cancel" and self.screen not in ("welcome", "printing", "reading"):
+                self._end("cancelled", "payment_cancelled" if self.screen == "payment" else None)
+            elif action == "ok" and self.screen in ("error", "cancelled", "locked"):
+                self._end("welcome")
+            elif handler is not None:
+                handler(action, value)
+
+    def _on_menu(self, action: str, value: Any) -> None:
+        if action != "covid-certificate":
+            return
+        t = self._txn
+        try:
+            assert t.app is not None
+            t.tries = t.app.pin_tries_left()  # spends nothing
+        except CardError as exc:
+            return self._end(
+                "cancelled" if exc.code is ErrorCode.CARD_REMOVED else "error",
+                CARD_ERRORS.get(exc.code, "card_unreadable"),
+            )
+        # a locked PIN gets no keypad at all (M30)
+        self._set("locked" if t.tries == 0 else "pin")
+
+    def _on_pin(self, action: str, value: Any) -> None:
+        if action != "pin" or not pin_is_well_formed(value):
+            return  # the keypad sends exactly 4 digits; anything else is never sent to the card
+        self._set("reading")
+        self._background(lambda: self._read_card(value))
+
+    def _read_card(self, pin: str) -> None:
+        t = self._txn
+        gen = self._gen
+        try:
+            assert t.app is not None and t.session is not None
+            t.app.verify_pin(pin)
+            challenge = base64.b64decode(t.session["challenge"])
+            card = t.app.read_card_files(challenge)
+            self.center.submit_card(t.session["session_id"], card)
+        except PinError as exc:
+            with self._lock:
+                if gen != self._gen:
+                    return
+                t.tries = exc.tries_left
+                if exc.code is ErrorCode.PIN_BLOCKED:
+                    return self._set("locked")
+                return self._set(
+                    "pin",
+                    {**messages.error_text("wrong_pin", tries=exc.tries_left), "code": "wrong_pin"},
+                )
+        except CardError as exc:
+            with self._lock:
+                if gen == self._gen:
+                    self._end(
+                        "cancelled" if exc.code is ErrorCode.CARD_REMOVED else "error",
+                        CARD_ERRORS.get(exc.code, "card_unreadable"),
+                    )
+            return
+        except KioskError as exc:
+            with self._lock:
+                if gen == self._gen:
+                    self._end("error", exc.code)
+            return
+        with self._lock:
+            if gen != self._gen:
+                return
+            if self.card_present:
+                self._set("remove_card")
+            else:
+                t.release_card()
+                self._set("municipality")
+
+    def _on_municipality(self, action: str, value: Any) -> None:
+        t = self._txn
+        allowed = {m["code"] for m in (t.session or {}).get("municipalities", [])}
+        if action != "municipality" or value not in allowed:
+            return
+        try:
+            assert t.session is not None
+            t.eligibility = self.center.eligibility(t.session["session_id"], value)
+        except KioskError as exc:
+            return self._end("error", exc.code)
+        t.municipality = value
+        self._set("type")
+
+    def _on_type(self, action: str, value: Any) -> None:
+        t = self._txn
+        if action == "domestic" or (
+            action == "overseas" and t.eligibility and t.eligibility.get("overseas")
+        ):
+            t.kind = action
+            self._set("copies")
+        elif action == "back":
+            self._set("municipality")
+
+    def _on_copies(self, action: str, value: Any) -> None:
+        t = self._txn
+        if action == "copies-more":
+            t.copies = min(MAX_COPIES, t.copies + 1)
+        elif action == "copies-fewer":
+            t.copies = max(1, t.copies - 1)
+        elif action == "next":
+            self._set("confirm")
+        elif action == "back":
+            self._set("type")
+
+    def _on_confirm(self, action: str, value: Any) -> None:
+        if action == "next":
+            self._set("payment")
+        elif action == "back":
+            self._set("copies")
+
+    def _on_payment(self, action: str, value: Any) -> None:
+        if action != "pay":
+            return
+        self._set("printing")
+        self._background(self._issue_and_print)
+
+    def _issue_and_print(self) -> None:
+        t = self._txn
+        gen = self._gen
+        try:
+            assert t.session is not None and t.municipality and t.kind
+            issued = self.center.issue(t.session["session_id"], t.municipality, t.kind, t.copies)
+            t.session = None  # the center closed it with the issuance
+            for cert in issued:
+                self.printer.print_page(printable_from_json(cert["printable"]))
+        except Exception as exc:  # whatever failed, nothing is charged
+            code = exc.code if isinstance(exc, KioskError) else "print_failed"
+            if not isinstance(exc, KioskError):
+                log.error("print failed: %s", type(exc).__name__)
+            with self._lock:
+                if gen == self._gen:
+                    self._end("error", code)  # payment is captured only after printing
+            return
+        with self._lock:
+            if gen != self._gen:
+                return
+            t.sheets = len(issued)
+            t.charged = self._total()  # captured now that every page is printed
+            self._set("done")
+
+    def _on_done(self, action: str, value: Any) -> None:
+        if action == "taken":
+            self.printer.clear()
+            self._end("welcome")
+
+    # --- time
+
+    def tick(self) -> None:
+        with self._lock:
+            idle = self.clock() - self.last_activity
+            if self.screen in ("welcome", "printing", "reading", "done", "remove_card"):
+                return
+            if idle >= self.idle_timeout:
+                if self.screen in ("error", "cancelled", "locked"):
+                    self._end("welcome")
+                else:
+                    self._end("cancelled", "timeout")
+
+    def _background(self, job: Callable[[], None]) -> None:
+        threading.Thread(target=job, name="kiosk-job", daemon=True).start()
+
+
+class CardWatcher:
+    """Watches the reader through pcscd and tells the flow when a card comes or goes."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="card-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _run(self) -> None:
+        present = False
+        while not self._stop.is_set():
+            try:
+                if wait_for_card_state(self.flow.reader, not present, 0.25):
+                    present = not present
+                    self.flow.card_event(present)
+            except CardError:
+                self._stop.wait(0.5)  # pcscd or the reader is away: try again shortly
+            self.flow.tick()
