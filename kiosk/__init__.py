@@ -24,7 +24,7 @@ ui = Blueprint("ui", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
 
 
-def flow() -> Flow:
+def current_flow() -> Flow:
     return current_app.extensions["kiosk_flow"]
 
 
@@ -40,7 +40,7 @@ def static_file(name: str) -> Response:
 
 @api.get("/state")
 def state() -> Any:
-    return jsonify(flow().state())
+    return jsonify(current_flow().state())
 
 
 @api.post("/action")
@@ -48,15 +48,15 @@ def action() -> Any:
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("action"), str):
         return jsonify(error="bad_request", message="send {action, value}"), 400
-    flow().act(data["action"], data.get("value"))
-    return jsonify(flow().state())
+    current_flow().act(data["action"], data.get("value"))
+    return jsonify(current_flow().state())
 
 
 @api.get("/tray/<int:n>.png")
 def tray(n: int) -> Any:
     """The simulated printer's output tray: the pages printed for this resident."""
-    pages = getattr(flow().printer, "tray", [])
-    if flow().screen != "done" or not 0 <= n < len(pages):
+    pages = getattr(current_flow().printer, "tray", [])
+    if current_flow().screen != "done" or not 0 <= n < len(pages):
         return jsonify(error="not_found", message="no such page in the tray"), 404
     return Response(pages[n], mimetype="image/png", headers={"Cache-Control": "no-store"})
 

@@ -1,0 +1,210 @@
+"""The whole system for the browser tests, on loopback, through the real parts.
+
+VRS and the center run over mutual TLS with their development CAs, the kiosk
+serves its screen over HTTP on 127.0.0.1, the software card goes into pcscd's
+"Virtual PCD 00 01" reader through vpcd, and Debian's chromium (Playwright)
+is the kiosk's browser. Logs of the kiosk and the center go to files, so the
+privacy test can search everything they wrote.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
+from certs import IssuerKey
+from issuance_center import create_app as center_app
+from issuance_center.kiosks import Kiosk, KioskRegistry
+from kiosk import create_app as kiosk_app
+from kiosk.printer import SimulatedPrinter
+from kiosk_sim.tls import CA, mutual_tls_context, start
+from vrs import Vrs
+from vrs import create_app as vrs_app
+from vrs.crypto import MasterKey
+from vrs.demo import MUNICIPALITIES, Resident, profile, residents
+from vrs.storage import SQLiteStorage
+
+from ..card_reader.test_pcsc import READER, pcscd  # noqa: F401 - the module-level pcscd check
+from ..vrs.conftest import ledger
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class System:
+    root: Path
+    people: list[Resident]
+    issuer: DevCardIssuer
+    vrs_url: str
+    center_url: str
+    center: Any  # the center's Flask app
+    lgwan: CA
+    kiosk_ca: CA
+    card_key: Any
+
+    def card(self, who: Resident, tries_left: int = 3, state: Path | None = None) -> SoftCard:
+        p = Profile.from_dict(profile(who))
+        if state is not None and state.exists():
+            return SoftCard.personalized(p, self.issuer, CardState.load(state))
+        st = CardState(self.card_key, tries_left, state)
+        st.save()
+        return SoftCard.personalized(p, self.issuer, st)
+
+    def vrs_jwks(self) -> dict[str, Any]:
+        cert = tuple(map(str, self.lgwan.issue("center-client", "issuance-center")))
+        s = requests.Session()
+        s.trust_env = False
+        return s.get(
+            self.vrs_url + "/.well-known/jwks.json",
+            cert=cert,
+            verify=str(self.lgwan.cert_path),
+            timeout=5,
+        ).json()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    root = tmp_path_factory.mktemp("system")
+    logs = root / "logs"
+    logs.mkdir()
+    handlers = []
+    for name in ("kiosk", "issuance_center"):
+        h = logging.FileHandler(logs / f"{name}.log", encoding="utf-8")
+        h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.getLogger(name).addHandler(h)
+        logging.getLogger(name).setLevel(logging.DEBUG)
+        handlers.append((name, h))
+
+    people = list(residents(8, seed=5))
+    issuer = DevCardIssuer.load_or_create(root / "card-issuer")
+    # VRS
+    (root / "vrs").mkdir()
+    vrs = Vrs(
+        SQLiteStorage(root / "vrs" / "vrs.sqlite3"),
+        MasterKey.load_or_create(root / "vrs" / "master.key"),
+        IssuerKey.generate(),
+        "https://vrs.test/issuer",
+    )
+    for m in MUNICIPALITIES:
+        vrs.add_municipality(m)
+        vrs.area(m.code).import_csv(io.StringIO(ledger(people, m.code)))
+    lgwan = CA(root / "pki" / "lgwan", "LGWAN CA (test)")
+    vrs_cert, vrs_key = lgwan.issue("vrs", "vrs", server=True)
+    vrs_server, _ = start(
+        vrs_app({"VRS": vrs}),
+        "127.0.0.1",
+        0,
+        mutual_tls_context(vrs_cert, vrs_key, lgwan.cert_path),
+    )
+    vrs_url = f"https://127.0.0.1:{vrs_server.port}"
+    # the center
+    kiosk_ca = CA(root / "pki" / "kiosk", "Kiosk CA (test)")
+    center_home = root / "center"
+    center_home.mkdir()
+    KioskRegistry.write(center_home / "kiosks.json", [Kiosk("K0001", "Test store", True)])
+    issuer.trust_store().save(center_home / "trust-store.json")
+    client_cert, client_key = lgwan.issue("center-client", "issuance-center")
+    capp = center_app(
+        {
+            "TRUST_STORE": center_home / "trust-store.json",
+            "KIOSKS": center_home / "kiosks.json",
+            "VRS_URL": vrs_url,
+            "VRS_CLIENT_CERT": client_cert,
+            "VRS_CLIENT_KEY": client_key,
+            "VRS_CA": lgwan.cert_path,
+        }
+    )
+    c_cert, c_key = kiosk_ca.issue("center", "center", server=True)
+    center_server, _ = start(
+        capp, "127.0.0.1", 0, mutual_tls_context(c_cert, c_key, kiosk_ca.cert_path)
+    )
+    yield System(
+        root,
+        people,
+        issuer,
+        vrs_url,
+        f"https://127.0.0.1:{center_server.port}",
+        capp,
+        lgwan,
+        kiosk_ca,
+        rsa.generate_private_key(65537, 2048),
+    )
+    center_server.shutdown()
+    vrs_server.shutdown()
+    for name, h in handlers:
+        logging.getLogger(name).removeHandler(h)
+        h.close()
+
+
+@dataclass
+class KioskUnderTest:
+    url: str
+    app: Any
+    printer: SimulatedPrinter
+
+    @property
+    def flow(self) -> Any:
+        return self.app.extensions["kiosk_flow"]
+
+
+@pytest.fixture
+def kiosk(system: System) -> Iterator[KioskUnderTest]:
+    cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
+    printer = SimulatedPrinter(system.root / "kiosk" / "prints")
+    app = kiosk_app(
+        {
+            "CENTER_URL": system.center_url,
+            "CERT": cert,
+            "KEY": key,
+            "CA": system.kiosk_ca.cert_path,
+            "READER": READER,
+            "PRINTER_OBJ": printer,
+            "IDLE_TIMEOUT": 60,
+        }
+    )
+    server, _ = start(app, "127.0.0.1", 0, None, "kiosk")
+    yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer)
+    app.extensions["kiosk_watcher"].stop()
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is needed (bin/setup installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, kiosk: KioskUnderTest) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+    pg = ctx.new_page()
+    pg.set_default_timeout(15000)
+    pg.goto(kiosk.url)
+    yield pg
+    ctx.close()

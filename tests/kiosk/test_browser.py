@@ -1,0 +1,339 @@
+"""The resident's flow in a real browser, through pcscd + vpcd, the center and VRS over TLS."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+from pyzbar import pyzbar
+
+from certs import KeySets, from_numeric, verify
+
+from ..card_reader.test_pcsc import inserted
+from .conftest import KioskUnderTest, System
+
+pytestmark = pytest.mark.pcsc
+NIIHAMA, SAIJO = "382060", "382078"
+
+
+def screen(page: Any, name: str, timeout: float = 15000) -> None:
+    page.wait_for_selector(f"main[data-screen={name}]", timeout=timeout)
+
+
+def enter_pin(page: Any, pin: str) -> None:
+    screen(page, "pin")
+    for d in pin:
+        page.click(f"[data-action=digit][data-value='{d}']")
+    page.click("[data-action=pin-enter]")
+
+
+def through_pin(page: Any, pin: str) -> None:
+    screen(page, "menu")
+    page.click("[data-action=covid-certificate]")
+    enter_pin(page, pin)
+
+
+def choose_and_pay(page: Any, kind: str, copies: int = 1) -> None:
+    screen(page, "municipality")
+    page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
+    screen(page, "type")
+    page.click(f"[data-action={kind}]")
+    screen(page, "copies")
+    for _ in range(copies - 1):
+        page.click("[data-action=copies-more]")
+    page.click("[data-action=next]")
+    screen(page, "confirm")
+    page.click("[data-action=next]")
+    screen(page, "payment")
+    page.click("[data-action=pay]")
+
+
+def printed_cards(kiosk: KioskUnderTest) -> list[str]:
+    """Each tray page's QR, read by zbar from the page image the kiosk shows as printed."""
+    values = []
+    for i in range(len(kiosk.printer.tray)):
+        png = requests.get(f"{kiosk.url}/api/tray/{i}.png", timeout=10).content
+        (found,) = pyzbar.decode(Image.open(io.BytesIO(png)))
+        values.append(from_numeric(found.data.decode()))
+    return values
+
+
+def check_printed(system: System, kiosk: KioskUnderTest, n: int) -> list[dict[str, Any]]:
+    keys = KeySets()
+    keys.add_jwks(system.vrs_jwks(), "VRS")
+    out = []
+    jwss = printed_cards(kiosk)
+    assert len(jwss) == n
+    for jws in jwss:
+        result = verify(jws, keys)
+        assert result.valid, result.problems
+        out.append(result.payload)
+    return out
+
+
+@pytest.mark.measure("M01")
+@pytest.mark.measure("M04")
+def test_domestic_issuance(system: System, kiosk: KioskUnderTest, page: Any) -> None:
+    holder = system.people[1]  # Niihama, 2 doses, no passport data
+    screen(page, "welcome")
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+        assert page.is_visible("#reminder")  # M07: the card is not forgotten
+    screen(page, "municipality")
+    shown = page.eval_on_selector_all(
+        "[data-action=municipality]", "els => els.map(e => e.dataset.value)"
+    )
+    assert NIIHAMA in shown and SAIJO not in shown  # only municipalities offering the service
+    choose_and_pay(page, "domestic")
+    screen(page, "done", 30000)
+    assert page.get_attribute("[data-charged]", "data-charged") == "120"
+    (payload,) = check_printed(system, kiosk, 1)
+    patient = payload["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"]
+    assert patient["birthDate"] == holder.birth.isoformat()
+    page.click("[data-action=taken]")
+    screen(page, "welcome")
+
+
+def test_overseas_issuance(system: System, kiosk: KioskUnderTest, page: Any) -> None:
+    holder = system.people[0]  # Niihama, 3 doses, passport data
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+    screen(page, "municipality")
+    page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
+    screen(page, "type")
+    assert page.is_visible("[data-action=overseas]")
+    page.click("[data-action=back]")
+    choose_and_pay(page, "overseas", copies=2)
+    screen(page, "done", 30000)
+    assert (
+        page.get_attribute("[data-charged]", "data-charged") == "480"
+    )  # 2 × (overseas + domestic)
+    payloads = check_printed(system, kiosk, 4)
+    names = [
+        len(p["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"]["name"])
+        for p in payloads
+    ]
+    assert sorted(names) == [1, 1, 2, 2]  # the overseas ones carry the romanized name
+
+
+def test_overseas_is_not_offered_without_passport_data(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+    screen(page, "municipality")
+    page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
+    screen(page, "type")
+    assert page.locator("[data-action=overseas]").count() == 0
+
+
+@pytest.mark.measure("M30")
+def test_wrong_pin_then_success(system: System, kiosk: KioskUnderTest, page: Any) -> None:
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        through_pin(page, "0000" if holder.pin != "0000" else "1111")
+        page.wait_for_selector("main[data-screen=pin][data-code=wrong_pin]")
+        assert page.get_attribute("[data-tries]", "data-tries") == "2"
+        assert "残り2回" in page.inner_text("#message")
+        enter_pin(page, holder.pin)
+        screen(page, "remove_card")
+
+
+@pytest.mark.measure("M30")
+def test_lock_after_three_wrong_pins(
+    system: System, kiosk: KioskUnderTest, page: Any, tmp_path: Any
+) -> None:
+    holder = system.people[1]
+    wrong = "0000" if holder.pin != "0000" else "1111"
+    state = tmp_path / "card.json"
+    with inserted(system.card(holder, state=state)):
+        through_pin(page, wrong)
+        for left in ("2", "1"):
+            page.wait_for_selector(f"[data-tries='{left}']")
+            if left == "1":
+                break
+            enter_pin(page, wrong)
+        enter_pin(page, wrong)
+        screen(page, "locked")
+        assert page.locator("[data-action=digit]").count() == 0  # no further try offered
+        assert "窓口" in page.inner_text("main")
+    page.click("[data-action=ok]")
+    screen(page, "welcome")
+    # the same card again: straight to the municipal-window screen, no keypad
+    with inserted(system.card(holder, state=state)):
+        screen(page, "menu")
+        page.click("[data-action=covid-certificate]")
+        screen(page, "locked")
+        assert page.locator("[data-action=digit]").count() == 0
+        assert page.is_visible("#reminder")  # and do not forget the card
+
+
+def test_card_removed_mid_flow_cancels(system: System, kiosk: KioskUnderTest, page: Any) -> None:
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        screen(page, "menu")
+        page.click("[data-action=covid-certificate]")
+        screen(page, "pin")
+    page.wait_for_selector("main[data-screen=cancelled][data-code=card_removed]")
+    assert kiosk.flow._txn.session is None
+    page.click("[data-action=ok]")
+    screen(page, "welcome")
+
+
+def test_vrs_down_is_clear_and_free(system: System, kiosk: KioskUnderTest, page: Any) -> None:
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+    vrs_client = system.center.extensions["center"].vrs
+    real = vrs_client.base_url
+    screen(page, "municipality")
+    page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
+    screen(page, "type")
+    page.click("[data-action=domestic]")
+    screen(page, "copies")
+    page.click("[data-action=next]")
+    screen(page, "confirm")
+    page.click("[data-action=next]")
+    screen(page, "payment")
+    vrs_client.base_url = "https://127.0.0.1:9"  # VRS goes away before the issuance
+    try:
+        page.click("[data-action=pay]")
+        page.wait_for_selector("main[data-screen=error][data-code=vrs_unavailable]", timeout=30000)
+    finally:
+        vrs_client.base_url = real
+    assert "料金はかかりません" in page.inner_text("#message")
+    assert kiosk.printer.tray == []
+
+
+def test_print_failure_charges_nothing(system: System, kiosk: KioskUnderTest, page: Any) -> None:
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+    kiosk.printer.fail_next = True
+    choose_and_pay(page, "domestic")
+    page.wait_for_selector("main[data-screen=error][data-code=print_failed]", timeout=30000)
+    assert "not charged" in kiosk.flow.state()["message"]["en"]
+
+
+def test_idle_timeout_returns_to_the_start(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    kiosk.flow.idle_timeout = 1.5
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        screen(page, "menu")
+        page.wait_for_selector("main[data-screen=cancelled][data-code=timeout]", timeout=10000)
+    screen(page, "welcome", 10000)
+    assert kiosk.flow._txn.session is None
+
+
+@pytest.mark.measure("M07")
+def test_reminders_repeat_until_the_certificate_is_taken(
+    system: System, kiosk: KioskUnderTest, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiosk import flow as flow_module
+
+    monkeypatch.setattr(flow_module, "REMINDER_EVERY", 0.7)
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+        # the kiosk does not go on while the card is in the reader; it says so again and again
+        time.sleep(1.6)
+        assert page.inner_text("[data-voice]") == "カードのお取り忘れにご注意ください"
+        assert page.get_attribute("main", "data-screen") == "remove_card"
+    choose_and_pay(page, "domestic")
+    screen(page, "done", 30000)
+    first = page.get_attribute("main", "data-screen")
+    time.sleep(1.6)
+    assert first == "done" and page.is_visible("#reminder")
+    assert page.inner_text("[data-voice]") == "証明書のお取り忘れにご注意ください"
+    page.click("[data-action=taken]")
+    screen(page, "welcome")
+    assert not page.is_visible("#reminder")
+
+
+def test_english_screens(system: System, kiosk: KioskUnderTest, page: Any) -> None:
+    page.click("[data-action=lang]")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    assert "Place your My Number Card" in page.inner_text("main h1")
+    page.click("[data-action=lang]")
+    page.wait_for_function("document.documentElement.lang === 'ja'")
+
+
+def test_a_replayed_card_answer_is_refused(system: System, kiosk: KioskUnderTest) -> None:
+    """Files and a presence signature read for one session do not open another (M03 beside M05)."""
+    import base64
+
+    from card_reader import PcscTransport, TextApplication
+
+    cert = tuple(map(str, system.kiosk_ca.issue("kiosk-K0001", "K0001")))
+    s = requests.Session()
+    s.trust_env = False
+    s.cert, s.verify = cert, str(system.kiosk_ca.cert_path)
+    first = s.post(system.center_url + "/v1/sessions", timeout=10).json()
+    second = s.post(system.center_url + "/v1/sessions", timeout=10).json()
+    holder = system.people[1]
+    kiosk.app.extensions["kiosk_watcher"].stop()  # this test talks to the card itself
+    with inserted(system.card(holder)), PcscTransport("Virtual PCD 00 01") as t:
+        app = TextApplication(t)
+        app.select()
+        app.verify_pin(holder.pin)
+        files = app.read_card_files(base64.b64decode(first["challenge"]))
+    body = {
+        f: base64.b64encode(getattr(files, f)).decode()
+        for f in ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
+    }
+    resp = s.post(
+        f"{system.center_url}/v1/sessions/{second['session_id']}/card", json=body, timeout=10
+    )
+    assert (resp.status_code, resp.json()["error"]) == (422, "card_replayed")
+    ok = s.post(
+        f"{system.center_url}/v1/sessions/{first['session_id']}/card", json=body, timeout=10
+    )
+    assert ok.status_code == 200
+
+
+@pytest.mark.measure("M06")
+@pytest.mark.measure("M02")
+def test_zz_nothing_personal_in_what_the_kiosk_and_center_wrote(system: System) -> None:
+    """Runs last in this module: every file under the kiosk's and the center's folders and logs."""
+    written = [
+        p
+        for d in ("kiosk", "center", "logs")
+        for p in (system.root / d).rglob("*")
+        if p.is_file() and "prints" not in p.parts
+    ]
+    assert any(p.name == "kiosk.log" and p.stat().st_size > 0 for p in written)
+    blob = b"".join(p.read_bytes() for p in written)
+    cert_ids: list[str] = []
+    vrs_db = system.root / "vrs" / "vrs.sqlite3"
+    import sqlite3
+
+    cert_ids = [
+        r[0] for r in sqlite3.connect(vrs_db).execute("SELECT certificate_id FROM certificates")
+    ]
+    assert cert_ids, "the browser tests issued certificates"
+    for r in system.people:
+        family, given = r.name.split("\u3000")
+        for secret in (
+            r.my_number,
+            r.name,
+            family,
+            given,
+            r.birth.isoformat(),
+            r.birth.strftime("%Y%m%d"),
+        ):
+            assert secret.encode() not in blob, secret
+    for cid in cert_ids:
+        assert cid.encode() not in blob
