@@ -88,7 +88,10 @@ def main() -> int:
     results = []
     for n in args.residents:
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--one", str(n)],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
         )
         r = json.loads(out.stdout)
         results.append(r)

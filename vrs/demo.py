@@ -86,14 +86,18 @@ class Resident:
     label: str = ""
 
 
-def my_number(rng: random.Random) -> str:
-    first = f"{rng.randrange(10**11):011d}"
+STRIDE = 829_348_951  # coprime to 10**11: base + i*STRIDE never repeats, so no two residents share a number
+
+
+def my_number(base: int, i: int) -> str:
+    first = f"{(base + i * STRIDE) % 10**11:011d}"
     return first + str(check_digit(first))
 
 
 def residents(n: int, seed: int = 2022) -> Iterator[Resident]:
     """The named demo cases first, then ``n`` minus them spread over the municipalities."""
     rng = random.Random(seed)
+    base = rng.randrange(10**11)
     named = [
         (
             "382060",
@@ -129,7 +133,7 @@ def residents(n: int, seed: int = 2022) -> Iterator[Resident]:
         )
         yield Resident(
             code=code,
-            my_number=my_number(rng),
+            my_number=my_number(base, i),
             name=f"{fam}\u3000{giv}",
             romanized=f"{fam_r} {giv_r}",
             birth=date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 60)),
