@@ -304,8 +304,58 @@ def test_a_replayed_card_answer_is_refused(system: System, kiosk: KioskUnderTest
     assert ok.status_code == 200
 
 
-@pytest.mark.measure("M06")
+@pytest.mark.measure("M08")
 @pytest.mark.measure("M02")
+def test_the_kiosk_sends_only_the_chips_data_and_the_choices(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    sent: list[tuple[str, str, Any]] = []
+    real = kiosk.flow.center._call
+
+    def spy(method: str, path: str, body: Any = None) -> Any:
+        sent.append((method, path.split("/")[-1], body))
+        return real(method, path, body)
+
+    kiosk.flow.center._call = spy
+    holder = system.people[1]
+    card = system.card(holder)
+    with inserted(card):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+    # a choice the screen never offered, forced through the kiosk's own API, goes nowhere
+    requests.post(
+        f"{kiosk.url}/api/action", json={"action": "municipality", "value": SAIJO}, timeout=5
+    )
+    assert kiosk.flow.screen == "municipality"
+    choose_and_pay(page, "domestic")
+    screen(page, "done", 30000)
+    bodies = {name: body for _m, name, body in sent if body is not None}
+    assert set(bodies["card"]) == {
+        "ef0001",
+        "ef0002",
+        "ef0003",
+        "ef0004",
+        "ef0007",
+        "presence_signature",
+    }
+    import base64
+
+    for fid, name in ((1, "ef0001"), (2, "ef0002"), (3, "ef0003"), (4, "ef0004"), (7, "ef0007")):
+        chip = card._apps[bytes.fromhex("D3921000310001010408")].efs[fid].data
+        assert (
+            base64.b64decode(bodies["card"][name])
+            == chip[: len(base64.b64decode(bodies["card"][name]))]
+        )
+    assert bodies["eligibility"] == {"municipality_code": NIIHAMA}
+    assert bodies["certificates"] == {
+        "municipality_code": NIIHAMA,
+        "certificate_type": "domestic",
+        "copies": 1,
+    }
+    assert [name for _m, name, _b in sent] == ["sessions", "card", "eligibility", "certificates"]
+
+
+@pytest.mark.measure("M06")
 def test_zz_nothing_personal_in_what_the_kiosk_and_center_wrote(system: System) -> None:
     """Runs last in this module: every file under the kiosk's and the center's folders and logs."""
     written = [
