@@ -10,6 +10,7 @@ import csv
 import io
 import operator
 import secrets
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -193,7 +194,7 @@ class Area:
                     errors.append({"row": line, "reason": problem})
                 if errors:
                     continue
-                pid = secrets.token_hex(8)
+                pid = new_row_id()
                 batch.append(
                     (
                         PersonRow(
@@ -428,6 +429,11 @@ class Area:
                 "passport_number": person.get("passport_number") if overseas else None,
             },
         }
+
+
+def new_row_id() -> str:
+    """Opaque, unique, and increasing: rows append to the primary-key B-tree."""
+    return f"{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
 def _has_passport(person: dict[str, Any]) -> bool:
