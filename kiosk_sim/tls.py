@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import socket
 import ssl
 import threading
 from pathlib import Path
@@ -134,6 +135,9 @@ def start(
 ) -> tuple[BaseWSGIServer, threading.Thread]:
     """Serves ``app`` in a background thread; ``port`` 0 picks a free one (``server.port``)."""
     server = make_server(host, port, app, threaded=True, ssl_context=ctx)
+    # Accepted sockets inherit this on Linux: werkzeug writes headers and body
+    # separately, and Nagle + the peer's delayed ACK would hold each answer ~40 ms.
+    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     return server, thread

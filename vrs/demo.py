@@ -232,7 +232,14 @@ def write_profiles(residents_: list[Resident], out: Path) -> Path:
             json.dumps(profile(r, "long" if i % 2 else "short"), ensure_ascii=False, indent=1)
         )
         index.append(
-            {"profile": f"cards/{name}", "municipality": r.code, "label": r.label, "pin": r.pin}
+            {
+                "profile": f"cards/{name}",
+                "municipality": r.code,
+                "label": r.label,
+                "pin": r.pin,
+                "doses": r.doses,
+                "passport": r.passport,
+            }
         )
     (out / "cards.json").write_text(json.dumps(index, ensure_ascii=False, indent=1))
     return cards
