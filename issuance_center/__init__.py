@@ -62,6 +62,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api.bp)
 
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        from .openapi import SPEC
+
+        return jsonify(SPEC)
+
     @app.errorhandler(CenterError)
     def center_error(exc: CenterError) -> tuple[Response, int]:
         g.outcome = exc.code.value
@@ -71,7 +77,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         code = HTTP_CODES.get(exc.code or 500, Code.BAD_REQUEST)
         g.outcome = code.value
-        return jsonify(error=code.value, message=exc.description or exc.name), exc.code or 400
+        resp = jsonify(error=code.value, message=exc.description or exc.name)
+        # keep the protocol's own headers (a 405 must say which methods are allowed)
+        resp.headers.extend(h for h in exc.get_headers() if h[0].lower() != "content-type")
+        return resp, exc.code or 400
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> tuple[Response, int]:

@@ -67,7 +67,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         code = HTTP_CODES.get(exc.code or 400, Code.BAD_REQUEST)
-        return jsonify(error=code.value, message=exc.description or exc.name), exc.code or 400
+        resp = jsonify(error=code.value, message=exc.description or exc.name)
+        # keep the protocol's own headers (a 405 must say which methods are allowed)
+        resp.headers.extend(h for h in exc.get_headers() if h[0].lower() != "content-type")
+        return resp, exc.code or 400
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> tuple[Response, int]:

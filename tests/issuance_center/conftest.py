@@ -7,7 +7,7 @@ real VRS over mutual TLS is exercised in the end-to-end tests.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +124,34 @@ def kiosk(app: Flask) -> KioskClient:
         return c
 
     return make
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A kiosk CA with the center's server certificate and kiosks' client certificates."""
+    from kiosk_sim.tls import CA
+
+    d = tmp_path_factory.mktemp("pki")
+    kiosk_ca = CA(d / "kiosk", "Kiosk CA (test)")
+    return {
+        "kiosk_ca": kiosk_ca.cert_path,
+        "server": kiosk_ca.issue("center", "localhost", server=True),
+        "kiosk": kiosk_ca.issue("k0001", "K0001"),
+        "disabled": kiosk_ca.issue("k0009", "K0009"),
+        "stranger": CA(d / "other", "Some other CA").issue("k0001", "K0001"),
+    }
+
+
+@pytest.fixture
+def center_url(pki: dict[str, Any], tmp_path: Path, issuer: Any) -> Iterator[str]:  # noqa: F811
+    """The center over real mutual TLS, with the fake VRS behind it."""
+    from issuance_center.server import mutual_tls_context, start
+
+    kiosks = tmp_path / "kiosks.json"
+    KioskRegistry.write(kiosks, [Kiosk("K0001", "Store 1", True), Kiosk("K0009", "Closed", False)])
+    app = create_app({"TRUST": issuer.trust_store(), "KIOSKS": kiosks, "VRS": FakeVrs()})
+    cert, key = pki["server"]
+    server, thread = start(app, "127.0.0.1", 0, mutual_tls_context(cert, key, pki["kiosk_ca"]))
+    yield f"https://localhost:{server.port}"
+    server.shutdown()
+    thread.join(5)

@@ -1,0 +1,174 @@
+"""The center's HTTP API as OpenAPI 3, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import Code
+
+B64 = {"type": "string", "format": "byte", "maxLength": 4096}
+ERROR = {"$ref": "#/components/schemas/Error"}
+SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {
+            "description": "refused, with a reason",
+            "content": {"application/json": {"schema": ERROR}},
+        }
+        for s in statuses
+    }
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+MUNICIPALITY = {"type": "string", "pattern": "^[0-9]{6}$"}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Certificate issuance center (kiosk side)",
+        "version": "1",
+        "description": "Mutual TLS with a kiosk-CA client certificate; the certificate's CN is the kiosk ID.",
+    },
+    "paths": {
+        "/v1/sessions": {
+            "post": {
+                "summary": "A fresh challenge and the municipalities this kiosk may offer",
+                "responses": {
+                    "201": {
+                        "description": "session",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": [
+                                        "session_id",
+                                        "challenge",
+                                        "municipalities",
+                                        "expires_in",
+                                    ],
+                                    "properties": {
+                                        "session_id": {"type": "string"},
+                                        "challenge": B64,
+                                        "expires_in": {"type": "number"},
+                                        "municipalities": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "code": MUNICIPALITY,
+                                                    "name_ja": {"type": "string"},
+                                                    "name_en": {"type": "string"},
+                                                },
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(401, 403, 503),
+                },
+            }
+        },
+        "/v1/sessions/{sid}/card": {
+            "post": {
+                "summary": "The card's files and its signature over the session's challenge",
+                "parameters": [SID],
+                "requestBody": _json(
+                    {
+                        "type": "object",
+                        "required": [
+                            "ef0001",
+                            "ef0002",
+                            "ef0003",
+                            "ef0004",
+                            "ef0007",
+                            "presence_signature",
+                        ],
+                        "properties": {
+                            k: B64
+                            for k in (
+                                "ef0001",
+                                "ef0002",
+                                "ef0003",
+                                "ef0004",
+                                "ef0007",
+                                "presence_signature",
+                            )
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": {"description": "verified"},
+                    **_errors(400, 401, 403, 404, 410, 413, 422),
+                },
+            }
+        },
+        "/v1/sessions/{sid}/eligibility": {
+            "post": {
+                "summary": "Which certificate types the verified holder can get in a municipality",
+                "parameters": [SID],
+                "requestBody": _json(
+                    {
+                        "type": "object",
+                        "required": ["municipality_code"],
+                        "properties": {"municipality_code": MUNICIPALITY},
+                    }
+                ),
+                "responses": {
+                    "200": {"description": "types"},
+                    **_errors(400, 401, 403, 404, 409, 410, 422, 503),
+                },
+            }
+        },
+        "/v1/sessions/{sid}/certificates": {
+            "post": {
+                "summary": "Issue: the signed certificates and their printable fields",
+                "parameters": [SID],
+                "requestBody": _json(
+                    {
+                        "type": "object",
+                        "required": ["municipality_code", "certificate_type", "copies"],
+                        "properties": {
+                            "municipality_code": MUNICIPALITY,
+                            "certificate_type": {
+                                "type": "string",
+                                "enum": ["domestic", "overseas"],
+                            },
+                            "copies": {"type": "integer", "minimum": 1, "maximum": 10},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": {"description": "certificates"},
+                    **_errors(400, 401, 403, 404, 409, 410, 422, 503),
+                },
+            }
+        },
+        "/v1/sessions/{sid}": {
+            "delete": {
+                "summary": "Cancel: the session is wiped",
+                "parameters": [SID],
+                "responses": {"204": {"description": "wiped"}, **_errors(401, 403, 404, 410)},
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {
+                    "error": {"type": "string", "enum": [c.value for c in Code]},
+                    "message": {"type": "string", "minLength": 1},
+                    "detail": {"type": "string"},
+                },
+            }
+        }
+    },
+}
