@@ -1,8 +1,10 @@
 """The vaccination certificate: SMART Health Card payload, signing, QR, paper, verification.
 
-``build_bundle`` (fhir) → ``sign`` (jws) → ``to_numeric``/``qr_image`` (qr) →
-``render_png``/``render_pdf`` (render); ``verify`` checks a card against
-trusted key sets. VRS issues with it, the kiosk prints with it.
+Issuing (VRS): ``build_bundle(Person, [Dose])`` → ``sign(IssuerKey, iss, bundle)`` (a
+compact JWS) → ``to_numeric`` (the ``shc:/`` value) → ``qr_image``. Printing (kiosk):
+``render_png``/``render_pdf`` of a ``Printable``. Verifying: ``verify(jws, KeySets)``
+gives a ``Verification`` listing every problem; ``from_numeric``/``read_image`` turn QR
+values and pictures back into the JWS. Every failure raised is a ``CertError``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from .fhir import VACCINES, Dose, Person, Vaccine, build_bundle, vaccine
 from .jws import IssuerKey, make_payload, sign
 from .qr import from_numeric, qr_image, read_image, to_numeric
 from .render import Printable, printable_from_json, render_page, render_pdf, render_png
-from .verify import KeySets, Verification, verify
+from .verify import KeySets, Problem, Verification, verify
 
 __all__ = [
     "VACCINES",
@@ -23,6 +25,7 @@ __all__ = [
     "KeySets",
     "Person",
     "Printable",
+    "Problem",
     "Vaccine",
     "Verification",
     "build_bundle",

@@ -6,18 +6,19 @@ import argparse
 import io
 import json
 import sys
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from . import sample
+from . import clock, sample
 from .errors import CertError, Code
-from .fhir import build_bundle
+from .fhir import VACCINES, build_bundle
 from .jws import IssuerKey, sign
 from .qr import from_numeric, qr_image, read_image, to_numeric
 from .render import render_pdf, render_png
-from .verify import KeySets, verify
+from .verify import KeySets, Verification, verify
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 
@@ -28,14 +29,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = cmds.add_parser("sample", help="issue a certificate for a synthetic person")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--overseas", action="store_true", help="overseas + romanized name")
+    p.add_argument("--overseas", action="store_true", help="overseas: romanized name, passport")
     p.add_argument("--doses", type=int, default=3, choices=range(1, 6))
     p.set_defaults(func=cmd_sample)
 
-    p = cmds.add_parser("verify", help="verify a JWS, .smart-health-card, shc:/ value or QR image")
-    p.add_argument("--jwks", type=Path, nargs="+", required=True, metavar="FILE_OR_DIR")
-    p.add_argument("input", nargs="?", help="a file, or '-' for standard input")
-    p.add_argument("--json", action="store_true")
+    p = cmds.add_parser(
+        "verify",
+        help="verify a JWS, .smart-health-card, shc:/ value or QR image",
+        description="Exit 0 when valid, 1 when not, 2 when the input or a key set is unusable.",
+    )
+    p.add_argument(
+        "--jwks",
+        type=Path,
+        nargs="+",
+        action="extend",  # --jwks A --jwks B keeps both
+        required=True,
+        metavar="FILE_OR_DIR",
+        help="a key-set file, or an issuer folder holding .well-known/jwks.json (and crl/)",
+    )
+    p.add_argument(
+        "input", nargs="?", help="JWS, .smart-health-card, shc:/ text or image; '-': stdin"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=cmd_verify)
 
 
@@ -44,18 +59,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     key = IssuerKey.generate()  # a fresh development key; only its public half is written
     person = sample.person(args.overseas)
-    jws = sign(
-        key, sample.ISS, build_bundle(person, sample.doses(args.doses), overseas=args.overseas)
-    )
+    bundle = build_bundle(person, sample.doses(args.doses), overseas=args.overseas)
+    jws = sign(key, sample.ISS, bundle)
     numeric = to_numeric(jws)
-    page = sample.printable(numeric, "SAMPLE-0000000001", date.today(), args.overseas, args.doses)
+    page = sample.printable(
+        numeric, "SAMPLE-0000000001", clock.today_jst(), args.overseas, args.doses
+    )
     (out / "certificate.jws").write_text(jws + "\n")
     (out / "certificate.smart-health-card").write_text(json.dumps({"verifiableCredential": [jws]}))
     (out / "qr-numeric.txt").write_text(numeric + "\n")
     qr_image(numeric, module_px=6).save(out / "qr.png")
     (out / "certificate.png").write_bytes(render_png(page))
     (out / "certificate.pdf").write_bytes(render_pdf(page))
-    (out / "jwks.json").write_text(json.dumps(key.jwks(), indent=2))
+    (out / "jwks.json").write_text(json.dumps(key.jwks(), indent=2) + "\n")
     print(f"sample certificate written to {out} (issuer key id {key.kid})")
     return EXIT_VALID
 
@@ -73,17 +89,66 @@ def read_input(source: str) -> list[str]:
         if not values:
             raise CertError(Code.BAD_INPUT, "no SMART Health Card QR code found in the image")
         return [from_numeric(values)]
-    text = raw.decode("utf-8", errors="strict").strip()
+    text = raw.decode("utf-8").strip()
     if text.startswith("{"):
-        creds = json.loads(text).get("verifiableCredential")
-        if not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
+        doc = json.loads(text)
+        creds = doc.get("verifiableCredential") if isinstance(doc, dict) else None
+        if not creds or not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
             raise CertError(
-                Code.BAD_INPUT, "a .smart-health-card file holds a verifiableCredential list"
+                Code.BAD_INPUT,
+                "a .smart-health-card file holds a verifiableCredential list of JWSs",
             )
         return creds
     if text.startswith("shc:/"):
         return [from_numeric(text.split())]
+    if not text:
+        raise CertError(Code.BAD_INPUT, "the input is empty")
     return [text]
+
+
+def _when(ts: Any) -> str:
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        return "?"
+    return datetime.fromtimestamp(ts, UTC).astimezone(clock.JST).strftime("%Y-%m-%d %H:%M JST")
+
+
+def _obj(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}
+
+
+def summarize(result: Verification) -> list[str]:
+    """The card's content in a few lines a person reads (the whole payload is in --json)."""
+    payload = result.payload or {}
+    kid = (result.header or {}).get("kid")
+    lines = [f"issuer:  {payload.get('iss')}  (key {kid}, from {result.key_source or '-'})"]
+    lines.append(f"issued:  {_when(payload.get('nbf'))}")
+    if "exp" in payload:
+        lines.append(f"expires: {_when(payload.get('exp'))}")
+    subject = _obj(_obj(payload.get("vc")).get("credentialSubject"))
+    entries = _obj(subject.get("fhirBundle")).get("entry")
+    by_cvx = {v.cvx: f"{v.name_en} ({v.manufacturer_en})" for v in VACCINES.values()}
+    others: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        res = _obj(_obj(entry).get("resource"))
+        kind = res.get("resourceType")
+        if kind == "Patient":
+            names = [
+                " ".join(str(x) for x in [n.get("family", ""), *n.get("given", [])]).strip()
+                for n in res.get("name", [])
+                if isinstance(n, dict) and isinstance(n.get("given", []), list)
+            ]
+            lines.append(f"name:    {' / '.join(names)}")
+            lines.append(f"born:    {res.get('birthDate')}")
+        elif kind == "Immunization":
+            codes = [_obj(c).get("code") for c in _obj(res.get("vaccineCode")).get("coding", [])]
+            product = ", ".join(by_cvx.get(c, f"CVX {c}") for c in codes)
+            lines.append(
+                f"dose:    {res.get('occurrenceDateTime')}  {product}  lot {res.get('lotNumber', '-')}"
+            )
+        else:
+            others[str(kind)] = others.get(str(kind), 0) + 1
+    lines += [f"also:    {n} {kind}" for kind, n in others.items()]
+    return lines
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -99,7 +164,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
             trusted.add_path(path)
         jwss = read_input(args.input)
     except (CertError, OSError, ValueError) as exc:
-        message = exc.message if isinstance(exc, CertError) else str(exc)
+        if isinstance(exc, CertError):
+            message = exc.message
+        elif isinstance(exc, OSError):
+            message = f"cannot read {args.input}: {exc.strerror}"
+        else:
+            message = (
+                "the input is neither a JWS, a .smart-health-card file, shc:/ text nor an image"
+            )
         if args.json:
             print(json.dumps({"valid": False, "error": "unusable_input", "message": message}))
         else:
@@ -112,7 +184,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for r in results:
             print("VALID" if r.valid else "INVALID")
             for p in r.problems:
-                print(f"  - {p.message} [{p.code.value}]")
+                print(f"  problem: {p.message} [{p.code.value}]")
+            for p in r.warnings:
+                print(f"  warning: {p.message} [{p.code.value}]")
             if r.payload is not None:
-                print(json.dumps(r.payload, ensure_ascii=False, indent=2))
+                print("\n".join(f"  {line}" for line in summarize(r)))
     return EXIT_VALID if all(r.valid for r in results) else EXIT_INVALID

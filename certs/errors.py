@@ -10,6 +10,8 @@ class Code(StrEnum):
     BAD_HEADER = "bad_header"
     UNKNOWN_KEY = "unknown_key"
     BAD_SIGNATURE = "bad_signature"
+    BAD_KID = "bad_kid"
+    WRONG_ISSUER = "wrong_issuer"
     BAD_DEFLATE = "bad_deflate"
     BAD_PAYLOAD = "bad_payload"
     NOT_YET_VALID = "not_yet_valid"
@@ -20,6 +22,10 @@ class Code(StrEnum):
     BAD_KEY_SET = "bad_key_set"
     UNKNOWN_PRODUCT = "unknown_product"
     BAD_INPUT = "bad_input"
+    NO_FONT = "no_font"
+    # observations that do not make a card invalid (Verification.warnings)
+    NOT_MINIFIED = "not_minified"
+    REVOCATION_UNCHECKED = "revocation_unchecked"
 
 
 class CertError(Exception):

@@ -75,14 +75,22 @@ class Dose:
     lot: str
 
 
+def _name(family: str | None, given: str | None) -> dict[str, Any]:
+    # some people have one name only: no empty "given" then
+    return {"family": family, "given": [given]} if given else {"family": family}
+
+
 def build_bundle(person: Person, doses: list[Dose], *, overseas: bool = False) -> dict[str, Any]:
-    names: list[dict[str, Any]] = [
-        {"use": "usual", "family": person.family_name, "given": [person.given_name]}
-    ]
+    """The certificate's FHIR bundle; overseas certificates add the romanized name."""
+    if not doses:
+        raise CertError(Code.BAD_INPUT, "a certificate lists at least one dose")
+    if len({d.number for d in doses}) != len(doses):
+        raise CertError(Code.BAD_INPUT, "two doses carry the same dose number")
+    names = [{"use": "usual", **_name(person.family_name, person.given_name)}]
     if overseas:
         if not person.has_passport_data:
             raise CertError(Code.BAD_INPUT, "an overseas certificate needs the passport data")
-        names.append({"family": person.romanized_family, "given": [person.romanized_given]})
+        names.append(_name(person.romanized_family, person.romanized_given))
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": "resource:0",

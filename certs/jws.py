@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import zlib
 from pathlib import Path
 from typing import Any
@@ -36,14 +37,25 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_decode(text: str) -> bytes:
-    if not isinstance(text, str) or not text.isascii():
+    """Strict base64url: the alphabet only, no padding, and the one canonical spelling.
+
+    Python's decoder skips foreign characters and ignores the unused low bits of
+    the last character; a JWS whose text changed must not decode to the same bytes.
+    """
+    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(data) != text:
+        raise ValueError("not the canonical base64url spelling")
+    return data
 
 
-def minify(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def minify(obj: Any, *, ascii_only: bool = False) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=ascii_only).encode("utf-8")
 
 
 def deflate(data: bytes) -> bytes:
@@ -104,22 +116,31 @@ class IssuerKey:
     @classmethod
     def load_or_create(cls, path: Path) -> IssuerKey:
         path = Path(path)
-        if path.exists():
+        if not path.exists():
+            issuer = cls.generate()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pem = issuer._key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            try:  # O_EXCL: of two first runs at once, one key wins and both use it
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(pem)
+                return issuer
+        try:
             key = serialization.load_pem_private_key(path.read_bytes(), None)
-            if not isinstance(key, ec.EllipticCurvePrivateKey):
-                raise CertError(Code.BAD_KEY_SET, "the issuer key file is not an EC key")
-            return cls(key)
-        issuer = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = issuer._key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-        return issuer
+        except ValueError:
+            raise CertError(
+                Code.BAD_KEY_SET, "the issuer key file is not a PEM private key"
+            ) from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise CertError(Code.BAD_KEY_SET, "the issuer key file is not a P-256 key")
+        return cls(key)
 
     def jwks(self) -> dict[str, Any]:
         """The public key set, as served at ``iss/.well-known/jwks.json`` (never ``d``)."""
@@ -147,8 +168,10 @@ def make_payload(
     }
     if rid is not None:
         vc["rid"] = rid
+    if not iss.startswith("https://") or iss.endswith("/"):
+        raise CertError(Code.BAD_INPUT, "the issuer URL must be https, without a trailing slash")
     payload: dict[str, Any] = {
-        "iss": iss.rstrip("/"),
+        "iss": iss,
         "nbf": int(clock.now().timestamp()) if nbf is None else nbf,
     }
     if exp is not None:

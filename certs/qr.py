@@ -3,9 +3,10 @@
 Each JWS character c is written as the two digits ``ord(c) - 45``; the QR holds
 ``shc:/`` in a byte segment and the digits in a numeric segment, at error
 correction level L, in the smallest version that fits — never above 22.
-zxing-cpp's writer picks that segmentation itself (a test checks its version
-against one built segment by segment with the ``qrcode`` package); it is
-about 20 times faster than ``qrcode`` (see benchmarks/bench_certs.py).
+zxing-cpp's writer picks that segmentation and version itself: a test builds
+the same content segment by segment with the ``qrcode`` package and finds the
+two symbols equal module for module. zxing-cpp is about 30 times faster than
+``qrcode`` (see benchmarks/bench_certs.py).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from .errors import CertError, Code
 PREFIX = "shc:/"
 MAX_VERSION = 22
 MAX_JWS = 1195  # the longest JWS that fits version 22 at level L
-_SINGLE = re.compile(r"^shc:/(\d+)$")
-_CHUNK = re.compile(r"^shc:/(\d+)/(\d+)/(\d+)$")
+# [0-9], not \d: \d also matches full-width and other Unicode digits
+_SINGLE = re.compile(r"shc:/([0-9]+)")
+_CHUNK = re.compile(r"shc:/([0-9]+)/([0-9]+)/([0-9]+)")
 
 
 def to_numeric(jws: str) -> str:
-    if not jws.isascii():
-        raise CertError(Code.MALFORMED_JWS, "a JWS is ASCII")
+    if not all(45 <= ord(c) <= 122 for c in jws):
+        raise CertError(Code.MALFORMED_JWS, "a JWS holds only base64url characters and dots")
     return PREFIX + "".join(f"{ord(c) - 45:02d}" for c in jws)
 
 
@@ -47,12 +49,12 @@ def from_numeric(values: str | list[str]) -> str:
     """The JWS of one ``shc:/`` value, or of all chunks (``shc:/C/N/…``) in any order."""
     values = [values] if isinstance(values, str) else list(values)
     values = [v.strip() for v in values]
-    if len(values) == 1 and (m := _SINGLE.match(values[0])):
+    if len(values) == 1 and (m := _SINGLE.fullmatch(values[0])):
         return _digits_to_jws(m.group(1))
     chunks: dict[int, str] = {}
     total = None
     for v in values:
-        m = _CHUNK.match(v)
+        m = _CHUNK.fullmatch(v)
         if not m:
             raise CertError(Code.BAD_QR, "not a SMART Health Card QR value (shc:/…)")
         c, n = int(m.group(1)), int(m.group(2))
@@ -69,10 +71,19 @@ def qr_symbol(numeric: str) -> Any:
     """The QR symbol (a zxing-cpp barcode) of an ``shc:/`` value."""
     if len(numeric) - len(PREFIX) > 2 * MAX_JWS:
         raise CertError(Code.TOO_LARGE, f"the JWS is longer than {MAX_JWS} characters")
+    if not _SINGLE.fullmatch(numeric):
+        raise CertError(Code.BAD_QR, "only a single shc:/ value is encoded (chunks are deprecated)")
     symbol = zxingcpp.create_barcode(numeric, zxingcpp.BarcodeFormat.QRCode, ec_level="L")
     if version(symbol) > MAX_VERSION:
         raise CertError(Code.TOO_LARGE, f"the QR would need a version above {MAX_VERSION}")
     return symbol
+
+
+def modules(symbol: Any) -> list[list[bool]]:
+    """The symbol's modules, row by row (True: dark), without the quiet zone."""
+    raw = symbol.to_image(scale=1, add_quiet_zones=False)
+    size, data = raw.shape[0], bytes(memoryview(raw))
+    return [[b < 128 for b in data[r * size : (r + 1) * size]] for r in range(size)]
 
 
 def version(symbol: Any) -> int:

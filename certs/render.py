@@ -1,31 +1,32 @@
-"""The printable certificate: an A4 page in Japanese and English, with the QR code.
+"""The printable certificate: one A4 page in Japanese and English, with the QR code.
 
-Drawn with Pillow at 200 dpi; the PDF embeds that page (Pillow's PDF writer),
-so PNG and PDF print the same. The QR is about 45 mm wide: a phone reads its
-~0.45 mm modules from paper. The font is Noto Sans CJK (Debian fonts-noto-cjk,
-installed by bin/setup).
+The page carries what the real convenience-store certificate printed: name,
+birth date (overseas: romanized name, nationality, passport number), each dose
+(number, date, vaccine, manufacturer, lot), certificate ID, issue date and the
+issuing mayor. It is laid out once in millimetres and painted as PNG (200 dpi)
+or vector PDF (paint.py). QR modules are 0.5 mm (whole pixels at 200 dpi), so
+the code is 45–55 mm wide: a phone reads it from paper at arm's length.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
-from pathlib import Path
+from io import BytesIO
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from .errors import CertError, Code
 from .fhir import Dose, vaccine
-from .qr import qr_image
+from .paint import A4, PX, Box, Line, Modules, Shape, Text, fit, text_width, to_pdf, to_png
+from .qr import modules, qr_symbol
 
-DPI = 200
-PAGE = (1654, 2339)  # A4 at 200 dpi
-MARGIN = 120
-FONT_DIRS = [Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts/truetype/noto")]
-QR_MM = 45
+QR_MODULE = 4 / PX  # mm: four whole pixels at 200 dpi, 0.508 mm
+LEFT, RIGHT = 18.0, A4[0] - 18.0
+ROW = 11.0  # table row height, mm
+LABEL_W = 54.0
+TITLE = "Vaccination Certificate of COVID-19"
 
 
 @dataclass(frozen=True)
@@ -74,126 +75,160 @@ def printable_from_json(d: dict[str, Any]) -> Printable:
         raise CertError(Code.BAD_INPUT, "the printable certificate fields are incomplete") from None
 
 
-@lru_cache(maxsize=8)
-def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    name = "NotoSansCJK-Bold.ttc" if bold else "NotoSansCJK-Regular.ttc"
-    for d in FONT_DIRS:
-        if (d / name).exists():
-            return ImageFont.truetype(str(d / name), size, index=0)  # index 0: JP
-    raise CertError(Code.BAD_INPUT, f"Japanese font {name} not found: run bin/setup")
+def _ja(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
 
 
-def _date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日 / {d.strftime('%d %b %Y')}"
+def _en(d: date) -> str:
+    return d.isoformat()  # unambiguous abroad, whatever the reader's date order
+
+
+def _cell(x0: float, x1: float, y: float, ja: str, en: str, size: float = 9.5) -> list[Shape]:
+    """A two-line bilingual cell, centred: Japanese above, English below."""
+    mid, w = (x0 + x1) / 2, x1 - x0 - 2.5
+    return [
+        Text(mid, y + 4.9, ja, fit(ja, "gothic", size, w), align="c"),
+        Text(mid, y + 9.0, en, fit(en, "gothic", 7.5, w), align="c", gray=0.2),
+    ]
+
+
+def _field_rows(y: float, rows: list[tuple[str, str, str]]) -> tuple[list[Shape], float]:
+    """A label | value table, one row a field; returns its shapes and where it ends."""
+    top, width = y, RIGHT - LEFT - LABEL_W - 8
+    out: list[Shape] = []
+    for i, (label_ja, label_en, value) in enumerate(rows):
+        out.append(Box(LEFT, y, LEFT + LABEL_W, y + ROW, fill=0.92))
+        if i:
+            out.append(Line(LEFT, y, RIGHT, y))
+        out.append(Text(LEFT + 3, y + 4.9, label_ja, 9.5))
+        out.append(Text(LEFT + 3, y + 9.0, label_en, 7.5, gray=0.2))
+        out.append(Text(LEFT + LABEL_W + 4, y + 7.4, value, fit(value, "gothic", 13, width)))
+        y += ROW
+    out.append(Line(LEFT + LABEL_W, top, LEFT + LABEL_W, y))
+    out.append(Box(LEFT, top, RIGHT, y, line=0.4))
+    return out, y
+
+
+def _heading(y: float, ja: str, en: str) -> Text:
+    return Text(LEFT, y, f"{ja}  {en}", 10.5, bold=True)
+
+
+def layout(p: Printable) -> list[Shape]:
+    overseas = p.certificate_type == "overseas"
+    centre = A4[0] / 2
+    s: list[Shape] = [
+        Box(10, 10, A4[0] - 10, A4[1] - 10, line=0.6),  # the frame of an official form
+        Box(11.2, 11.2, A4[0] - 11.2, A4[1] - 11.2, line=0.2),
+        Text(
+            centre,
+            30,
+            "新型コロナウイルス感染症 予防接種証明書",
+            20,
+            "mincho",
+            bold=True,
+            align="c",
+        ),
+        Text(centre, 39, TITLE, 13.5, "mincho", bold=True, align="c"),
+    ]
+    kind = "海外用 / For use overseas" if overseas else "日本国内用 / For use in Japan"
+    half = text_width(kind, "gothic", 10) / 2 + 5
+    s += [
+        Box(centre - half, 43, centre + half, 50, line=0.3),
+        Text(centre, 48.2, kind, 10, align="c"),
+    ]
+
+    y = 60.0
+    s.append(_heading(y, "接種者", "Vaccinated person"))
+    rows = [("氏名", "Name", p.name)]
+    if overseas:
+        rows.append(("ローマ字氏名", "Name in Roman letters", p.romanized_name or ""))
+    rows.append(("生年月日", "Date of birth", f"{_ja(p.birth_date)}  ({_en(p.birth_date)})"))
+    if overseas:
+        rows.append(("国籍", "Nationality", p.nationality or ""))
+        rows.append(("旅券番号", "Passport No.", p.passport_number or ""))
+    shapes, y = _field_rows(y + 3, rows)
+    s += shapes
+
+    y += 11
+    s.append(_heading(y, "接種記録", "Vaccination record"))
+    y += 3
+    cols = [LEFT, LEFT + 20, LEFT + 54, LEFT + 100, LEFT + 142, RIGHT]
+    heads = [
+        ("接種回", "Dose"),
+        ("接種年月日", "Date"),
+        ("ワクチン名", "Vaccine"),
+        ("製造販売業者", "Manufacturer"),
+        ("ロット番号", "Lot No."),
+    ]
+    top = y
+    s.append(Box(LEFT, y, RIGHT, y + ROW, fill=0.92))
+    for i, (ja, en) in enumerate(heads):
+        s += _cell(cols[i], cols[i + 1], y, ja, en, 9)
+    for dose in p.doses:
+        y += ROW
+        s.append(Line(LEFT, y, RIGHT, y))
+        v = vaccine(dose.product)
+        s += _cell(cols[0], cols[1], y, f"{dose.number}回目", f"Dose {dose.number}")
+        s += _cell(cols[1], cols[2], y, _ja(dose.date), _en(dose.date))
+        s += _cell(cols[2], cols[3], y, v.name_ja, v.name_en)
+        s += _cell(cols[3], cols[4], y, v.manufacturer_ja, v.manufacturer_en)
+        lot = fit(dose.lot, "gothic", 11, cols[5] - cols[4] - 3)
+        s.append(Text((cols[4] + cols[5]) / 2, y + 7.2, dose.lot, lot, align="c"))
+    y += ROW
+    s += [Line(c, top, c, y) for c in cols[1:-1]]
+    s.append(Box(LEFT, top, RIGHT, y, line=0.4))
+
+    s += [
+        Text(LEFT, y + 8, "上記のとおり予防接種を行ったことを証明します。", 11, "mincho"),
+        Text(
+            LEFT,
+            y + 13.5,
+            "This is to certify that the person above has received the vaccinations above.",
+            9,
+            "mincho",
+        ),
+    ]
+
+    # the QR on the left (its 4-module quiet zone left blank), the certificate's own data beside
+    grid = modules(qr_symbol(p.qr_value))
+    qx, qy = LEFT, y + 20
+    side = len(grid) * QR_MODULE
+    s.append(Modules(qx, qy, QR_MODULE, tuple(tuple(r) for r in grid)))
+    s.append(Text(qx + side / 2, qy + side + 4.5, "SMART Health Card", 8, align="c", gray=0.2))
+    tx = qx + side + 4 * QR_MODULE + 4
+    entries = [
+        ("証明書ID", "Certificate ID", p.certificate_id),
+        ("証明書発行年月日", "Date of issue", f"{_ja(p.issue_date)}  ({_en(p.issue_date)})"),
+    ]
+    for i, (ja, en, value) in enumerate(entries):
+        ry = qy + 4 + i * 14
+        s.append(Text(tx, ry, f"{ja} / {en}", 8.5, gray=0.2))
+        s.append(Text(tx, ry + 6.5, value, fit(value, "gothic", 12.5, RIGHT - tx), bold=True))
+    ry = max(qy + 36, qy + side - 13)  # level with the QR's foot
+    s += [
+        Text(tx, ry, "証明書発行者 / Issuer", 8.5, gray=0.2),
+        Line(tx, ry + 10.5, RIGHT, ry + 10.5, 0.2),
+        Text(tx, ry + 8.5, p.mayor_ja, fit(p.mayor_ja, "mincho", 17, RIGHT - tx), "mincho", True),
+        Text(RIGHT, ry + 15, p.mayor_en, 10, "mincho", align="r"),
+        Text(
+            centre,
+            A4[1] - 14.5,
+            "kiosk-sim（シミュレーター）で発行 / Issued by kiosk-sim, a simulator",
+            6.5,
+            align="c",
+            gray=0.45,
+        ),
+    ]
+    return s
 
 
 def render_page(p: Printable) -> Image.Image:
-    img = Image.new("L", PAGE, 255)
-    draw = ImageDraw.Draw(img)
-    x0, x1 = MARGIN, PAGE[0] - MARGIN
-    y = MARGIN
-
-    overseas = p.certificate_type == "overseas"
-    draw.text(
-        (PAGE[0] // 2, y),
-        "新型コロナウイルス感染症 予防接種証明書",
-        font=font(56, True),
-        anchor="mt",
-    )
-    y += 80
-    draw.text(
-        (PAGE[0] // 2, y), "Vaccination Certificate of COVID-19", font=font(44, True), anchor="mt"
-    )
-    y += 66
-    kind = "海外用 / For use overseas" if overseas else "日本国内用 / For use in Japan"
-    draw.text((PAGE[0] // 2, y), kind, font=font(34), anchor="mt")
-    y += 80
-
-    rows = [("氏名 / Name", p.name)]
-    if overseas:
-        rows.append(("ローマ字氏名 / Name in Roman letters", p.romanized_name or ""))
-    rows.append(("生年月日 / Date of birth", _date(p.birth_date)))
-    if overseas:
-        rows.append(("国籍 / Nationality", p.nationality or ""))
-        rows.append(("旅券番号 / Passport No.", p.passport_number or ""))
-    label_w = 560
-    for label, value in rows:
-        draw.rectangle((x0, y, x1, y + 78), outline=0, width=2)
-        draw.line((x0 + label_w, y, x0 + label_w, y + 78), fill=0, width=2)
-        draw.text((x0 + 16, y + 39), label, font=font(28), anchor="lm")
-        draw.text((x0 + label_w + 20, y + 39), value, font=font(36, True), anchor="lm")
-        y += 78
-    y += 50
-
-    cols = [x0, x0 + 170, x0 + 560, x0 + 1110, x1]
-    heads = [
-        "接種回\nDose",
-        "接種年月日\nDate",
-        "ワクチン名 / 製造販売業者\nVaccine / Manufacturer",
-        "ロット番号\nLot No.",
-    ]
-    draw.rectangle((x0, y, x1, y + 96), fill=230, outline=0, width=2)
-    for i, head in enumerate(heads):
-        draw.multiline_text(
-            ((cols[i] + cols[i + 1]) // 2, y + 48), head, font=font(26), anchor="mm", align="center"
-        )
-    y += 96
-    for dose in p.doses:
-        v = vaccine(dose.product)
-        cells = [
-            f"{dose.number}回目 / #{dose.number}",
-            f"{dose.date.year}年{dose.date.month}月{dose.date.day}日\n{dose.date.isoformat()}",
-            f"{v.name_ja}（{v.manufacturer_ja}）\n{v.name_en} ({v.manufacturer_en})",
-            dose.lot,
-        ]
-        draw.rectangle((x0, y, x1, y + 96), outline=0, width=2)
-        for i, cell in enumerate(cells):
-            draw.multiline_text(
-                ((cols[i] + cols[i + 1]) // 2, y + 48),
-                cell,
-                font=font(26),
-                anchor="mm",
-                align="center",
-            )
-        y += 96
-    for c in cols[1:-1]:
-        draw.line((c, y - 96 * (len(p.doses) + 1), c, y), fill=0, width=2)
-    y += 60
-
-    qr = qr_image(p.qr_value, module_px=1)
-    side = round(QR_MM / 25.4 * DPI)
-    scale = max(1, side // qr.size[0])
-    qr = qr.resize((qr.size[0] * scale, qr.size[1] * scale), Image.Resampling.NEAREST)
-    img.paste(qr, (x0, y))
-    tx = x0 + qr.size[0] + 50
-    draw.text((tx, y + 10), "SMART Health Card", font=font(34, True))
-    draw.text((tx, y + 60), "このQRコードで接種記録を確認できます。", font=font(28))
-    draw.text((tx, y + 100), "Scan this QR code to verify the vaccination record.", font=font(26))
-    draw.text((tx, y + 180), "証明書ID / Certificate ID", font=font(26))
-    draw.text((tx, y + 216), p.certificate_id, font=font(34, True))
-    draw.text((tx, y + 290), "発行年月日 / Date of issue", font=font(26))
-    draw.text((tx, y + 326), _date(p.issue_date), font=font(34, True))
-    y += max(qr.size[1], 380) + 60
-
-    draw.text((x0, y), "上記のとおり予防接種を行ったことを証明します。", font=font(30))
-    draw.text(
-        (x0, y + 48),
-        "This is to certify that the above person has received the vaccination(s) above.",
-        font=font(26),
-    )
-    y += 140
-    draw.text((x1, y), p.mayor_ja, font=font(40, True), anchor="rt")
-    draw.text((x1, y + 60), p.mayor_en, font=font(30), anchor="rt")
-    return img
+    return Image.open(BytesIO(render_png(p)))
 
 
 def render_png(p: Printable) -> bytes:
-    buf = io.BytesIO()
-    render_page(p).save(buf, "PNG", dpi=(DPI, DPI), optimize=False, compress_level=1)
-    return buf.getvalue()
+    return to_png(layout(p))
 
 
 def render_pdf(p: Printable) -> bytes:
-    buf = io.BytesIO()
-    render_page(p).save(buf, "PDF", resolution=DPI, title="Vaccination Certificate of COVID-19")
-    return buf.getvalue()
+    return to_pdf(layout(p), TITLE)

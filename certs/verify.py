@@ -1,24 +1,29 @@
 """Verifying a SMART Health Card against trusted key sets, offline.
 
 Every check runs and every problem is reported, each with a stable code and a
-reason: header, DEFLATE, signature, ``kid``, ``nbf``/``exp``, revocation.
+reason: header, DEFLATE, signature, ``kid``, issuer, ``nbf``/``exp``, revocation.
 Keys are never fetched over the network; the caller says which issuers it trusts.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import clock
 from .errors import CertError, Code
-from .jws import b64url_decode, inflate, key_from_jwk, verify_es256
+from .jws import b64url_decode, inflate, key_from_jwk, minify, thumbprint, verify_es256
 
 CLOCK_SKEW = 60  # seconds of tolerance on nbf, for issuers whose clock runs ahead
+HEALTH_CARD = "https://smarthealth.cards#health-card"
 
 
 @dataclass
@@ -26,7 +31,27 @@ class TrustedKey:
     kid: str
     key: ec.EllipticCurvePublicKey
     source: str
-    crl_rids: set[str] | None = None  # None: the issuer publishes no revocation list
+    kid_is_thumbprint: bool = True
+    issuers: frozenset[str] = frozenset()  # from the x5c leaf's SAN URIs; empty: not bound
+    crl_version: int | None = None  # the key's crlVersion: the issuer revokes with this key
+    crl_ctr: int | None = None
+    crl_rids: set[str] | None = None  # None: no revocation list was given
+
+
+def _x5c_issuers(
+    jwk: dict[str, Any], key: ec.EllipticCurvePublicKey, source: str
+) -> frozenset[str]:
+    """The issuer URLs the key's certificate names; the leaf must hold the JWK's key."""
+    try:
+        leaf = x509.load_der_x509_certificate(base64.b64decode(jwk["x5c"][0], validate=True))
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    except (KeyError, IndexError, TypeError, ValueError, binascii.Error, x509.ExtensionNotFound):
+        raise CertError(Code.BAD_KEY_SET, f"a key in {source} has an unreadable x5c") from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if leaf.public_key().public_bytes(*spki) != key.public_bytes(*spki):
+        raise CertError(Code.BAD_KEY_SET, f"a key in {source} differs from its x5c certificate")
+    return frozenset(u.rstrip("/") for u in uris)
 
 
 @dataclass
@@ -39,14 +64,24 @@ class KeySets:
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
             raise CertError(Code.BAD_KEY_SET, f"{source} is not a JWK set")
         for jwk in jwks["keys"]:
-            kid = jwk.get("kid")
-            if not isinstance(kid, str):
+            if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
                 raise CertError(Code.BAD_KEY_SET, f"a key in {source} has no kid")
-            rids = None
-            crl = (crls or {}).get(kid)
+            if "d" in jwk:  # a published key set never holds a private key: someone erred
+                raise CertError(Code.BAD_KEY_SET, f"{source} holds a private key; refusing it")
+            key = key_from_jwk(jwk)
+            trusted = TrustedKey(jwk["kid"], key, source)
+            trusted.kid_is_thumbprint = jwk["kid"] == thumbprint(jwk)
+            if "x5c" in jwk:
+                trusted.issuers = _x5c_issuers(jwk, key, source)
+            if isinstance(jwk.get("crlVersion"), int):
+                trusted.crl_version = jwk["crlVersion"]
+            crl = (crls or {}).get(jwk["kid"])
             if crl is not None:
-                rids = {str(r) for r in crl.get("rids", [])}
-            self.keys[kid] = TrustedKey(kid, key_from_jwk(jwk), source, rids)
+                if crl.get("method") != "rid" or not isinstance(crl.get("rids"), list):
+                    raise CertError(Code.BAD_KEY_SET, f"a revocation list in {source} is malformed")
+                trusted.crl_rids = {str(r) for r in crl["rids"]}
+                trusted.crl_ctr = crl.get("ctr") if isinstance(crl.get("ctr"), int) else None
+            self.keys[trusted.kid] = trusted
 
     def add_path(self, path: Path) -> None:
         """A key-set file, or an issuer folder laid out as served (``.well-known/…``)."""
@@ -57,12 +92,14 @@ class KeySets:
                 crls = {}
                 for f in sorted((wk / "crl").glob("*.json")) if (wk / "crl").is_dir() else []:
                     crl = json.loads(f.read_text())
-                    crls[crl.get("kid", f.stem)] = crl
+                    if isinstance(crl, dict):
+                        crls[crl.get("kid", f.stem)] = crl
                 self.add_jwks(json.loads((wk / "jwks.json").read_text()), str(path), crls)
             else:
                 self.add_jwks(json.loads(path.read_text()), str(path))
         except (OSError, ValueError) as exc:
-            raise CertError(Code.BAD_KEY_SET, f"cannot read key set {path}: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
+            raise CertError(Code.BAD_KEY_SET, f"cannot read key set {path}: {reason}") from None
 
 
 @dataclass
@@ -76,9 +113,13 @@ class Problem:
 
 @dataclass
 class Verification:
+    """The verdict: ``valid`` only with a payload and no problem; warnings do not count."""
+
     header: dict[str, Any] | None = None
     payload: dict[str, Any] | None = None
+    key_source: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -87,10 +128,15 @@ class Verification:
     def add(self, code: Code, message: str) -> None:
         self.problems.append(Problem(code, message))
 
+    def warn(self, code: Code, message: str) -> None:
+        self.warnings.append(Problem(code, message))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
             "problems": [p.to_json() for p in self.problems],
+            "warnings": [p.to_json() for p in self.warnings],
+            "key_source": self.key_source,
             "header": self.header,
             "payload": self.payload,
         }
@@ -104,10 +150,12 @@ def verify(jws: str, trusted: KeySets) -> Verification:
         return out
     try:
         header = json.loads(b64url_decode(parts[0]))
-        sig = b64url_decode(parts[2])
         body = b64url_decode(parts[1])
+        sig = b64url_decode(parts[2])
     except ValueError:
-        out.add(Code.MALFORMED_JWS, "a JWS part is not base64url-encoded JSON")
+        out.add(
+            Code.MALFORMED_JWS, "a JWS part is not canonical base64url (or the header not JSON)"
+        )
         return out
     if not isinstance(header, dict):
         out.add(Code.BAD_HEADER, "the JWS header is not a JSON object")
@@ -118,13 +166,20 @@ def verify(jws: str, trusted: KeySets) -> Verification:
     if header.get("zip") != "DEF":
         out.add(Code.BAD_HEADER, "zip must be DEF (raw DEFLATE)")
     kid = header.get("kid")
-    trusted_key = trusted.keys.get(kid) if isinstance(kid, str) else None
-    if trusted_key is None:
+    key = trusted.keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
         out.add(Code.UNKNOWN_KEY, f"the signing key {kid!r} is in none of the trusted key sets")
-    elif not verify_es256(trusted_key.key, f"{parts[0]}.{parts[1]}".encode("ascii"), sig):
-        out.add(Code.BAD_SIGNATURE, "the signature does not verify with the issuer's key")
+    else:
+        out.key_source = key.source
+        if not key.kid_is_thumbprint:
+            out.add(Code.BAD_KID, "the key's kid is not its RFC 7638 thumbprint")
+        if len(sig) != 64:
+            out.add(Code.BAD_SIGNATURE, "an ES256 signature is 64 bytes (r‖s), not DER")
+        elif not verify_es256(key.key, f"{parts[0]}.{parts[1]}".encode("ascii"), sig):
+            out.add(Code.BAD_SIGNATURE, "the signature does not verify with the issuer's key")
     try:
-        payload = json.loads(inflate(body))
+        raw = inflate(body)
+        payload = json.loads(raw)
     except CertError as exc:
         out.add(exc.code, exc.message)
         return out
@@ -135,7 +190,10 @@ def verify(jws: str, trusted: KeySets) -> Verification:
         out.add(Code.BAD_PAYLOAD, "the payload is not a JSON object")
         return out
     out.payload = payload
-    _check_claims(payload, trusted_key, out)
+    if raw != minify(payload) and raw != minify(payload, ascii_only=True):
+        # Japan's real cards were not minified; verifiers accepted them
+        out.warn(Code.NOT_MINIFIED, "the payload is not minified JSON (the spec asks for it)")
+    _check_claims(payload, key, out)
     return out
 
 
@@ -144,30 +202,49 @@ def _check_claims(payload: dict[str, Any], key: TrustedKey | None, out: Verifica
     iss = payload.get("iss")
     if not isinstance(iss, str) or not iss.startswith("https://") or iss.endswith("/"):
         out.add(Code.BAD_PAYLOAD, "iss must be an https URL without a trailing slash")
+    elif key is not None and key.issuers and iss not in key.issuers:
+        out.add(Code.WRONG_ISSUER, "iss is not the issuer named in the signing key's certificate")
     nbf = payload.get("nbf")
-    if not isinstance(nbf, int | float):
-        out.add(Code.BAD_PAYLOAD, "nbf is missing")
+    if not isinstance(nbf, int | float) or isinstance(nbf, bool):
+        out.add(Code.BAD_PAYLOAD, "nbf (the issue time) is missing")
+        nbf = None
     elif nbf > now + CLOCK_SKEW:
         out.add(Code.NOT_YET_VALID, "the card is not valid yet (nbf is in the future)")
     exp = payload.get("exp")
     if exp is not None and (not isinstance(exp, int | float) or exp <= now):
-        out.add(Code.EXPIRED, "the card has expired")
+        out.add(Code.EXPIRED, "the card has expired (exp is in the past)")
     vc = payload.get("vc")
-    if not isinstance(vc, dict) or "https://smarthealth.cards#health-card" not in vc.get(
-        "type", []
-    ):
-        out.add(Code.BAD_PAYLOAD, "vc.type must include https://smarthealth.cards#health-card")
+    types = vc.get("type") if isinstance(vc, dict) else None
+    if not isinstance(types, list) or HEALTH_CARD not in types:
+        out.add(Code.BAD_PAYLOAD, f"vc.type must include {HEALTH_CARD}")
         return
     subject = vc.get("credentialSubject")
     if not isinstance(subject, dict) or not isinstance(subject.get("fhirBundle"), dict):
         out.add(Code.BAD_PAYLOAD, "vc.credentialSubject.fhirBundle is missing")
-    rid = vc.get("rid")
-    if key is not None and key.crl_rids is not None and isinstance(rid, str):
-        for entry in key.crl_rids:
-            revoked_rid, _, until = entry.partition(".")
-            # "rid.T": only cards issued before T are revoked
-            if revoked_rid == rid and (
-                not until or (isinstance(nbf, int | float) and nbf < int(until))
-            ):
-                out.add(Code.REVOKED, "the issuer has revoked this card")
-                break
+    if key is not None:
+        _check_revocation(vc.get("rid"), nbf, key, out)
+
+
+def _check_revocation(rid: Any, nbf: float | None, key: TrustedKey, out: Verification) -> None:
+    if key.crl_rids is None:
+        if key.crl_version is not None and rid is not None:
+            out.warn(
+                Code.REVOCATION_UNCHECKED,
+                "the issuer revokes cards but no revocation list was given: revocation not checked",
+            )
+        return
+    if key.crl_version is not None and (key.crl_ctr or 0) < key.crl_version:
+        out.warn(
+            Code.REVOCATION_UNCHECKED,
+            "the revocation list is older than the key set announces (ctr < crlVersion)",
+        )
+    if not isinstance(rid, str):
+        return
+    for entry in key.crl_rids:
+        revoked, _, until = entry.partition(".")
+        # "rid.T" revokes only the cards issued (nbf) before T
+        if revoked == rid and (
+            not until or (nbf is not None and until.isdigit() and nbf < int(until))
+        ):
+            out.add(Code.REVOKED, "the issuer has revoked this card")
+            return

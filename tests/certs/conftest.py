@@ -6,14 +6,15 @@ import pytest
 
 from certs import IssuerKey, KeySets
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+# the shared vectors sit beside the clone; the project never copies them in
+VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
 SHC = VECTORS / "smart-health-cards"
 
 
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     if not SHC.is_dir():
-        pytest.skip(f"public test vectors not found at {VECTORS} (shared/ sits beside the clone)")
+        pytest.skip(f"public test vectors not found at {VECTORS.resolve()} (../shared is absent)")
     return SHC
 
 
@@ -27,3 +28,11 @@ def trusted(issuer_key: IssuerKey) -> KeySets:
     sets = KeySets()
     sets.add_jwks(issuer_key.jwks(), "test issuer")
     return sets
+
+
+@pytest.fixture
+def spec_keys(vectors: Path) -> KeySets:
+    """The spec's example issuer, as it serves itself (key set and revocation list)."""
+    keys = KeySets()
+    keys.add_path(vectors / "issuer")
+    return keys
