@@ -63,7 +63,9 @@ def tray(n: int) -> Any:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.update(IDLE_TIMEOUT=60.0, PRINTER="sim", PRINT_DIR=None, WATCH=True)
+    app.config.update(
+        IDLE_TIMEOUT=60.0, TAKE_TIMEOUT=180.0, PRINTER="sim", PRINT_DIR=None, WATCH=True
+    )
     app.config.update(config or {})
     cfg = app.config
     center = cfg.get("CENTER") or CenterClient(
@@ -74,7 +76,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if cfg["PRINTER"] == "cups"
         else SimulatedPrinter(Path(cfg["PRINT_DIR"]) if cfg["PRINT_DIR"] else None)
     )
-    kiosk_flow = Flow(center, printer, cfg["READER"], idle_timeout=float(cfg["IDLE_TIMEOUT"]))
+    kiosk_flow = Flow(
+        center,
+        printer,
+        cfg["READER"],
+        idle_timeout=float(cfg["IDLE_TIMEOUT"]),
+        take_timeout=float(cfg["TAKE_TIMEOUT"]),
+    )
     app.extensions["kiosk_flow"] = kiosk_flow
     if cfg["WATCH"]:
         watcher = CardWatcher(kiosk_flow)

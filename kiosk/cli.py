@@ -29,7 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--print-dir", type=Path, default=None, help="the simulated printer writes PDFs here"
     )
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--idle-timeout", type=float, default=60.0)
+    p.add_argument(
+        "--idle-timeout", type=float, default=60.0, help="seconds without input before a cancel"
+    )
+    p.add_argument(
+        "--take-timeout",
+        type=float,
+        default=180.0,
+        help="seconds the card/certificate reminders repeat before the kiosk wipes anyway",
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -58,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "PRINT_DIR": args.print_dir,
             "CUPS_DESTINATION": args.cups_destination,
             "IDLE_TIMEOUT": args.idle_timeout,
+            "TAKE_TIMEOUT": args.take_timeout,
         }
     )
     # loopback only: the screen is for the kiosk's own browser

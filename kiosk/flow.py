@@ -37,13 +37,18 @@ log = logging.getLogger("kiosk")
 FEE_YEN = 120
 MAX_COPIES = 5
 REMINDER_EVERY = 6.0  # seconds between spoken reminders (card, certificate)
-CARD_ERRORS = {
-    ErrorCode.CARD_REMOVED: "card_removed",
-    ErrorCode.NOT_MYNUMBER_CARD: "not_mynumber_card",
-    ErrorCode.UNSUPPORTED_CHARACTERS: "unsupported_characters",
-}
 # screens where taking the card away ends the transaction (the chip is not read yet)
 NEEDS_CARD = {"menu", "pin", "reading"}
+# VRS's "not here" answers for one municipality: the resident may still choose another
+# (each municipality issues its own certificate for the doses it gave)
+TRY_ANOTHER_MUNICIPALITY = {
+    "no_record",
+    "no_doses",
+    "moved_out",
+    "municipality_not_offered",
+    "service_not_offered",
+    "no_such_municipality",
+}
 
 
 class Transaction:
@@ -75,12 +80,16 @@ class Flow:
         printer: Printer,
         reader: str,
         idle_timeout: float = 60.0,
+        take_timeout: float = 180.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.center = center
         self.printer = printer
         self.reader = reader
         self.idle_timeout = idle_timeout
+        # how long the card / certificate reminders go on before the kiosk gives up and
+        # wipes the transaction anyway (the printed pages must not wait for the next person)
+        self.take_timeout = take_timeout
         self.clock = clock
         self.lang = "ja"
         self.card_present = False
@@ -120,7 +129,7 @@ class Flow:
             reminder = None
             repeat = 0
             if self.screen in ("remove_card", "done") or (
-                self.card_present and self.screen in ("locked", "error", "cancelled")
+                self.card_present and self.screen in ("welcome", "locked", "error", "cancelled")
             ):
                 reminder = (
                     messages.REMINDER_CERTIFICATE
@@ -190,7 +199,7 @@ class Flow:
             t.app.select()
             t.session = self.center.open_session()
         except CardError as exc:
-            return self._end("error", CARD_ERRORS.get(exc.code, "card_unreadable"))
+            return self._end("error", messages.card_code(exc.code))
         except KioskError as exc:
             return self._end("error", exc.code)
         self._set("menu")
@@ -220,7 +229,7 @@ class Flow:
         except CardError as exc:
             return self._end(
                 "cancelled" if exc.code is ErrorCode.CARD_REMOVED else "error",
-                CARD_ERRORS.get(exc.code, "card_unreadable"),
+                messages.card_code(exc.code),
             )
         # a locked PIN gets no keypad at all (M30)
         self._set("locked" if t.tries == 0 else "pin")
@@ -256,7 +265,7 @@ class Flow:
                 if gen == self._gen:
                     self._end(
                         "cancelled" if exc.code is ErrorCode.CARD_REMOVED else "error",
-                        CARD_ERRORS.get(exc.code, "card_unreadable"),
+                        messages.card_code(exc.code),
                     )
             return
         except KioskError as exc:
@@ -282,6 +291,10 @@ class Flow:
             assert t.session is not None
             t.eligibility = self.center.eligibility(t.session["session_id"], value)
         except KioskError as exc:
+            if exc.code in TRY_ANOTHER_MUNICIPALITY:
+                return self._set(
+                    "municipality", {**messages.error_text(exc.code), "code": exc.code}
+                )
             return self._end("error", exc.code)
         t.municipality = value
         self._set("type")
@@ -346,6 +359,7 @@ class Flow:
     def _on_done(self, action: str, value: Any) -> None:
         if action == "taken":
             self.printer.clear()
+            self.lang = "ja"
             self._end("welcome")
 
     # --- time
@@ -353,10 +367,20 @@ class Flow:
     def tick(self) -> None:
         with self._lock:
             idle = self.clock() - self.last_activity
-            if self.screen in ("welcome", "printing", "reading", "done", "remove_card"):
+            if self.screen in ("done", "remove_card"):
+                # the reminders repeat; only after take_timeout does the kiosk wipe anyway
+                if idle >= self.take_timeout:
+                    if self.screen == "done":
+                        self.lang = "ja"  # the next resident starts in Japanese
+                        self._end("welcome")
+                    else:
+                        self._end("cancelled", "timeout")
+                return
+            if self.screen in ("welcome", "printing", "reading"):
                 return
             if idle >= self.idle_timeout:
                 if self.screen in ("error", "cancelled", "locked"):
+                    self.lang = "ja"
                     self._end("welcome")
                 else:
                     self._end("cancelled", "timeout")

@@ -6,7 +6,7 @@ Text = dict[str, str]
 
 SCREENS: dict[str, Text] = {
     "welcome": {
-        "ja": "マイナンバーカードを置いてください",
+        "ja": "マイナンバーカードを読み取り機に置いてください",
         "en": "Place your My Number Card on the reader",
     },
     "menu": {"ja": "発行する証明書を選んでください", "en": "Choose the certificate"},
@@ -28,10 +28,7 @@ SCREENS: dict[str, Text] = {
     "confirm": {"ja": "内容を確認してください", "en": "Check the details"},
     "payment": {"ja": "料金をお支払いください", "en": "Please pay"},
     "printing": {"ja": "印刷しています", "en": "Printing"},
-    "done": {
-        "ja": "証明書をお取りください。お忘れ物のないようご注意ください",
-        "en": "Please take your certificate. Do not leave anything behind",
-    },
+    "done": {"ja": "証明書をお取りください", "en": "Please take your certificate"},
     "locked": {
         "ja": "暗証番号がロックされています。お住まいの市区町村の窓口で手続きしてください",
         "en": "Your PIN is locked. Please go to your municipal office to reset it",
@@ -46,83 +43,113 @@ REMINDER_CERTIFICATE: Text = {
     "en": "Do not forget your certificate",
 }
 
-# machine-readable codes (center, VRS, card, printer) → what the resident reads
+# machine-readable codes (center, VRS, card, printer, the kiosk itself) → what the resident reads.
+# Every code the center, VRS or the card layer can send has its own entry (a test checks it), so a
+# resident never reads "something went wrong" for a case someone foresaw.
+_NO_RECORD: Text = {
+    "ja": "この市区町村に接種記録がありません。接種を受けた市区町村を選んでください",
+    "en": "This municipality has no vaccination record for you. Choose where you were vaccinated",
+}
+_NOT_OFFERED: Text = {
+    "ja": "この市区町村はコンビニ交付を行っていません",
+    "en": "This municipality does not issue certificates at convenience stores",
+}
+_TERMINAL: Text = {  # the kiosk itself or its link is not set up right: nothing the resident did
+    "ja": "この端末ではただいま発行できません。料金はかかりません。店員にお知らせください",
+    "en": "This machine cannot issue certificates right now. You were not charged. Please tell the staff",
+}
+_EXPIRED: Text = {
+    "ja": "時間切れのため取り消しました。料金はかかりません。最初からやり直してください",
+    "en": "Cancelled because the time ran out. You were not charged. Please start again",
+}
+_CARD_UNREADABLE: Text = {
+    "ja": "カードを読み取れませんでした。カードを置き直してください",
+    "en": "The card could not be read. Please place it again",
+}
+_CARD_INVALID: Text = {
+    "ja": "カードの情報を確認できませんでした。市区町村の窓口にお問い合わせください",
+    "en": "The card's data could not be verified. Please ask at your municipal office",
+}
+
 ERRORS: dict[str, Text] = {
+    # the card and the PIN
     "wrong_pin": {
         "ja": "暗証番号が違います。残り{tries}回です",
-        "en": "Wrong PIN. {tries} tries left",
+        "en": "Wrong PIN. Tries left: {tries}",
     },
     "card_removed": {
-        "ja": "カードが取り外されたため取り消しました",
-        "en": "The card was removed, so the request was cancelled",
+        "ja": "カードが取り外されたため取り消しました。料金はかかりません",
+        "en": "The card was removed, so the request was cancelled. You were not charged",
     },
-    "card_unreadable": {
-        "ja": "カードを読み取れませんでした。置き直してください",
-        "en": "The card could not be read. Please place it again",
-    },
+    "card_unreadable": _CARD_UNREADABLE,
     "not_mynumber_card": {
-        "ja": "マイナンバーカードではありません",
-        "en": "This is not a My Number Card",
+        "ja": "マイナンバーカードではありません。マイナンバーカードを置いてください",
+        "en": "This is not a My Number Card. Please place your My Number Card",
     },
     "unsupported_characters": {
         "ja": "このカードはここでは使えません。市区町村の窓口にお問い合わせください",
         "en": "This card cannot be used here. Please ask at your municipal office",
     },
-    "card_invalid": {
-        "ja": "カードの情報を確認できませんでした",
-        "en": "The card's data could not be verified",
+    "reader_unavailable": {
+        "ja": "カード読み取り機が使えません。料金はかかりません。店員にお知らせください",
+        "en": "The card reader is not working. You were not charged. Please tell the staff",
     },
+    # the center's answer about the card
+    "card_invalid": _CARD_INVALID,
     "card_replayed": {
-        "ja": "カードの確認に失敗しました。もう一度お試しください",
-        "en": "The card check failed. Please try again",
+        "ja": "カードの確認に失敗しました。カードを置き直して、もう一度お試しください",
+        "en": "The card check failed. Please place the card again and try once more",
     },
-    "no_record": {
-        "ja": "この市区町村に接種記録がありません",
-        "en": "This municipality has no vaccination record for you",
-    },
-    "no_doses": {
-        "ja": "この市区町村に接種記録がありません",
-        "en": "This municipality has no vaccination record for you",
-    },
+    # VRS's answers (passed on by the center)
+    "no_record": _NO_RECORD,
+    "no_doses": _NO_RECORD,
     "moved_out": {
-        "ja": "転出済みのため発行できません。窓口にお問い合わせください",
+        "ja": "この市区町村から転出されているため発行できません。接種を受けた市区町村の窓口にお問い合わせください",
         "en": "You moved out of this municipality. Please ask at the municipal office",
     },
     "deceased": {
-        "ja": "発行できません。窓口にお問い合わせください",
+        "ja": "この証明書はここでは発行できません。市区町村の窓口にお問い合わせください",
         "en": "This certificate cannot be issued here. Please ask at the municipal office",
     },
     "passport_missing": {
-        "ja": "海外用の証明書には旅券情報の登録が必要です。窓口で申請してください",
+        "ja": "海外用の証明書には旅券情報の登録が必要です。市区町村の窓口で申請してください",
         "en": "An overseas certificate needs your passport data. Please apply at the municipal office",
     },
-    "municipality_not_offered": {
-        "ja": "この市区町村はコンビニ交付を行っていません",
-        "en": "This municipality does not issue certificates at convenience stores",
-    },
-    "service_not_offered": {
-        "ja": "この市区町村はコンビニ交付を行っていません",
-        "en": "This municipality does not issue certificates at convenience stores",
-    },
+    "municipality_not_offered": _NOT_OFFERED,
+    "service_not_offered": _NOT_OFFERED,
+    "no_such_municipality": _NOT_OFFERED,
     "vrs_unavailable": {
         "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
         "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
     },
+    # the dedicated line and the center
     "center_unavailable": {
-        "ja": "ただいまサービスを利用できません。料金はかかりません",
-        "en": "The service is not available right now. You were not charged",
+        "ja": "ただいまサービスを利用できません。時間をおいてお試しください。料金はかかりません",
+        "en": "The service is not available right now. Please try again later. You were not charged",
     },
+    "session_expired": _EXPIRED,
+    "session_unknown": _EXPIRED,
+    "session_state": _EXPIRED,
+    "no_client_certificate": _TERMINAL,
+    "kiosk_unknown": _TERMINAL,
+    "kiosk_disabled": _TERMINAL,
+    "bad_request": _TERMINAL,
+    "not_found": _TERMINAL,
+    "method_not_allowed": _TERMINAL,
+    "request_too_large": _TERMINAL,
+    "unauthenticated": _TERMINAL,
+    "forbidden": _TERMINAL,
+    "locked_out": _TERMINAL,
+    "conflict": _TERMINAL,
+    "import_rejected": _TERMINAL,
+    # the kiosk
     "print_failed": {
         "ja": "印刷できませんでした。料金はかかりません。店員にお知らせください",
         "en": "Printing failed. You were not charged. Please tell the staff",
     },
     "timeout": {
-        "ja": "一定時間操作がなかったため取り消しました",
-        "en": "Cancelled because there was no input for a while",
-    },
-    "session_expired": {
-        "ja": "時間切れのため取り消しました",
-        "en": "Cancelled because the time ran out",
+        "ja": "一定時間操作がなかったため取り消しました。料金はかかりません",
+        "en": "Cancelled because there was no input for a while. You were not charged",
     },
     "payment_cancelled": {
         "ja": "お支払いを取り消しました。料金はかかりません",
@@ -130,9 +157,40 @@ ERRORS: dict[str, Text] = {
     },
 }
 GENERIC: Text = {
-    "ja": "エラーが発生しました。料金はかかりません",
-    "en": "Something went wrong. You were not charged",
+    "ja": "エラーが発生しました。料金はかかりません。店員にお知らせください",
+    "en": "Something went wrong. You were not charged. Please tell the staff",
 }
+
+# the card layer's codes → the kiosk's (PIN codes are handled on the PIN screen itself)
+CARD_CODES: dict[str, str] = {
+    "card_removed": "card_removed",
+    "not_mynumber_card": "not_mynumber_card",
+    "unsupported_characters": "unsupported_characters",
+    "no_reader": "reader_unavailable",
+    "reader_unavailable": "reader_unavailable",
+    "no_card": "card_unreadable",
+    "timeout": "card_unreadable",
+    "transport": "card_unreadable",
+    "bad_response": "card_unreadable",
+    "status": "card_unreadable",
+    "malformed_data": "card_unreadable",
+    "invalid_pin_format": "card_unreadable",
+    "pin_required": "card_unreadable",
+    "last_try": "card_unreadable",
+    "wrong_pin": "wrong_pin",
+    "pin_blocked": "card_unreadable",  # a blocked PIN has its own screen (locked)
+    "invalid_my_number": "card_invalid",
+    "digest_mismatch": "card_invalid",
+    "bad_signature": "card_invalid",
+    "unknown_issuer": "card_invalid",
+    "bad_certificate": "card_invalid",
+    "bad_presence_signature": "card_replayed",
+}
+
+
+def card_code(code: str) -> str:
+    """The kiosk's code for a card-layer error code."""
+    return CARD_CODES.get(str(code), "card_unreadable")
 
 
 def error_text(code: str, **fields: object) -> Text:

@@ -1,5 +1,7 @@
 // The kiosk screen: renders the server's state, sends the resident's actions.
-// Stable QA contract: every screen is <main data-screen>, every button has data-action.
+// Stable QA contract: every screen is <main data-screen>, every button has data-action
+// (listed in kiosk/README.md). Nothing about the resident is kept here: the PIN digits live
+// in one variable until they are sent, and the page holds no storage, cookie or cache.
 "use strict";
 
 const T = {
@@ -7,12 +9,19 @@ const T = {
   lang: { ja: "English", en: "日本語" },
   cancel: { ja: "取り消す", en: "Cancel" },
   covid: { ja: "新型コロナワクチン接種証明書", en: "COVID-19 Vaccination Certificate" },
+  covidNote: { ja: "1通120円", en: "¥120 a copy" },
   clear: { ja: "訂正", en: "Clear" },
-  enter: { ja: "確定", en: "Enter" },
+  enter: { ja: "確定", en: "OK" },
   tries: { ja: "残り回数: {n}回", en: "Tries left: {n}" },
+  lastTry: {
+    ja: "次に間違えるとロックされ、市区町村の窓口での手続きが必要になります",
+    en: "One more wrong PIN locks it; you would then have to go to your municipal office",
+  },
+  pinHint: { ja: "入力した数字は表示されません", en: "The digits are not shown" },
   domestic: { ja: "日本国内用", en: "For use in Japan" },
   overseas: { ja: "海外用＋日本国内用", en: "Overseas + Japan" },
-  overseasNote: { ja: "旅券情報の登録がある方のみ", en: "Only with registered passport data" },
+  domesticNote: { ja: "国内で使う証明書", en: "For use within Japan" },
+  overseasNote: { ja: "2通になります（旅券情報の登録がある方）", en: "Two certificates (with registered passport data)" },
   back: { ja: "戻る", en: "Back" },
   next: { ja: "次へ", en: "Next" },
   copies: { ja: "部数", en: "Copies" },
@@ -20,31 +29,57 @@ const T = {
   yen: { ja: "{n}円", en: "¥{n}" },
   municipality: { ja: "市区町村", en: "Municipality" },
   type: { ja: "種類", en: "Type" },
-  pay: { ja: "お支払い（{n}円）", en: "Pay ¥{n}" },
+  pay: { ja: "支払う", en: "Pay" },
   ok: { ja: "OK", en: "OK" },
   taken: { ja: "受け取りました", en: "I have taken it" },
   charged: { ja: "お支払い: {n}円", en: "Paid: ¥{n}" },
+  sheets: { ja: "印刷した証明書: {n}枚", en: "Certificates printed: {n}" },
   wait: { ja: "しばらくお待ちください", en: "Please wait" },
+  steps: {
+    ja: ["カード", "暗証番号", "選ぶ", "お支払い", "受け取り"],
+    en: ["Card", "PIN", "Choose", "Pay", "Take"],
+  },
 };
+
+// a line under each screen's title: what to do, and what happens next
+const SUB = {
+  welcome: { ja: "読み取りが終わるまで、カードは置いたままにしてください", en: "Leave it on the reader until the screen tells you to take it" },
+  pin: { ja: "券面事項入力補助用の暗証番号です", en: "The PIN of the card's text-information application" },
+  remove_card: { ja: "カードを取ると次に進みます", en: "The next step starts once you take the card" },
+  municipality: { ja: "証明書は接種を受けた市区町村ごとに発行されます", en: "Each municipality certifies the doses it gave" },
+  copies: { ja: "1通120円です", en: "¥120 a copy" },
+  payment: {
+    ja: "このシミュレーターでは「支払う」を押すとお支払いになります。印刷できなかったときは料金はかかりません",
+    en: "In this simulator, “Pay” stands for paying. If printing fails, you are not charged",
+  },
+  locked: { ja: "マイナンバーカードをお持ちになり、窓口で暗証番号を再設定してください", en: "Take your My Number Card to the office to reset the PIN" },
+};
+
+// which step of the bar each screen belongs to (none: the bar is hidden)
+const STEP = { welcome: 0, menu: 0, pin: 1, reading: 1, remove_card: 1, municipality: 2, type: 2,
+               copies: 2, confirm: 2, payment: 3, printing: 4, done: 4 };
+const CANCELLABLE = ["menu", "pin", "municipality", "type", "copies", "confirm", "payment"];
 
 let state = null;
 let pin = "";
 let spoken = "";
+let shown = 0; // counts renders of the tray, so each visit's pages are fetched afresh
 const $ = (id) => document.getElementById(id);
 const tr = (key, vars = {}) => T[key][state.lang].replace(/\{(\w+)\}/g, (_, k) => vars[k]);
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (k === "onclick") e.onclick = v; else if (k === "class") e.className = v; else e.setAttribute(k, v);
+    if (k === "onclick") e.onclick = v;
+    else if (k === "class") e.className = v;
+    else if (v !== null && v !== false) e.setAttribute(k, v);
   }
   for (const c of children) e.append(c);
   return e;
 }
 
 function button(action, label, cls = "choice", value = null, small = null) {
-  const b = el("button", { class: cls, "data-action": action, onclick: () => send(action, value) }, label);
-  if (value !== null) b.setAttribute("data-value", value);
+  const b = el("button", { class: cls, "data-action": action, "data-value": value, onclick: () => send(action, value) }, label);
   if (small) b.append(el("small", {}, small));
   return b;
 }
@@ -67,37 +102,53 @@ function speak(voice, id) {
   speechSynthesis.speak(u);
 }
 
+function stage(kind) {
+  return el("div", { class: `stage ${kind}` }, el("div", { class: "card-art" }), el("div", { class: "reader" }));
+}
+
+function digit(d) {
+  return el("button", { "data-action": "digit", "data-value": d, onclick: () => { if (pin.length < 4) { pin += d; render(state); } } }, d);
+}
+
 const screens = {
-  welcome: (b) => b.append(el("div", { class: "card-art" })),
-  menu: (b) => b.append(el("div", { class: "choices" }, button("covid-certificate", tr("covid")))),
+  welcome: (b) => b.append(stage("place")),
+  menu: (b) => b.append(el("div", { class: "menu" }, button("covid-certificate", tr("covid"), "choice wide", null, tr("covidNote")))),
   pin: (b) => {
-    if (state.tries !== null) b.append(el("p", { class: "tries", "data-tries": state.tries }, tr("tries", { n: state.tries })));
-    b.append(el("div", { class: "dots", "data-pin-length": pin.length }, "●".repeat(pin.length) + "○".repeat(4 - pin.length)));
+    const info = el("div", {});
+    if (state.tries !== null) info.append(el("p", { class: "tries", "data-tries": state.tries }, tr("tries", { n: state.tries })));
+    if (state.tries === 1) info.append(el("p", { class: "warn", "data-last-try": "" }, tr("lastTry")));
+    const cells = el("div", { class: "cells", "data-pin-length": pin.length });
+    for (let i = 0; i < 4; i++) cells.append(el("span", { class: i < pin.length ? "on" : "" }, i < pin.length ? "●" : ""));
+    info.append(cells, el("p", { class: "hint" }, tr("pinHint")));
     const pad = el("div", { class: "keypad" });
-    for (const d of ["1", "2", "3", "4", "5", "6", "7", "8", "9"]) pad.append(digit(d));
-    pad.append(el("button", { "data-action": "pin-clear", onclick: () => { pin = ""; render(state); } }, tr("clear")));
+    for (const d of "123456789") pad.append(digit(d));
+    pad.append(el("button", { class: "fn", "data-action": "pin-clear", onclick: () => { pin = ""; render(state); } }, tr("clear")));
     pad.append(digit("0"));
-    pad.append(el("button", { "data-action": "pin-enter", onclick: () => { if (pin.length === 4) { const p = pin; pin = ""; send("pin", p); } } }, tr("enter")));
-    b.append(pad);
+    const enter = el("button", { class: "enter", "data-action": "pin-enter", onclick: () => {
+      if (pin.length === 4) { const p = pin; pin = ""; send("pin", p); }
+    } }, tr("enter"));
+    enter.disabled = pin.length !== 4;
+    pad.append(enter);
+    b.append(el("div", { class: "pin-layout" }, info, pad));
   },
-  reading: (b) => b.append(el("div", { class: "spinner" })),
-  remove_card: (b) => b.append(el("div", { class: "card-art" })),
+  reading: (b) => b.append(el("div", { class: "spinner" }), el("p", { class: "wait" }, tr("wait"))),
+  remove_card: (b) => b.append(stage("take")),
   municipality: (b) => {
     const c = el("div", { class: "choices" });
     for (const m of state.municipalities) c.append(button("municipality", state.lang === "ja" ? m.name_ja : m.name_en, "choice", m.code));
     b.append(c);
   },
   type: (b) => {
-    const c = el("div", { class: "choices" }, button("domestic", tr("domestic")));
+    const c = el("div", { class: "choices" }, button("domestic", tr("domestic"), "choice", null, tr("domesticNote")));
     if (state.overseas_allowed) c.append(button("overseas", tr("overseas"), "choice", null, tr("overseasNote")));
     b.append(c, el("div", { class: "row" }, button("back", tr("back"), "secondary")));
   },
   copies: (b) => b.append(
-    el("div", { class: "row" },
+    el("div", { class: "copies" },
       button("copies-fewer", "−", "secondary"),
-      el("span", { class: "big", "data-copies": state.copies }, String(state.copies)),
+      el("span", { class: "count", "data-copies": state.copies }, String(state.copies)),
       button("copies-more", "＋", "secondary")),
-    el("p", {}, `${tr("fee")}: ${tr("yen", { n: state.total })}`),
+    el("p", { class: "fee" }, `${tr("fee")}: ${tr("yen", { n: state.total })}`),
     el("div", { class: "row" }, button("back", tr("back"), "secondary"), button("next", tr("next"), "primary"))),
   confirm: (b) => {
     const m = state.municipalities.find((x) => x.code === state.municipality) || {};
@@ -108,26 +159,40 @@ const screens = {
       el("dt", {}, tr("fee")), el("dd", { "data-total": state.total }, tr("yen", { n: state.total }))),
       el("div", { class: "row" }, button("back", tr("back"), "secondary"), button("next", tr("next"), "primary")));
   },
-  payment: (b) => b.append(el("div", { class: "row" }, button("pay", tr("pay", { n: state.total }), "primary"))),
-  printing: (b) => b.append(el("div", { class: "spinner" }), el("p", {}, tr("wait"))),
+  payment: (b) => b.append(
+    el("p", { class: "amount", "data-total": state.total }, tr("yen", { n: state.total })),
+    el("div", { class: "row" }, button("pay", tr("pay"), "primary"))),
+  printing: (b) => b.append(el("div", { class: "spinner" }), el("p", { class: "wait" }, tr("wait"))),
   done: (b) => {
-    b.append(el("p", { "data-charged": state.charged }, tr("charged", { n: state.charged })));
-    const tray = el("div", { class: "tray", "data-tray": state.tray });
-    for (let i = 0; i < state.tray; i++) tray.append(el("img", { src: `/api/tray/${i}.png?${spoken}`, alt: "printed certificate" }));
-    b.append(tray, el("div", { class: "row" }, button("taken", tr("taken"), "primary")));
+    shown += 1;
+    const tray = el("div", { class: state.tray > 2 ? "tray many" : "tray", "data-tray": state.tray });
+    for (let i = 0; i < state.tray; i++) tray.append(el("img", { src: `/api/tray/${i}.png?v=${shown}`, alt: "printed certificate" }));
+    const info = el("div", {},
+      el("p", { "data-charged": state.charged }, tr("charged", { n: state.charged })),
+      el("p", {}, tr("sheets", { n: state.tray })),
+      el("div", { class: "row" }, button("taken", tr("taken"), "primary")));
+    b.append(el("div", { class: "done-layout" }, info, tray));
   },
   locked: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
   cancelled: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
   error: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
 };
 
-function digit(d) {
-  return el("button", { "data-action": "digit", "data-value": d, onclick: () => { if (pin.length < 4) { pin += d; render(state); } } }, d);
+function steps(s) {
+  const bar = $("steps");
+  bar.replaceChildren();
+  const at = STEP[s.screen];
+  bar.className = at === undefined ? "steps off" : "steps";
+  T.steps[s.lang].forEach((name, i) => {
+    bar.append(el("li", { class: i === at ? "now" : i < at ? "done" : "" }, name));
+  });
 }
 
 function render(s) {
   const changed = !state || s.screen !== state.screen;
   if (changed && s.screen !== "pin") pin = "";
+  // the tray's images are re-fetched only when the screen or language changes
+  const same = state && !changed && s.lang === state.lang && s.tray === state.tray;
   state = s;
   document.documentElement.lang = s.lang;
   $("screen").dataset.screen = s.screen;
@@ -135,18 +200,22 @@ function render(s) {
   $("lang").textContent = T.lang[s.lang];
   $("lang").onclick = () => send("lang", s.lang === "ja" ? "en" : "ja");
   document.querySelector("[data-i18n=brand]").textContent = T.brand[s.lang];
+  steps(s);
   $("title").textContent = s.text[s.lang];
+  $("sub").hidden = !SUB[s.screen];
+  $("sub").textContent = SUB[s.screen] ? SUB[s.screen][s.lang] : "";
   $("message").hidden = !s.message;
   $("message").textContent = s.message ? s.message[s.lang] : "";
   $("reminder").hidden = !s.reminder;
   $("reminder").textContent = s.reminder ? s.reminder[s.lang] : "";
-  const cancellable = ["menu", "pin", "municipality", "type", "copies", "confirm", "payment"].includes(s.screen);
-  $("cancel").hidden = !cancellable;
+  $("cancel").hidden = !CANCELLABLE.includes(s.screen);
   $("cancel").textContent = T.cancel[s.lang];
   $("cancel").onclick = () => send("cancel");
-  const body = $("body");
-  body.replaceChildren();
-  screens[s.screen](body);
+  if (!(same && s.screen === "done")) {
+    const body = $("body");
+    body.replaceChildren();
+    screens[s.screen](body);
+  }
   speak(s.voice, s.voice_id + s.lang);
 }
 

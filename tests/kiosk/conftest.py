@@ -32,7 +32,7 @@ from vrs.crypto import MasterKey
 from vrs.demo import MUNICIPALITIES, Resident, profile, residents
 from vrs.storage import SQLiteStorage
 
-from ..card_reader.test_pcsc import READER, pcscd  # noqa: F401 - the module-level pcscd check
+from ..card_reader.test_pcsc import READER
 from ..vrs.conftest import ledger
 
 CHROMIUM = "/usr/bin/chromium"

@@ -13,11 +13,11 @@ from pyzbar import pyzbar
 
 from certs import KeySets, from_numeric, verify
 
-from ..card_reader.test_pcsc import inserted
+from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips without pcscd
 from .conftest import KioskUnderTest, System
 
 pytestmark = pytest.mark.pcsc
-NIIHAMA, SAIJO = "382060", "382078"
+NIIHAMA, MATSUYAMA, SAIJO = "382060", "382019", "382078"
 
 
 def screen(page: Any, name: str, timeout: float = 15000) -> None:
@@ -161,6 +161,7 @@ def test_lock_after_three_wrong_pins(
             if left == "1":
                 break
             enter_pin(page, wrong)
+        assert page.is_visible("[data-last-try]")  # warned before the try that locks it
         enter_pin(page, wrong)
         screen(page, "locked")
         assert page.locator("[data-action=digit]").count() == 0  # no further try offered
@@ -353,6 +354,117 @@ def test_the_kiosk_sends_only_the_chips_data_and_the_choices(
         "copies": 1,
     }
     assert [name for _m, name, _b in sent] == ["sessions", "card", "eligibility", "certificates"]
+
+
+def fits_without_free_input(page: Any) -> None:
+    """What a resident at a 1280×800 touch screen gets: all of it visible, nothing to type into."""
+    box = page.evaluate(
+        """() => {
+          const m = document.querySelector('main');
+          return {scroll: m.scrollHeight - m.clientHeight,
+                  wide: document.documentElement.scrollWidth - innerWidth,
+                  typed: document.querySelectorAll(
+                    'input, textarea, select, [contenteditable]:not([contenteditable=false])').length,
+                  lang: document.querySelectorAll('[data-action=lang]').length};
+        }"""
+    )
+    assert box == {"scroll": 0, "wide": 0, "typed": 0, "lang": 1}, page.get_attribute(
+        "main", "data-screen"
+    )
+
+
+@pytest.mark.measure("M02")
+def test_every_screen_fits_the_kiosk_and_offers_no_free_input(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    holder = system.people[0]
+    seen = []
+
+    def check(name: str) -> None:
+        screen(page, name, 30000)
+        fits_without_free_input(page)
+        seen.append(name)
+
+    check("welcome")
+    with inserted(system.card(holder)):
+        check("menu")
+        page.click("[data-action=covid-certificate]")
+        check("pin")
+        for d in "0000" if holder.pin != "0000" else "1111":
+            page.click(f"[data-action=digit][data-value='{d}']")
+        page.click("[data-action=pin-enter]")
+        page.wait_for_selector("main[data-screen=pin][data-code=wrong_pin]")
+        fits_without_free_input(page)
+        enter_pin(page, holder.pin)
+        check("remove_card")
+    check("municipality")
+    page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
+    check("type")
+    page.click("[data-action=overseas]")
+    check("copies")
+    page.click("[data-action=copies-more]")  # 2 × (overseas + domestic): four pages in the tray
+    page.click("[data-action=next]")
+    check("confirm")
+    page.click("[data-action=next]")
+    check("payment")
+    page.click("[data-action=pay]")
+    check("done")
+    page.wait_for_function("[...document.querySelectorAll('.tray img')].every(i => i.complete)")
+    fits_without_free_input(page)
+    page.click("[data-action=lang]")  # the longer English words fit too
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    fits_without_free_input(page)
+    page.click("[data-action=taken]")
+    check("welcome")
+    assert page.evaluate("document.documentElement.lang") == "ja"  # the next resident: Japanese
+    assert seen == [
+        "welcome",
+        "menu",
+        "pin",
+        "remove_card",
+        "municipality",
+        "type",
+        "copies",
+        "confirm",
+        "payment",
+        "done",
+        "welcome",
+    ]
+
+
+def test_a_municipality_without_the_record_lets_the_resident_choose_again(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    holder = system.people[1]  # vaccinated in Niihama only
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+    screen(page, "municipality")
+    page.click(f"[data-action=municipality][data-value='{MATSUYAMA}']")
+    page.wait_for_selector("main[data-screen=municipality][data-code=no_record]")
+    assert "接種記録がありません" in page.inner_text("#message")
+    page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
+    screen(page, "type")
+    assert not page.is_visible("#message")
+
+
+@pytest.mark.measure("M06")
+def test_an_untaken_certificate_is_wiped_from_the_kiosk_after_the_take_timeout(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    holder = system.people[1]
+    with inserted(system.card(holder)):
+        through_pin(page, holder.pin)
+        screen(page, "remove_card")
+    choose_and_pay(page, "domestic")
+    screen(page, "done", 30000)
+    assert requests.get(f"{kiosk.url}/api/tray/0.png", timeout=10).status_code == 200
+    kiosk.flow.take_timeout = 1.0  # the resident walked away without pressing "taken"
+    screen(page, "welcome", 10000)
+    assert kiosk.printer.tray == []
+    assert requests.get(f"{kiosk.url}/api/tray/0.png", timeout=10).status_code == 404
+    assert kiosk.flow.state()["charged"] == 0
 
 
 @pytest.mark.measure("M06")

@@ -1,0 +1,51 @@
+"""Every code the center, VRS or the card can send reaches the resident as words in both languages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from card_reader import ErrorCode
+from issuance_center.errors import Code as CenterCode
+from kiosk import messages
+from vrs.errors import Code as VrsCode
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+# vrs_refused never reaches the resident as such: the center puts VRS's own code in `detail`
+CENTER_CODES = [c.value for c in CenterCode if c is not CenterCode.VRS_REFUSED]
+KIOSK_CODES = ["center_unavailable", "print_failed", "timeout", "payment_cancelled", "wrong_pin"]
+
+
+@pytest.mark.parametrize("code", sorted({*CENTER_CODES, *(c.value for c in VrsCode), *KIOSK_CODES}))
+def test_each_code_has_its_own_words_in_japanese_and_english(code: str) -> None:
+    assert code in messages.ERRORS  # not the generic "something went wrong"
+    text = messages.error_text(code, tries=2)
+    assert JAPANESE.search(text["ja"]) and not JAPANESE.search(text["en"])
+    assert text["en"][0].isupper()
+
+
+@pytest.mark.parametrize("code", list(ErrorCode))
+def test_each_card_code_maps_to_words(code: ErrorCode) -> None:
+    kiosk_code = messages.card_code(code)
+    assert kiosk_code in messages.ERRORS
+
+
+def test_a_failure_that_costs_nothing_says_so() -> None:
+    """The resident is told they were not charged whenever the kiosk stops before printing."""
+    for code in (
+        "vrs_unavailable",
+        "center_unavailable",
+        "print_failed",
+        "timeout",
+        "card_removed",
+    ):
+        text = messages.error_text(code)
+        assert "料金はかかりません" in text["ja"] and "not charged" in text["en"]
+
+
+def test_a_wrong_pin_names_the_tries_left() -> None:
+    assert messages.error_text("wrong_pin", tries=1) == {
+        "ja": "暗証番号が違います。残り1回です",
+        "en": "Wrong PIN. Tries left: 1",
+    }
