@@ -6,8 +6,10 @@ together with ``shared/reference/seed-measures.md``; it runs nothing itself.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         for nodeid, ids in sorted(_measures.items())
     ]
     RESULTS.write_text(json.dumps({"tests": tests}, indent=1))
+
+
+@pytest.fixture(scope="session")
+def test_reader() -> Iterator[None]:
+    """Holds the test reader slot ("Virtual PCD 00 01") for this whole run.
+
+    vpcd takes one card per slot: two test runs on one machine would pull each
+    other's cards out, so a second run waits here until the first is done.
+    """
+    with open("/tmp/kiosk-sim-test-reader.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

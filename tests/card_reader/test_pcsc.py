@@ -36,7 +36,7 @@ PIN = Profile.demo().pin
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pcscd() -> None:
+def pcscd(test_reader: None) -> None:
     try:
         names = [r.name for r in list_readers()]
     except TransportError as exc:
