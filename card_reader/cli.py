@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import getpass
 import json
-import os
 import secrets
 import signal
 import sys
@@ -26,8 +25,9 @@ EXIT_OK, EXIT_FAIL, EXIT_UNVERIFIED = 0, 1, 4
 
 def default_instance() -> Path:
     """Where development keys and card state live: outside the repository."""
-    env = os.environ.get("KIOSK_SIM_HOME")
-    return Path(env) if env else Path.home() / ".local" / "share" / "kiosk-sim"
+    from kiosk_sim import home
+
+    return home()
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 
 def default_home() -> Path:
-    env = os.environ.get("KIOSK_SIM_HOME")
-    return Path(env) if env else Path.home() / ".local" / "share" / "kiosk-sim"
+    from kiosk_sim import home
+
+    return home()
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 
@@ -47,9 +46,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from . import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    home = args.home or Path(
-        os.environ.get("KIOSK_SIM_HOME") or Path.home() / ".local/share/kiosk-sim"
-    )
+    from kiosk_sim import home as default_home
+
+    home = args.home or default_home()
     cert, key, ca = args.cert, args.key, args.ca
     if cert is None or key is None or ca is None:
         kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")

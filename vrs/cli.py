@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -13,8 +12,9 @@ from .errors import VrsError
 
 
 def default_instance() -> Path:
-    env = os.environ.get("KIOSK_SIM_HOME")
-    return (Path(env) if env else Path.home() / ".local" / "share" / "kiosk-sim") / "vrs"
+    from kiosk_sim import home
+
+    return home() / "vrs"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
