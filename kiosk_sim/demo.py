@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -188,6 +189,12 @@ def run(args: argparse.Namespace) -> int:
 
     home = args.home or default_instance()
     demo = Demo(home)
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM, or SIGINT ignored by a background shell: stop everything
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         demo.start(args.print_dir)
         control = make_server("127.0.0.1", PORTS["control"], control_app(demo), threaded=True)
