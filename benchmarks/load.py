@@ -29,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from card_reader import InMemoryTransport, TextApplication
+from card_reader import InMemoryTransport, TextApplication, to_wire
 from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
 from kiosk_sim.tls import CA
 
@@ -148,17 +148,7 @@ def run(home: Path, url: str, args: argparse.Namespace, vrs_pid: int, center_pid
                     )
                 )
                 f = app.read_card_files(base64.b64decode(s["challenge"]))
-                body = {
-                    k: base64.b64encode(getattr(f, k)).decode()
-                    for k in (
-                        "ef0001",
-                        "ef0002",
-                        "ef0003",
-                        "ef0004",
-                        "ef0007",
-                        "presence_signature",
-                    )
-                }
+                body = to_wire(f)
                 sid = s["session_id"]
                 http.post(f"{url}/v1/sessions/{sid}/card", json=body, timeout=30).raise_for_status()
                 e = http.post(

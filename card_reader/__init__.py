@@ -7,7 +7,7 @@ signatures and card presence). ``softcard`` is the software My Number Card.
 
 from __future__ import annotations
 
-from .client import CardFiles, TextApplication, pin_is_well_formed
+from .client import CardFiles, TextApplication, from_wire, pin_is_well_formed, to_wire
 from .errors import (
     ApduError,
     CardError,
@@ -40,9 +40,11 @@ __all__ = [
     "TrustStore",
     "VerificationError",
     "VerifiedCard",
+    "from_wire",
     "list_readers",
     "parse_basic_info",
     "parse_my_number",
     "pin_is_well_formed",
+    "to_wire",
     "verify_card",
 ]

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from flask import Blueprint, current_app, g, jsonify, request
 
-from card_reader import CardError, CardFiles, ErrorCode, verify_card
+from card_reader import CardError, ErrorCode, from_wire, verify_card
 
 from .errors import CenterError, Code
 from .sessions import Session
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
-CARD_FIELDS = ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
 CERTIFICATE_TYPES = ("domestic", "overseas")
 MAX_COPIES = 10
 
@@ -43,16 +41,6 @@ def body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CenterError(Code.BAD_REQUEST, "the request body must be a JSON object")
     return data
-
-
-def b64(data: dict[str, Any], name: str) -> bytes:
-    value = data.get(name)
-    if not isinstance(value, str):
-        raise CenterError(Code.BAD_REQUEST, f"{name} is required (base64)")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise CenterError(Code.BAD_REQUEST, f"{name} is not valid base64") from None
 
 
 def offered() -> dict[str, dict[str, Any]]:
@@ -106,21 +94,15 @@ def submit_card(sid: str) -> Any:
     center = current_app.extensions["center"]
     session = center.sessions.get(sid, kiosk_id())
     data = body()
-    raw = {name: b64(data, name) for name in CARD_FIELDS}
+    try:
+        card = from_wire(data, session.challenge)
+    except CardError as exc:
+        raise CenterError(Code.BAD_REQUEST, exc.message) from None
     if session.card_used:
         # one challenge, one answer: a second submission is a replay attempt
         center.sessions.close(sid)
         raise CenterError(Code.CARD_REPLAYED, "card data was already submitted in this session")
     session.card_used = True
-    card = CardFiles(
-        ef0001=raw["ef0001"],
-        ef0002=raw["ef0002"],
-        ef0003=raw["ef0003"],
-        ef0004=raw["ef0004"],
-        ef0007=raw["ef0007"],
-        challenge=session.challenge,
-        presence_signature=raw["presence_signature"],
-    )
     try:
         verified = verify_card(card, center.trust, expected_challenge=session.challenge)
     except CardError as exc:

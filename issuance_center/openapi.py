@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from card_reader.client import WIRE_FIELDS
+
 from .errors import Code
 
 B64 = {"type": "string", "format": "byte", "maxLength": 4096}
@@ -82,25 +84,8 @@ SPEC: dict[str, Any] = {
                 "requestBody": _json(
                     {
                         "type": "object",
-                        "required": [
-                            "ef0001",
-                            "ef0002",
-                            "ef0003",
-                            "ef0004",
-                            "ef0007",
-                            "presence_signature",
-                        ],
-                        "properties": {
-                            k: B64
-                            for k in (
-                                "ef0001",
-                                "ef0002",
-                                "ef0003",
-                                "ef0004",
-                                "ef0007",
-                                "presence_signature",
-                            )
-                        },
+                        "required": list(WIRE_FIELDS),
+                        "properties": dict.fromkeys(WIRE_FIELDS, B64),
                     }
                 ),
                 "responses": {

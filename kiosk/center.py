@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 from typing import Any
 
 import requests
 
-from card_reader import CardFiles
+from card_reader import CardFiles, to_wire
 
 from .errors import KioskError
 
@@ -45,11 +44,10 @@ class CenterClient:
         return self._call("POST", "/v1/sessions")
 
     def submit_card(self, sid: str, card: CardFiles) -> None:
-        fields = ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
         self._call(
             "POST",
             f"/v1/sessions/{sid}/card",
-            {f: base64.b64encode(getattr(card, f)).decode() for f in fields},
+            to_wire(card),
         )
 
     def eligibility(self, sid: str, municipality: str) -> dict[str, Any]:

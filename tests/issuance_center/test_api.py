@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from card_reader import InMemoryTransport, TextApplication
+from card_reader import InMemoryTransport, TextApplication, to_wire
 from card_reader.softcard import Profile
 
 from ..card_reader.conftest import CardFactory
@@ -23,10 +23,7 @@ def card_payload(card: object, challenge_b64: str) -> dict[str, str]:
     app.select()
     app.verify_pin(PIN)
     files = app.read_card_files(base64.b64decode(challenge_b64))
-    return {
-        name: base64.b64encode(getattr(files, name)).decode()
-        for name in ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
-    }
+    return to_wire(files)
 
 
 def open_session(client: FlaskClient) -> dict[str, Any]:

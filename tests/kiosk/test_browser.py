@@ -11,6 +11,7 @@ import requests
 from PIL import Image
 from pyzbar import pyzbar
 
+from card_reader import to_wire
 from certs import KeySets, from_numeric, verify
 
 from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips without pcscd
@@ -291,10 +292,7 @@ def test_a_replayed_card_answer_is_refused(system: System, kiosk: KioskUnderTest
         app.select()
         app.verify_pin(holder.pin)
         files = app.read_card_files(base64.b64decode(first["challenge"]))
-    body = {
-        f: base64.b64encode(getattr(files, f)).decode()
-        for f in ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
-    }
+    body = to_wire(files)
     resp = s.post(
         f"{system.center_url}/v1/sessions/{second['session_id']}/card", json=body, timeout=10
     )
