@@ -60,18 +60,26 @@ def run_one(n: int) -> dict[str, float]:
         with (d / "ledger.csv").open(encoding="utf-8", newline="") as f:
             area.import_csv(f)
         import_s = time.perf_counter() - t0
-        times = []
-        for number in sample:
-            t0 = time.perf_counter()
-            row, _person = area.find(number)  # type: ignore[misc]
-            area.doses(row.id)
-            times.append((time.perf_counter() - t0) * 1e3)
+        # five rounds over the sample: the quietest round's median is what the 10k/1M ratio
+        # compares (sub-0.2 ms medians move by 2x when other processes share the 2 cores)
+        times: list[float] = []
+        rounds: list[float] = []
+        for _ in range(5):
+            this: list[float] = []
+            for number in sample:
+                t0 = time.perf_counter()
+                row, _person = area.find(number)  # type: ignore[misc]
+                area.doses(row.id)
+                this.append((time.perf_counter() - t0) * 1e3)
+            rounds.append(statistics.median(this))
+            times += this
         return {
             "residents": n,
             "csv_rows": rows,
             "import_s": import_s,
             "rows_per_s": rows / import_s,
             "lookup_median_ms": statistics.median(times),
+            "lookup_best_round_ms": min(rounds),
             "lookup_p99_ms": sorted(times)[int(len(times) * 0.99)],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
@@ -98,13 +106,13 @@ def main() -> int:
         print(
             f"{n:>9,} residents ({r['csv_rows']:,} CSV rows): import {r['import_s']:.1f} s = "
             f"{r['rows_per_s']:,.0f} rows/s; lookup + decrypt median {r['lookup_median_ms']:.3f} ms "
-            f"(p99 {r['lookup_p99_ms']:.3f}); peak memory {r['peak_rss_mb']:.0f} MB",
+            f"(p99 {r['lookup_p99_ms']:.3f}, quietest round {r['lookup_best_round_ms']:.3f}); peak memory {r['peak_rss_mb']:.0f} MB",
             flush=True,
         )
     if len(results) > 1:
-        ratio = results[-1]["lookup_median_ms"] / results[0]["lookup_median_ms"]
+        ratio = results[-1]["lookup_best_round_ms"] / results[0]["lookup_best_round_ms"]
         print(
-            f"lookup time at {results[-1]['residents']:,} / at {results[0]['residents']:,}: {ratio:.2f}x"
+            f"lookup time (quietest rounds) at {results[-1]['residents']:,} / at {results[0]['residents']:,}: {ratio:.2f}x"
         )
     return 0
 

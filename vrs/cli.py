@@ -90,7 +90,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         vrs.log("demo-data", code, "records.import", "demo ledger")
         path.unlink()  # the ledger held plaintext: only the encrypted database keeps the records
     (out / "ledgers").rmdir()
-    cards = demo.write_profiles(list(demo.residents(args.residents, args.seed)), out)
+    cards = demo.write_profiles(demo.residents(args.residents, args.seed), out, args.residents)
     print(
         f"VRS demo data: {total} residents in {len(demo.MUNICIPALITIES)} municipalities ({instance})"
     )

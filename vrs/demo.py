@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -214,10 +214,14 @@ def profile(r: Resident, variant: str = "short") -> dict[str, str]:
     }
 
 
-def write_profiles(residents_: list[Resident], out: Path) -> Path:
-    """Profiles beside the data: one file per resident, or one JSON-lines file past 1,000."""
+def write_profiles(residents_: Iterable[Resident], out: Path, count: int) -> Path:
+    """Profiles beside the data: one file per resident, or one JSON-lines file past 1,000.
+
+    ``residents_`` is streamed, never held whole: a list of a million residents
+    alone takes some 600 MB.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    if len(residents_) > 1000:
+    if count > 1000:
         path = out / "profiles.jsonl"
         with path.open("w", encoding="utf-8") as f:
             for r in residents_:

@@ -22,6 +22,7 @@ class Code(StrEnum):
     DECEASED = "deceased"
     IMPORT_REJECTED = "import_rejected"
     CONFLICT = "conflict"
+    BUSY = "busy"
 
 
 STATUS = {
@@ -41,6 +42,7 @@ STATUS = {
     Code.DECEASED: 422,
     Code.IMPORT_REJECTED: 422,
     Code.CONFLICT: 409,
+    Code.BUSY: 503,
 }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -109,26 +108,26 @@ class StaffService:
         ]
 
     def login(self, user_id: str, password: str, source: str) -> str:
-        now = time.time()
+        now = clock.now().timestamp()
         with self.storage.transaction():
             row = self.storage.staff(user_id)
+            locked = row is not None and row["locked_until"] > now
             ok = False
-            if row is not None and not row["revoked"] and row["locked_until"] <= now:
+            # a locked ID is refused without a try being counted: retries neither extend the
+            # lock nor reach the password check, and the lock lifts LOCK_SECONDS after it was set
+            if row is not None and not row["revoked"] and not locked:
                 try:
                     ok = _hasher.verify(row["password_hash"], password)
                 except (VerificationError, InvalidHashError):
                     ok = False
-            if row is not None and not ok:
-                row["failed_logins"] += 1
+                row["failed_logins"] = 0 if ok else row["failed_logins"] + 1
                 if row["failed_logins"] >= MAX_FAILED:
                     row["locked_until"] = now + LOCK_SECONDS
-                self.storage.put_staff(row)
-            elif row is not None:
-                row["failed_logins"] = 0
+                    row["failed_logins"] = 0  # a fresh count once the lock lifts
+                    locked = True
                 self.storage.put_staff(row)
         area = row["area"] if row else "-"
         if not ok:
-            locked = row is not None and row["failed_logins"] >= MAX_FAILED
             self.vrs.log(user_id[:64], area, "staff.login", "-", "locked" if locked else "failed")
             if locked:
                 # M20: reported where an operator watches (the service log), and kept in the oplog
@@ -151,7 +150,7 @@ class StaffService:
     def authenticate(self, token: str | None, source: str) -> StaffUser:
         with self._lock:
             entry = self._sessions.get(token or "")
-        row = self.storage.staff(entry[0]) if entry and entry[1] > time.time() else None
+        row = self.storage.staff(entry[0]) if entry and entry[1] > clock.now().timestamp() else None
         if row is None or row["revoked"]:
             self.bad_credentials += 1
             log.warning("request with bad credentials from %s", source)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .errors import Code, VrsError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS municipalities (
     code TEXT PRIMARY KEY, name_ja TEXT NOT NULL, name_en TEXT NOT NULL,
@@ -94,8 +96,9 @@ class Storage(Protocol):
 class SQLiteStorage:
     """One connection per thread on a WAL database file."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         if self.path != ":memory:" and not Path(self.path).exists():
             Path(self.path).touch(mode=0o600)  # records of people: not for other local users
@@ -105,7 +108,12 @@ class SQLiteStorage:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            db = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=True,
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -125,7 +133,16 @@ class SQLiteStorage:
             finally:
                 self._local.depth -= 1
             return
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            # another writer (an import holds the lock for its whole run) kept it past the
+            # timeout: a clear "try again" for the caller instead of an internal error
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise VrsError(
+                    Code.BUSY, "the record system is busy with another write; try again shortly"
+                ) from None
+            raise
         self._local.depth = 1
         try:
             yield
