@@ -77,7 +77,7 @@ def main() -> int:
     print(
         f"  qrcode, two segments, mask given:            {median_ms(lambda: qrcode_segments(numeric, 0), slow):7.2f} ms"
     )
-    page = sample.printable(numeric, "38206000000001", date(2026, 11, 27), True, 5)
+    page = sample.printable(numeric, "38205100000001", date(2026, 11, 27), True, 5)
     print("render the printable page (5 doses, overseas):")
     print(
         f"  PNG, 200 dpi (Pillow):                       {median_ms(lambda: render_png(page), slow):7.2f} ms"

@@ -115,7 +115,7 @@ def run(home: Path, url: str, args: argparse.Namespace, vrs_pid: int, center_pid
     issuer = DevCardIssuer.load_or_create(home / "card-issuer")
     index = json.loads((home / "vrs" / "demo" / "cards.json").read_text())
     # residents of Niihama who can get a domestic certificate
-    usable = [c for c in index if c["municipality"] == "382060" and not c["label"] and c["doses"]]
+    usable = [c for c in index if c["municipality"] == "382051" and not c["label"] and c["doses"]]
     profiles = [Profile.load(home / "vrs" / "demo" / c["profile"]) for c in usable[:20]]
     kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
     from issuance_center.kiosks import Kiosk, KioskRegistry
@@ -153,14 +153,14 @@ def run(home: Path, url: str, args: argparse.Namespace, vrs_pid: int, center_pid
                 http.post(f"{url}/v1/sessions/{sid}/card", json=body, timeout=30).raise_for_status()
                 e = http.post(
                     f"{url}/v1/sessions/{sid}/eligibility",
-                    json={"municipality_code": "382060"},
+                    json={"municipality_code": "382051"},
                     timeout=30,
                 )
                 r = http.post(
                     f"{url}/v1/sessions/{sid}/certificates",
                     timeout=30,
                     json={
-                        "municipality_code": "382060",
+                        "municipality_code": "382051",
                         "certificate_type": "domestic",
                         "copies": 1,
                     },

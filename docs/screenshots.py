@@ -51,7 +51,7 @@ def main() -> None:
         requests.post(f"{CONTROL}/remove", timeout=10)
         page.wait_for_selector("main[data-screen=municipality]")
         page.screenshot(path=OUT / "5-municipality.png")
-        page.click("[data-action=municipality][data-value='382060']")
+        page.click("[data-action=municipality][data-value='382051']")
         page.wait_for_selector("main[data-screen=type]")
         page.click("[data-action=lang]")
         page.wait_for_function("document.documentElement.lang === 'en'")

@@ -122,6 +122,10 @@ ERRORS: dict[str, Text] = {
         "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
         "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
     },
+    "busy": {
+        "ja": "記録システムが混み合っています。しばらくしてからお試しください。料金はかかりません",
+        "en": "The record system is busy. Please try again in a moment. You were not charged",
+    },
     # the dedicated line and the center
     "center_unavailable": {
         "ja": "ただいまサービスを利用できません。時間をおいてお試しください。料金はかかりません",

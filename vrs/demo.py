@@ -20,7 +20,7 @@ from .records import IMPORT_COLUMNS, Municipality
 
 MUNICIPALITIES = [
     Municipality(
-        "382060", "新居浜市", "Niihama City", "愛媛県", True, "新居浜市長", "Mayor of Niihama City"
+        "382051", "新居浜市", "Niihama City", "愛媛県", True, "新居浜市長", "Mayor of Niihama City"
     ),
     Municipality(
         "382019", "松山市", "Matsuyama City", "愛媛県", True, "松山市長", "Mayor of Matsuyama City"
@@ -30,14 +30,14 @@ MUNICIPALITIES = [
     ),
     # one that never joined convenience-store issuance
     Municipality(
-        "382078", "西条市", "Saijo City", "愛媛県", False, "西条市長", "Mayor of Saijo City"
+        "382060", "西条市", "Saijo City", "愛媛県", False, "西条市長", "Mayor of Saijo City"
     ),
 ]
 TOWNS = {
-    "382060": "新居浜市見本町",
+    "382051": "新居浜市見本町",
     "382019": "松山市見本町",
     "382027": "今治市見本町",
-    "382078": "西条市見本町",
+    "382060": "西条市見本町",
 }
 FAMILY = [
     ("見本", "MIHON"),
@@ -100,19 +100,19 @@ def residents(n: int, seed: int = 2022) -> Iterator[Resident]:
     base = rng.randrange(10**11)
     named = [
         (
-            "382060",
+            "382051",
             3,
             True,
             False,
             False,
             "Niihama, 3 doses, passport data (domestic and overseas)",
         ),
-        ("382060", 2, False, False, False, "Niihama, 2 doses, no passport data (domestic only)"),
-        ("382060", 0, False, False, False, "Niihama, no doses"),
-        ("382060", 2, False, True, False, "Niihama, moved out"),
-        ("382060", 2, False, False, True, "Niihama, deceased"),
+        ("382051", 2, False, False, False, "Niihama, 2 doses, no passport data (domestic only)"),
+        ("382051", 0, False, False, False, "Niihama, no doses"),
+        ("382051", 2, False, True, False, "Niihama, moved out"),
+        ("382051", 2, False, False, True, "Niihama, deceased"),
         ("382019", 3, True, False, False, "Matsuyama, 3 doses, passport data"),
-        ("382078", 2, False, False, False, "Saijo (no convenience-store issuance), 2 doses"),
+        ("382060", 2, False, False, False, "Saijo (no convenience-store issuance), 2 doses"),
     ]
     for i in range(n):
         if i < len(named):

@@ -27,7 +27,7 @@ from ..card_reader.conftest import card, card_key, instance_dir, issuer, profile
 
 MUNICIPALITIES = [
     {
-        "code": "382060",
+        "code": "382051",
         "name_ja": "新居浜市",
         "name_en": "Niihama City",
         "offers_convenience_store_issuance": True,
@@ -39,7 +39,7 @@ MUNICIPALITIES = [
         "offers_convenience_store_issuance": True,
     },
     {
-        "code": "382078",
+        "code": "382060",
         "name_ja": "西条市",
         "name_en": "Saijo City",
         "offers_convenience_store_issuance": False,
@@ -65,7 +65,7 @@ class FakeVrs:
     def eligibility(self, code: str, my_number: str) -> dict[str, Any]:
         self._check()
         self.calls.append(("eligibility", (code, my_number)))
-        return {"domestic": True, "overseas": code == "382060", "doses": 3}
+        return {"domestic": True, "overseas": code == "382051", "doses": 3}
 
     def issue(self, code: str, my_number: str, kind: str, copies: int) -> dict[str, Any]:
         self._check()

@@ -45,20 +45,20 @@ def verified(client: FlaskClient, card: CardFactory) -> str:
 def test_full_issuance(kiosk: KioskClient, card: CardFactory, vrs: FakeVrs) -> None:
     client = kiosk("K0001")
     sid = verified(client, card)
-    elig = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
-    assert elig.json == {"municipality_code": "382060", "domestic": True, "overseas": True}
+    elig = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"})
+    assert elig.json == {"municipality_code": "382051", "domestic": True, "overseas": True}
     resp = client.post(
         f"/v1/sessions/{sid}/certificates",
-        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 2},
+        json={"municipality_code": "382051", "certificate_type": "domestic", "copies": 2},
     )
     assert resp.status_code == 200
     assert len(resp.json["certificates"]) == 2
     # VRS was asked with the My Number read from the verified card, nothing the kiosk typed
-    assert vrs.calls[-1] == ("issue", ("382060", Profile.demo().my_number, "domestic", 2))
+    assert vrs.calls[-1] == ("issue", ("382051", Profile.demo().my_number, "domestic", 2))
     # the session is gone: the same session cannot issue twice
     again = client.post(
         f"/v1/sessions/{sid}/certificates",
-        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
+        json={"municipality_code": "382051", "certificate_type": "domestic", "copies": 1},
     )
     assert again.status_code == 404
 
@@ -66,7 +66,7 @@ def test_full_issuance(kiosk: KioskClient, card: CardFactory, vrs: FakeVrs) -> N
 @pytest.mark.measure("M04")
 def test_only_municipalities_offering_the_service_are_listed(kiosk: KioskClient) -> None:
     codes = {m["code"] for m in open_session(kiosk("K0001"))["municipalities"]}
-    assert codes == {"382060", "382019"}
+    assert codes == {"382051", "382019"}
 
 
 @pytest.mark.measure("M04")
@@ -79,7 +79,7 @@ def test_a_forced_municipality_without_the_service_is_refused(
     calls = len(vrs.calls)
     resp = client.post(
         f"/v1/sessions/{sid}/{endpoint}",
-        json={"municipality_code": "382078", "certificate_type": "domestic", "copies": 1},
+        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
     )
     assert resp.status_code == 403
     assert resp.json["error"] == "municipality_not_offered"
@@ -145,7 +145,7 @@ def test_issuing_before_the_card_is_verified_is_refused(kiosk: KioskClient) -> N
     sid = open_session(client)["session_id"]
     resp = client.post(
         f"/v1/sessions/{sid}/certificates",
-        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
+        json={"municipality_code": "382051", "certificate_type": "domestic", "copies": 1},
     )
     assert (resp.status_code, resp.json["error"]) == (409, "session_state")
 
@@ -153,7 +153,7 @@ def test_issuing_before_the_card_is_verified_is_refused(kiosk: KioskClient) -> N
 def test_another_kiosk_cannot_use_a_session(kiosk: KioskClient, card: CardFactory) -> None:
     sid = verified(kiosk("K0001"), card)
     resp = kiosk("K0002").post(
-        f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"}
+        f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"}
     )
     assert (resp.status_code, resp.json["error"]) == (404, "session_unknown")
 
@@ -175,10 +175,10 @@ def test_no_client_certificate_is_refused(app: Any) -> None:
         None,
         [],
         {"municipality_code": "38206"},
-        {"municipality_code": "382060", "certificate_type": "both", "copies": 1},
-        {"municipality_code": "382060", "certificate_type": "domestic", "copies": 0},
-        {"municipality_code": "382060", "certificate_type": "domestic", "copies": True},
-        {"municipality_code": "382060", "certificate_type": "domestic", "copies": 11},
+        {"municipality_code": "382051", "certificate_type": "both", "copies": 1},
+        {"municipality_code": "382051", "certificate_type": "domestic", "copies": 0},
+        {"municipality_code": "382051", "certificate_type": "domestic", "copies": True},
+        {"municipality_code": "382051", "certificate_type": "domestic", "copies": 11},
     ],
 )
 def test_malformed_requests_get_a_4xx_with_a_reason(
@@ -208,7 +208,7 @@ def test_vrs_down_is_a_clear_503(kiosk: KioskClient, card: CardFactory, vrs: Fak
     client = kiosk("K0001")
     sid = verified(client, card)
     vrs.down = True
-    resp = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
+    resp = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"})
     assert (resp.status_code, resp.json["error"]) == (503, "vrs_unavailable")
 
 
@@ -219,7 +219,7 @@ def test_sessions_expire(kiosk: KioskClient, card: CardFactory) -> None:
         client = kiosk("K0001")
         sid = verified(client, card)
         frozen.tick(601)
-        resp = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
+        resp = client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"})
     assert (resp.status_code, resp.json["error"]) == (410, "session_expired")
 
 
@@ -229,7 +229,7 @@ def test_cancel_wipes_the_session(kiosk: KioskClient, card: CardFactory) -> None
     assert client.delete(f"/v1/sessions/{sid}").status_code == 204
     assert (
         client.post(
-            f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"}
+            f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"}
         ).status_code
         == 404
     )
@@ -242,10 +242,10 @@ def test_logs_carry_no_personal_data(
     caplog.set_level(logging.DEBUG)
     client = kiosk("K0001")
     sid = verified(client, card)
-    client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382060"})
+    client.post(f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"})
     client.post(
         f"/v1/sessions/{sid}/certificates",
-        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
+        json={"municipality_code": "382051", "certificate_type": "domestic", "copies": 1},
     )
     text = caplog.text
     assert "kiosk=K0001" in text and "op=api.issue" in text

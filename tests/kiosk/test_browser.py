@@ -18,7 +18,7 @@ from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips withou
 from .conftest import KioskUnderTest, System
 
 pytestmark = pytest.mark.pcsc
-NIIHAMA, MATSUYAMA, SAIJO = "382060", "382019", "382078"
+NIIHAMA, MATSUYAMA, SAIJO = "382051", "382019", "382060"
 
 
 def screen(page: Any, name: str, timeout: float = 15000) -> None:

@@ -41,7 +41,7 @@ def announce(self, persons, doses):
 records.BATCH = 400  # the kill comes after the first batch
 records.Area._flush = announce
 with (tmp / "ledger.csv").open(encoding="utf-8", newline="") as f:
-    vrs.area("382060").import_csv(f)
+    vrs.area("382051").import_csv(f)
 """
 
 
@@ -50,8 +50,8 @@ def test_a_killed_import_leaves_nothing_and_can_run_again(
 ) -> None:
     people = list(residents(600, seed=3))
     for r in people:
-        r.code = "382060"
-    (tmp_path / "ledger.csv").write_text(ledger(people, "382060"), encoding="utf-8")
+        r.code = "382051"
+    (tmp_path / "ledger.csv").write_text(ledger(people, "382051"), encoding="utf-8")
     vrs.storage.close()  # type: ignore[attr-defined]
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tmp_path)],
@@ -77,4 +77,4 @@ def test_a_killed_import_leaves_nothing_and_can_run_again(
         "https://vrs.test/issuer",
     )
     text = (tmp_path / "ledger.csv").read_text(encoding="utf-8")
-    assert again.area("382060").import_csv(io.StringIO(text)) == len(people)
+    assert again.area("382051").import_csv(io.StringIO(text)) == len(people)

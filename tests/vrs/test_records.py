@@ -18,7 +18,7 @@ from vrs.records import valid_municipality_code
 
 from .conftest import PASSWORD, Login, ledger
 
-NIIHAMA, MATSUYAMA, SAIJO = "382060", "382019", "382078"
+NIIHAMA, MATSUYAMA, SAIJO = "382051", "382019", "382060"
 
 
 def first(people: list[Resident], code: str, **want: object) -> Resident:

@@ -12,7 +12,7 @@ from .conftest import PASSWORD, Login
 
 
 def test_a_lockout_lifts_after_its_time(staff: Login, app) -> None:
-    admin = staff("382060", "administrator")
+    admin = staff("382051", "administrator")
     admin.post("/staff/users", json={"user_id": "clerk", "password": PASSWORD, "role": "operator"})
     c = app.test_client()
 
@@ -31,7 +31,7 @@ def test_a_lockout_lifts_after_its_time(staff: Login, app) -> None:
 
 def test_a_staff_session_ends_after_its_time(staff: Login) -> None:
     with freeze_time() as clock:
-        client = staff("382060", "read-only")
+        client = staff("382051", "read-only")
         clock.tick(timedelta(seconds=SESSION_SECONDS - 60))
         assert client.get("/staff/export.csv").status_code == 200
         clock.tick(timedelta(seconds=120))
