@@ -11,24 +11,16 @@ from pathlib import Path
 import requests
 from playwright.sync_api import sync_playwright
 
+from kiosk.browser import CHROMIUM, CHROMIUM_ARGS
+
 OUT = Path(__file__).parent / "screenshots"
 KIOSK, CONTROL = "http://127.0.0.1:8080", "http://127.0.0.1:8090"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         requests.post(f"{CONTROL}/remove", timeout=10)
         page.goto(KIOSK)

@@ -85,6 +85,18 @@ class Resident:
     deceased: bool = False
     label: str = ""
 
+    def secrets(self) -> tuple[str, ...]:
+        """What must never show in a file that is not the encrypted record: number, names, birth date."""
+        family, given = self.name.split("\u3000")
+        return (
+            self.my_number,
+            self.name,
+            family,
+            given,
+            self.birth.isoformat(),
+            self.birth.strftime("%Y%m%d"),
+        )
+
 
 STRIDE = 829_348_951  # coprime to 10**11: base + i*STRIDE never repeats, so no two residents share a number
 

@@ -24,6 +24,7 @@ from certs import IssuerKey
 from issuance_center import create_app as center_app
 from issuance_center.kiosks import Kiosk, KioskRegistry
 from kiosk import create_app as kiosk_app
+from kiosk.browser import CHROMIUM, CHROMIUM_ARGS
 from kiosk.printer import SimulatedPrinter
 from kiosk_sim.tls import CA, mutual_tls_context, start
 from vrs import Vrs
@@ -34,18 +35,6 @@ from vrs.storage import SQLiteStorage
 
 from ..card_reader.test_pcsc import READER
 from ..vrs.conftest import ledger
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
