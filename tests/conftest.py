@@ -1,7 +1,9 @@
-"""Suite-wide hooks: record which tests prove which seed measure, and how they ended.
+"""Suite-wide hooks: record which tests prove which seed measure or try which
+security class, how they ended, and how many cases they tried.
 
-`kiosk-sim measures` reads the file written here (``.test-results/measures.json``)
-together with ``shared/reference/seed-measures.md``; it runs nothing itself.
+`kiosk-sim measures` reads ``.test-results/measures.json`` together with
+``shared/reference/seed-measures.md``; `kiosk-sim security` reads
+``.test-results/security.json``. Neither runs anything itself.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
-RESULTS = Path(__file__).resolve().parents[1] / ".test-results" / "measures.json"
+RESULTS_DIR = Path(__file__).resolve().parents[1] / ".test-results"
+RESULTS = RESULTS_DIR / "measures.json"
 
 _outcomes: dict[str, str] = {}
 _measures: dict[str, list[str]] = {}
+_security: dict[str, list[str]] = {}
+_cases: dict[str, int] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,10 +30,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         ids = [str(m.args[0]) for m in item.iter_markers("measure") if m.args]
         if ids:
             _measures[item.nodeid] = ids
+        classes = [str(m.args[0]) for m in item.iter_markers("security") if m.args]
+        if classes:
+            _security[item.nodeid] = classes
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.nodeid not in _measures:
+    if report.nodeid not in _measures and report.nodeid not in _security:
         return
     # a test passed only if setup, call and teardown all passed
     if report.failed:
@@ -40,14 +48,45 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if not _measures or os.environ.get("PYTEST_XDIST_WORKER"):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    RESULTS.parent.mkdir(exist_ok=True)
-    tests = [
-        {"test": nodeid, "measures": ids, "outcome": _outcomes.get(nodeid, "not run")}
-        for nodeid, ids in sorted(_measures.items())
-    ]
-    RESULTS.write_text(json.dumps({"tests": tests}, indent=1))
+    RESULTS_DIR.mkdir(exist_ok=True)
+    if _measures:
+        tests = [
+            {"test": nodeid, "measures": ids, "outcome": _outcomes.get(nodeid, "not run")}
+            for nodeid, ids in sorted(_measures.items())
+        ]
+        RESULTS.write_text(json.dumps({"tests": tests}, indent=1))
+    if _security:
+        tests = [
+            {
+                "test": nodeid,
+                "classes": ids,
+                "outcome": _outcomes.get(nodeid, "not run"),
+                "cases": _cases.get(nodeid, 1),
+            }
+            for nodeid, ids in sorted(_security.items())
+        ]
+        (RESULTS_DIR / "security.json").write_text(json.dumps({"tests": tests}, indent=1))
+
+
+class Cases:
+    """Counts the cases a test tries, for the security report (default: 1 per test).
+
+    Session-scoped so hypothesis tests can take it; the running test is found
+    from ``PYTEST_CURRENT_TEST``. Call ``cases()`` once per example or attempt,
+    or ``cases(n)`` for a batch.
+    """
+
+    def __call__(self, n: int = 1) -> None:
+        current = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+        if current:
+            _cases[current] = _cases.get(current, 0) + n
+
+
+@pytest.fixture(scope="session")
+def cases() -> Cases:
+    return Cases()
 
 
 @pytest.fixture(scope="session")
