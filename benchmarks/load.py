@@ -1,6 +1,6 @@
 """A bounded load test on loopback: many simulated kiosks issuing against the center and VRS.
 
-    .venv/bin/python benchmarks/load.py [--kiosks 8] [--seconds 30]
+    .venv/bin/python benchmarks/load.py [--kiosks 8] [--seconds 30] [--json FILE]
 
 VRS and the center run as their own processes over mutual TLS (as in
 `kiosk-sim demo`), on free loopback ports, in a throw-away home. Each simulated
@@ -8,7 +8,10 @@ kiosk is a thread with software cards on the in-memory transport (pcscd would
 be the bottleneck, and is measured by bench_card.py): open a session, read and
 sign, submit, ask eligibility, issue one domestic certificate. The run stops by
 itself; it reports issued/failed counts, p50/p99 latency, the processes' memory
-at start and end, and searches everything the center wrote for personal data.
+sampled every second (start, peak, end, growth over the second half), and
+searches everything the center and the kiosks wrote (files and the center's
+log) for the residents' personal data. The figures also go to
+``.test-results/load.json`` for `kiosk-sim security`.
 """
 
 from __future__ import annotations
@@ -47,11 +50,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+def spawn(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "kiosk_sim.cli", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w") if log else subprocess.DEVNULL,
         text=True,
         env=env,
     )
@@ -67,6 +70,11 @@ def main() -> int:
     ap.add_argument("--kiosks", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--residents", type=int, default=200)
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / ".test-results" / "load.json",
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +110,7 @@ def main() -> int:
                 f"https://127.0.0.1:{vrs_port}",
             ],
             env,
+            log=home / "center.log",
         )
         try:
             return run(home, f"https://127.0.0.1:{center_port}", args, vrs.pid, center.pid)
@@ -125,8 +134,14 @@ def run(home: Path, url: str, args: argparse.Namespace, vrs_pid: int, center_pid
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
     lock = threading.Lock()
-    deadline = time.monotonic() + args.seconds
-    mem_start = (rss_mb(vrs_pid), rss_mb(center_pid))
+    start = time.monotonic()
+    deadline = start + args.seconds
+    memory: list[tuple[float, float, float]] = []  # (seconds, VRS MB, center MB)
+
+    def sample_memory() -> None:
+        while time.monotonic() < deadline:
+            memory.append((time.monotonic() - start, rss_mb(vrs_pid), rss_mb(center_pid)))
+            time.sleep(1.0)
 
     def kiosk(kid: str) -> None:
         http = requests.Session()
@@ -178,29 +193,72 @@ def run(home: Path, url: str, args: argparse.Namespace, vrs_pid: int, center_pid
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     threads = [threading.Thread(target=kiosk, args=(k,)) for k in ids]
+    threads.append(threading.Thread(target=sample_memory))
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    mem_end = (rss_mb(vrs_pid), rss_mb(center_pid))
+    memory.append((time.monotonic() - start, rss_mb(vrs_pid), rss_mb(center_pid)))
     lat = sorted(latencies)
+    issued = outcomes.get("issued", 0)
+    failed = sum(n for o, n in outcomes.items() if o != "issued")
+    p50, p99 = statistics.median(lat), lat[int(len(lat) * 0.99)]
     print(f"{args.kiosks} kiosks for {args.seconds:g} s: {outcomes}")
     print(
-        f"issuance latency (session → certificate, card read included): p50 {statistics.median(lat):.0f} ms, "
-        f"p99 {lat[int(len(lat) * 0.99)]:.0f} ms, {len(lat) / args.seconds:.1f} issuances/s"
+        f"issuance latency (session → certificate, card read included): p50 {p50:.0f} ms, "
+        f"p99 {p99:.0f} ms, {len(lat) / args.seconds:.1f} issuances/s"
     )
-    print(
-        f"memory VRS {mem_start[0]:.0f} → {mem_end[0]:.0f} MB, center {mem_start[1]:.0f} → {mem_end[1]:.0f} MB"
-    )
-    # what the center wrote: its folder (registry, trust store) must hold no resident's data
-    written = b"".join(p.read_bytes() for p in (home / "center").rglob("*") if p.is_file())
-    leaked = [
-        p.my_number
+    mem = {}
+    for col, name in ((1, "vrs"), (2, "center")):
+        series = [m[col] for m in memory]
+        half = [m[col] for m in memory if m[0] >= args.seconds / 2] or series[-1:]
+        mem[name] = {
+            "start_mb": round(series[0], 1),
+            "peak_mb": round(max(series), 1),
+            "end_mb": round(series[-1], 1),
+            "second_half_growth_mb": round(half[-1] - half[0], 1),
+        }
+        m = mem[name]
+        print(
+            f"memory {name}: {m['start_mb']:.0f} → peak {m['peak_mb']:.0f} → {m['end_mb']:.0f} MB "
+            f"(second half {m['second_half_growth_mb']:+.1f} MB)"
+        )
+    # Everything but VRS's own encrypted store: the center's folder (registry,
+    # trust store), the kiosks' certificates, the center's log.
+    searched = [p for p in home.rglob("*") if p.is_file() and (home / "vrs") not in p.parents]
+    written = b"".join(p.read_bytes() for p in searched)
+    secrets = [
+        s.encode()
         for p in profiles
-        if p.my_number.encode() in written or p.name.encode() in written
+        for s in (p.my_number, p.name, *p.name.split("\u3000"), p.address, p.birth_date)
     ]
-    print(f"personal data in the center's files: {'none' if not leaked else len(leaked)}")
-    return 0 if set(outcomes) == {"issued"} and not leaked else 1
+    leaked = sum(1 for s in secrets if s in written)
+    print(
+        f"personal data in {len(searched)} files the center and kiosks wrote "
+        f"({len(written) // 1024} KB, center log included): {leaked or 'none'}"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "kiosks": args.kiosks,
+                "seconds": args.seconds,
+                "issued": issued,
+                "failed": failed,
+                "outcomes": outcomes,
+                "p50_ms": round(p50, 1),
+                "p99_ms": round(p99, 1),
+                "per_second": round(len(lat) / args.seconds, 1),
+                "memory": mem,
+                "files_searched": len(searched),
+                "secrets_searched": len(secrets),
+                "personal_data_found": leaked,
+                "when": time.strftime("%Y-%m-%d"),
+            },
+            indent=1,
+        )
+    )
+    return 0 if failed == 0 and issued and not leaked else 1
 
 
 def profile_card_number(card: SoftCard) -> str:

@@ -19,6 +19,7 @@ SYSTEMS = {
     "center": "issuance_center.cli",
     "kiosk": "kiosk.cli",
     "measures": "kiosk_sim.measures",
+    "security": "kiosk_sim.security",
     "demo": "kiosk_sim.demo",
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,7 +68,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             }
             for nodeid, ids in sorted(_security.items())
         ]
-        (RESULTS_DIR / "security.json").write_text(json.dumps({"tests": tests}, indent=1))
+        run = {
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "hypothesis_profile": os.environ.get("HYPOTHESIS_PROFILE", "default"),
+        }
+        (RESULTS_DIR / "security.json").write_text(json.dumps({**run, "tests": tests}, indent=1))
 
 
 class Cases:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -21,11 +22,13 @@ def kiosk_session(pki: dict[str, Any]) -> requests.Session:
     return s
 
 
+@pytest.mark.security("B06")
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_breaks_the_center(
-    case: schemathesis.Case, center_url: str, pki: dict[str, Any]
+    case: schemathesis.Case, center_url: str, pki: dict[str, Any], cases: Any
 ) -> None:
+    cases()
     s = kiosk_session(pki)
     resp = case.call(base_url=center_url, session=s, cert=s.cert, verify=s.verify)
     assert resp.status_code < 500, resp.text
