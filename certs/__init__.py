@@ -3,8 +3,9 @@
 Issuing (VRS): ``build_bundle(Person, [Dose])`` → ``sign(IssuerKey, iss, bundle)`` (a
 compact JWS) → ``to_numeric`` (the ``shc:/`` value) → ``qr_image``. Printing (kiosk):
 ``render_png``/``render_pdf`` of a ``Printable``. Verifying: ``verify(jws, KeySets)``
-gives a ``Verification`` listing every problem; ``from_numeric``/``read_image`` turn QR
-values and pictures back into the JWS. Every failure raised is a ``CertError``.
+gives a ``Verification`` listing every problem; ``from_numeric``, ``open_image`` and
+``read_image`` turn QR values and picture files back into the JWS, ``file_credentials``
+reads a ``.smart-health-card`` file. Every failure raised is a ``CertError``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from .errors import CertError, Code
 from .fhir import VACCINES, Dose, Person, Vaccine, build_bundle, vaccine
 from .jws import IssuerKey, make_payload, sign
-from .qr import from_numeric, qr_image, read_image, to_numeric
+from .qr import from_numeric, open_image, qr_image, read_image, to_numeric
 from .render import Printable, printable_from_json, render_page, render_pdf, render_png
-from .verify import KeySets, Problem, Verification, verify
+from .verify import KeySets, Problem, Verification, file_credentials, verify
 
 __all__ = [
     "VACCINES",
@@ -29,8 +30,10 @@ __all__ = [
     "Vaccine",
     "Verification",
     "build_bundle",
+    "file_credentials",
     "from_numeric",
     "make_payload",
+    "open_image",
     "printable_from_json",
     "qr_image",
     "read_image",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 import re
 import zlib
@@ -64,14 +65,57 @@ def deflate(data: bytes) -> bytes:
 
 
 def inflate(data: bytes, limit: int = 1 << 20) -> bytes:
+    """Raw DEFLATE, at most ``limit`` bytes out: a few KB can otherwise inflate to GBs."""
     d = zlib.decompressobj(-15)
     try:
         out = d.decompress(data, limit)
     except zlib.error:
         raise CertError(Code.BAD_DEFLATE, "the payload is not raw DEFLATE data") from None
-    if d.unconsumed_tail or not d.eof:
-        raise CertError(Code.BAD_DEFLATE, "the payload is truncated or too large once inflated")
+    if d.unconsumed_tail:
+        raise CertError(Code.TOO_LARGE, f"the payload inflates to more than {limit} bytes")
+    if not d.eof or d.unused_data:
+        # bytes after the stream's end would be signed but never read: refuse them
+        raise CertError(Code.BAD_DEFLATE, "the payload is truncated or has data after its end")
     return out
+
+
+MAX_JSON_DEPTH = 64  # a FHIR bundle nests about 12 deep; far deeper only attacks the parser
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 would parse as inf, a date in no calendar
+        raise ValueError("a JSON number out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Strict JSON (RFC 8259): UTF-8, no NaN/Infinity, finite numbers, bounded depth.
+
+    Raises only ``ValueError``: the stdlib parser alone accepts NaN and UTF-16 and
+    raises RecursionError on deep nesting.
+    """
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        value = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    level = [value]  # walked level by level: no recursion, whatever the depth
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            v
+            for x in level
+            if isinstance(x, dict | list)
+            for v in (x.values() if isinstance(x, dict) else x)
+        ]
+    if any(isinstance(x, dict | list) for x in level):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    minify(value)  # a lone surrogate ("\ud800") is no UTF-8: UnicodeEncodeError, a ValueError
+    return value
 
 
 def _coord(n: int) -> str:

@@ -11,20 +11,25 @@ two symbols equal module for module. zxing-cpp is about 30 times faster than
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
 import zxingcpp
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .errors import CertError, Code
 
 PREFIX = "shc:/"
 MAX_VERSION = 22
 MAX_JWS = 1195  # the longest JWS that fits version 22 at level L
-# [0-9], not \d: \d also matches full-width and other Unicode digits
+# [0-9], not \d: \d also matches full-width and other Unicode digits; chunk numbers
+# short, for int() refuses numbers of over 4300 digits with a ValueError
 _SINGLE = re.compile(r"shc:/([0-9]+)")
-_CHUNK = re.compile(r"shc:/([0-9]+)/([0-9]+)/([0-9]+)")
+_CHUNK = re.compile(r"shc:/([0-9]{1,9})/([0-9]{1,9})/([0-9]+)")
+# a 48-megapixel phone photo fits; a header announcing more is a decompression bomb
+MAX_PIXELS = 50_000_000
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what cameras and scanners write
 
 
 def to_numeric(jws: str) -> str:
@@ -47,7 +52,9 @@ def _digits_to_jws(digits: str) -> str:
 
 def from_numeric(values: str | list[str]) -> str:
     """The JWS of one ``shc:/`` value, or of all chunks (``shc:/C/N/…``) in any order."""
-    values = [values] if isinstance(values, str) else list(values)
+    values = [values] if isinstance(values, str) else values
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+        raise CertError(Code.BAD_QR, "QR values are text")
     values = [v.strip() for v in values]
     if len(values) == 1 and (m := _SINGLE.fullmatch(values[0])):
         return _digits_to_jws(m.group(1))
@@ -98,7 +105,35 @@ def qr_image(numeric: str, *, module_px: int = 4) -> Image.Image:
     return Image.frombytes("L", (w, h), bytes(memoryview(raw))).convert("1")
 
 
+def open_image(raw: bytes) -> Image.Image | None:
+    """The picture in an image file's bytes, decoded; None when they are no image at all."""
+    try:
+        image = Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
+    except UnidentifiedImageError:
+        return None
+    except Image.DecompressionBombError:
+        raise CertError(Code.TOO_LARGE, "the image has too many pixels") from None
+    except Exception:  # Pillow's corrupt-file errors are many and undocumented
+        raise CertError(Code.BAD_INPUT, "the image file is damaged") from None
+    w, h = image.size
+    if w * h > MAX_PIXELS:  # checked from the header, before any pixel is decoded
+        raise CertError(Code.TOO_LARGE, f"the image has more than {MAX_PIXELS} pixels")
+    try:
+        image.load()
+    except Exception:  # truncated data, bad CRCs, broken JPEG markers, …
+        raise CertError(Code.BAD_INPUT, "the image file is damaged or truncated") from None
+    return image
+
+
 def read_image(image: Image.Image) -> list[str]:
     """Every QR value found in an image (zxing-cpp's reader)."""
-    found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    if image.width * image.height > MAX_PIXELS:
+        raise CertError(Code.TOO_LARGE, f"the image has more than {MAX_PIXELS} pixels")
+    if not image.width or not image.height:
+        return []
+    try:
+        gray = image.convert("L")
+    except ValueError:  # modes without a grey conversion (LAB, La)
+        raise CertError(Code.BAD_INPUT, f"images of mode {image.mode} are not read") from None
+    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
     return [b.text for b in found if b.valid]

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import clock
 from .errors import CertError, Code
-from .jws import b64url_decode, inflate, key_from_jwk, minify, thumbprint, verify_es256
+from .jws import (
+    b64url_decode,
+    inflate,
+    key_from_jwk,
+    minify,
+    parse_json,
+    thumbprint,
+    verify_es256,
+)
 
 CLOCK_SKEW = 60  # seconds of tolerance on nbf, for issuers whose clock runs ahead
 HEALTH_CARD = "https://smarthealth.cards#health-card"
@@ -46,10 +54,19 @@ def _x5c_issuers(
         leaf = x509.load_der_x509_certificate(base64.b64decode(jwk["x5c"][0], validate=True))
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    except (KeyError, IndexError, TypeError, ValueError, binascii.Error, x509.ExtensionNotFound):
+        leaf_key = leaf.public_key()  # a key type cryptography does not know: Unsupported…
+    except (
+        KeyError,
+        IndexError,
+        TypeError,
+        ValueError,
+        binascii.Error,
+        x509.ExtensionNotFound,
+        UnsupportedAlgorithm,
+    ):
         raise CertError(Code.BAD_KEY_SET, f"a key in {source} has an unreadable x5c") from None
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if leaf.public_key().public_bytes(*spki) != key.public_bytes(*spki):
+    if leaf_key.public_bytes(*spki) != key.public_bytes(*spki):
         raise CertError(Code.BAD_KEY_SET, f"a key in {source} differs from its x5c certificate")
     return frozenset(u.rstrip("/") for u in uris)
 
@@ -77,7 +94,11 @@ class KeySets:
                 trusted.crl_version = jwk["crlVersion"]
             crl = (crls or {}).get(jwk["kid"])
             if crl is not None:
-                if crl.get("method") != "rid" or not isinstance(crl.get("rids"), list):
+                if (
+                    not isinstance(crl, dict)
+                    or crl.get("method") != "rid"
+                    or not isinstance(crl.get("rids"), list)
+                ):
                     raise CertError(Code.BAD_KEY_SET, f"a revocation list in {source} is malformed")
                 trusted.crl_rids = {str(r) for r in crl["rids"]}
                 trusted.crl_ctr = crl.get("ctr") if isinstance(crl.get("ctr"), int) else None
@@ -91,15 +112,31 @@ class KeySets:
                 wk = path / ".well-known"
                 crls = {}
                 for f in sorted((wk / "crl").glob("*.json")) if (wk / "crl").is_dir() else []:
-                    crl = json.loads(f.read_text())
-                    if isinstance(crl, dict):
-                        crls[crl.get("kid", f.stem)] = crl
-                self.add_jwks(json.loads((wk / "jwks.json").read_text()), str(path), crls)
+                    crl = parse_json(f.read_bytes())
+                    kid = crl.get("kid", f.stem) if isinstance(crl, dict) else None
+                    if not isinstance(kid, str):  # skipping it would leave revocation unchecked
+                        raise CertError(Code.BAD_KEY_SET, f"the revocation list {f} is malformed")
+                    crls[kid] = crl
+                self.add_jwks(parse_json((wk / "jwks.json").read_bytes()), str(path), crls)
             else:
-                self.add_jwks(json.loads(path.read_text()), str(path))
+                self.add_jwks(parse_json(path.read_bytes()), str(path))
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
             raise CertError(Code.BAD_KEY_SET, f"cannot read key set {path}: {reason}") from None
+
+
+def file_credentials(data: bytes | str) -> list[str]:
+    """The JWSs of a ``.smart-health-card`` file: ``{"verifiableCredential": [jws, …]}``."""
+    try:
+        doc = parse_json(data)
+    except ValueError:
+        raise CertError(Code.BAD_INPUT, "the file is not strict UTF-8 JSON") from None
+    creds = doc.get("verifiableCredential") if isinstance(doc, dict) else None
+    if not creds or not isinstance(creds, list) or not all(isinstance(c, str) for c in creds):
+        raise CertError(
+            Code.BAD_INPUT, "a .smart-health-card file holds a verifiableCredential list of JWSs"
+        )
+    return creds
 
 
 @dataclass
@@ -149,7 +186,7 @@ def verify(jws: str, trusted: KeySets) -> Verification:
         out.add(Code.MALFORMED_JWS, "a compact JWS has three dot-separated parts")
         return out
     try:
-        header = json.loads(b64url_decode(parts[0]))
+        header = parse_json(b64url_decode(parts[0]))
         body = b64url_decode(parts[1])
         sig = b64url_decode(parts[2])
     except ValueError:
@@ -162,13 +199,16 @@ def verify(jws: str, trusted: KeySets) -> Verification:
         return out
     out.header = header
     if header.get("alg") != "ES256":
-        out.add(Code.BAD_HEADER, f"alg must be ES256, not {header.get('alg')!r}")
+        # reprs cut short: the header is the sender's, of any size
+        out.add(Code.BAD_HEADER, f"alg must be ES256, not {header.get('alg')!r:.40}")
     if header.get("zip") != "DEF":
         out.add(Code.BAD_HEADER, "zip must be DEF (raw DEFLATE)")
+    if "crit" in header:  # RFC 7515 4.1.11: extensions the verifier does not know void the JWS
+        out.add(Code.BAD_HEADER, "the header names critical extensions (crit) not supported here")
     kid = header.get("kid")
     key = trusted.keys.get(kid) if isinstance(kid, str) else None
     if key is None:
-        out.add(Code.UNKNOWN_KEY, f"the signing key {kid!r} is in none of the trusted key sets")
+        out.add(Code.UNKNOWN_KEY, f"the signing key {kid!r:.60} is in none of the trusted key sets")
     else:
         out.key_source = key.source
         if not key.kid_is_thumbprint:
@@ -179,12 +219,12 @@ def verify(jws: str, trusted: KeySets) -> Verification:
             out.add(Code.BAD_SIGNATURE, "the signature does not verify with the issuer's key")
     try:
         raw = inflate(body)
-        payload = json.loads(raw)
+        payload = parse_json(raw)
     except CertError as exc:
         out.add(exc.code, exc.message)
         return out
     except ValueError:
-        out.add(Code.BAD_PAYLOAD, "the inflated payload is not JSON")
+        out.add(Code.BAD_PAYLOAD, "the inflated payload is not strict UTF-8 JSON")
         return out
     if not isinstance(payload, dict):
         out.add(Code.BAD_PAYLOAD, "the payload is not a JSON object")
@@ -211,7 +251,9 @@ def _check_claims(payload: dict[str, Any], key: TrustedKey | None, out: Verifica
     elif nbf > now + CLOCK_SKEW:
         out.add(Code.NOT_YET_VALID, "the card is not valid yet (nbf is in the future)")
     exp = payload.get("exp")
-    if exp is not None and (not isinstance(exp, int | float) or exp <= now):
+    if "exp" in payload and (not isinstance(exp, int | float) or isinstance(exp, bool)):
+        out.add(Code.BAD_PAYLOAD, "exp (the expiry time) is not a number")
+    elif exp is not None and exp <= now:
         out.add(Code.EXPIRED, "the card has expired (exp is in the past)")
     vc = payload.get("vc")
     types = vc.get("type") if isinstance(vc, dict) else None
@@ -221,8 +263,11 @@ def _check_claims(payload: dict[str, Any], key: TrustedKey | None, out: Verifica
     subject = vc.get("credentialSubject")
     if not isinstance(subject, dict) or not isinstance(subject.get("fhirBundle"), dict):
         out.add(Code.BAD_PAYLOAD, "vc.credentialSubject.fhirBundle is missing")
-    if key is not None:
-        _check_revocation(vc.get("rid"), nbf, key, out)
+    rid = vc.get("rid")
+    if "rid" in vc and not isinstance(rid, str):  # else a revoked rid could slip past the list
+        out.add(Code.BAD_PAYLOAD, "vc.rid is not a string")
+    elif key is not None:
+        _check_revocation(rid, nbf, key, out)
 
 
 def _check_revocation(rid: Any, nbf: float | None, key: TrustedKey, out: Verification) -> None:
