@@ -4,9 +4,11 @@
    under the CVC's certifier key ID, never with a key from the card (M31).
 2. EF 0003's digests match EF 0001 and EF 0002, and its signature verifies
    with the CVC's key (M03).
-3. EF 0007's card key is signed by the CVC's key, and the card-presence
+3. EF 0007's card key is signed by the CVC's key together with EF 0003's
+   digests (so it belongs to this holder's data), and the card-presence
    signature over the verifier's fresh challenge verifies with that card key:
-   copied files without the card cannot answer a new challenge.
+   copied files without the card cannot answer a new challenge, and another
+   genuine card's key record and signature cannot stand in for it.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def verify_certificate(ef0004: bytes, trust: TrustStore) -> cvc.CardCertificate:
     return cert
 
 
-def verify_integrity(card: CardFiles, signer: rsa.RSAPublicKey) -> None:
+def verify_integrity(card: CardFiles, signer: rsa.RSAPublicKey) -> files.IntegrityRecord:
     record = files.parse_integrity(card.ef0003)
     if not hmac.compare_digest(record.digest_my_number.value, files.sha256(card.ef0001)):
         raise VerificationError(
@@ -71,11 +73,15 @@ def verify_integrity(card: CardFiles, signer: rsa.RSAPublicKey) -> None:
         raise VerificationError(
             ErrorCode.BAD_SIGNATURE, "the integrity record's signature does not verify"
         )
+    return record
 
 
-def verify_card_key(ef0007: bytes, signer: rsa.RSAPublicKey) -> rsa.RSAPublicKey:
+def verify_card_key(
+    ef0007: bytes, signer: rsa.RSAPublicKey, holder: files.IntegrityRecord
+) -> rsa.RSAPublicKey:
+    """The card's key, if the signer certified it for ``holder``'s data (DF51 ‖ DF31 ‖ DF32)."""
     record = files.parse_card_key(ef0007)
-    if not _rsa_ok(signer, record.signature, record.public_key_tlv.raw):
+    if not _rsa_ok(signer, record.signature, record.public_key_tlv.raw + holder.signed_bytes):
         raise VerificationError(
             ErrorCode.BAD_SIGNATURE, "the card key record's signature does not verify"
         )
@@ -100,7 +106,7 @@ def verify_card(
     """
     try:
         cert = verify_certificate(card.ef0004, trust)
-        verify_integrity(card, cert.public_key)
+        holder = verify_integrity(card, cert.public_key)
         presence = False
         if expected_challenge is not None:
             if card.challenge is None or not hmac.compare_digest(
@@ -115,7 +121,7 @@ def verify_card(
                     ErrorCode.BAD_PRESENCE_SIGNATURE, "the card-presence signature is missing"
                 )
         if card.presence_signature is not None and card.challenge is not None:
-            card_key = verify_card_key(card.ef0007, cert.public_key)
+            card_key = verify_card_key(card.ef0007, cert.public_key, holder)
             verify_presence(card_key, card.challenge, card.presence_signature)
             presence = True
         my_number = files.parse_my_number(card.ef0001)

@@ -191,9 +191,14 @@ class DevCardIssuer:
             long_form=True,
         )
         key_tlv = tlv.encode(TAG_CARD_PUBLIC, cvc.encode_rsa_public(card_key), long_form=True)
+        # the card key is certified for this holder only: signed with EF 0003's digests, so
+        # another genuine card's key record cannot vouch for copied files
         ef7 = tlv.encode(
             TAG_CARD_KEY,
-            key_tlv + tlv.encode(TAG_CARD_KEY_SIG, _sign(self.signer_key, key_tlv), long_form=True),
+            key_tlv
+            + tlv.encode(
+                TAG_CARD_KEY_SIG, _sign(self.signer_key, key_tlv + signed), long_form=True
+            ),
             long_form=True,
         )
         return {

@@ -409,7 +409,10 @@ def test_card_key_record_and_presence_signature(verified: SoftCard) -> None:
     assert parts[0xDF51].raw[:5] == bytes.fromhex("DF51820109")
     assert parts[0xDF52].raw[:5] == bytes.fromhex("DF52820100")
     signer = cvc.parse(read_whole(verified, 4)).public_key
-    signer.verify(parts[0xDF52].value, parts[0xDF51].raw, padding.PKCS1v15(), hashes.SHA256())
+    # signed with EF 0003's DF31 and DF32: the card key belongs to this holder's data
+    digests = tlv.children(tlv.parse_one(read_whole(verified, 3)).value)
+    signed = parts[0xDF51].raw + digests[0xDF31].raw + digests[0xDF32].raw
+    signer.verify(parts[0xDF52].value, signed, padding.PKCS1v15(), hashes.SHA256())
     card_key = cvc.parse_rsa_public(parts[0xDF51].value)
 
     challenge = b"fresh challenge from the center"

@@ -132,6 +132,29 @@ def test_presence_signature_from_another_card_is_refused(
     assert err.value.code is ErrorCode.BAD_PRESENCE_SIGNATURE
 
 
+def test_another_cards_key_record_cannot_vouch_for_copied_files(
+    card: CardFactory, issuer: DevCardIssuer
+) -> None:
+    """Copied files of one holder, plus EF 0007 and a live signature from the forger's own
+    genuine card: the card key is certified for its holder's data only, so this fails."""
+    from card_reader.softcard import CardState, SoftCard
+
+    challenge = secrets.token_bytes(32)
+    copied = read(card())  # the victim's files, read once, no presence signature
+    forger = Profile(
+        **{**Profile.demo().__dict__, "my_number": "000000000019", "name": "試験　太郎"}
+    )
+    own = read(SoftCard.personalized(forger, issuer, CardState.new()), challenge)
+    spliced = dataclasses.replace(
+        copied, ef0007=own.ef0007, challenge=challenge, presence_signature=own.presence_signature
+    )
+    with pytest.raises(VerificationError) as err:
+        verify_card(spliced, issuer.trust_store(), expected_challenge=challenge)
+    assert err.value.code is ErrorCode.BAD_SIGNATURE
+    # the forger's own card, whole, still verifies: the refusal is the splice, not the card
+    verify_card(own, issuer.trust_store(), expected_challenge=challenge)
+
+
 def test_missing_presence_signature_is_refused_when_a_challenge_was_issued(
     genuine: tuple[CardFiles, bytes], issuer: DevCardIssuer
 ) -> None:
