@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
+from tests import hypothesis_profiles  # noqa: F401  (loads the campaign profile on request)
 
 CardFactory = Callable[..., SoftCard]
 

@@ -2,7 +2,9 @@
 
 The TLV parser, the file parsers, verification and the client's handling of
 card answers may refuse input, but only with a ``CardError`` that has a code
-and a message: never another exception, never a hang.
+and a message: never another exception, never a hang. Each example counts as one
+case of its security class (B01 parsers, B02 the client, B03 verification);
+``HYPOTHESIS_PROFILE=campaign`` runs many more (tests/hypothesis_profiles.py).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from card_reader import (
@@ -24,8 +26,10 @@ from card_reader import (
     tlv,
     verify_card,
 )
+from tests.conftest import Cases
+from tests.hypothesis_profiles import fuzz
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz(200)
 
 
 def tlv_like() -> st.SearchStrategy[bytes]:
@@ -56,9 +60,11 @@ def tlv_like() -> st.SearchStrategy[bytes]:
     return st.one_of(st.binary(max_size=300), st.lists(piece, max_size=6).map(b"".join))
 
 
+@pytest.mark.security("B01")
 @FUZZ
 @given(tlv_like())
-def test_tlv_parser_raises_only_protocol_errors(data: bytes) -> None:
+def test_tlv_parser_raises_only_protocol_errors(cases: Cases, data: bytes) -> None:
+    cases()
     for parse in (
         lambda: list(tlv.iter_tlvs(data)),
         lambda: tlv.parse_one(data),
@@ -70,9 +76,11 @@ def test_tlv_parser_raises_only_protocol_errors(data: bytes) -> None:
             assert exc.code and exc.message
 
 
+@pytest.mark.security("B01")
 @FUZZ
 @given(tlv_like())
-def test_file_parsers_raise_only_card_errors(data: bytes) -> None:
+def test_file_parsers_raise_only_card_errors(cases: Cases, data: bytes) -> None:
+    cases()
     for parse in (
         files.parse_my_number,
         files.parse_basic_info,
@@ -101,6 +109,7 @@ def genuine(request: pytest.FixtureRequest) -> tuple[CardFiles, TrustStore]:
     return app.read_card_files(b"challenge"), issuer.trust_store()
 
 
+@pytest.mark.security("B03")
 @FUZZ
 @given(
     field=st.sampled_from(["ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature"]),
@@ -109,8 +118,9 @@ def genuine(request: pytest.FixtureRequest) -> tuple[CardFiles, TrustStore]:
     cut=st.booleans(),
 )
 def test_any_change_to_genuine_card_data_is_refused_cleanly(
-    genuine: tuple[CardFiles, TrustStore], field: str, at: int, xor: int, cut: bool
+    cases: Cases, genuine: tuple[CardFiles, TrustStore], field: str, at: int, xor: int, cut: bool
 ) -> None:
+    cases()
     card, trust = genuine
     data = bytearray(getattr(card, field))
     if cut:
@@ -146,6 +156,7 @@ class RandomCard:
         return self.answers[(self.i - 1) % len(self.answers)] if self.answers else b""
 
 
+@pytest.mark.security("B02")
 @FUZZ
 @given(
     st.lists(
@@ -169,7 +180,8 @@ class RandomCard:
         max_size=12,
     )
 )
-def test_the_client_survives_any_card_answers(answers: list[bytes]) -> None:
+def test_the_client_survives_any_card_answers(cases: Cases, answers: list[bytes]) -> None:
+    cases()
     app = TextApplication(InMemoryTransport(RandomCard(answers)))
     try:
         app.select()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from certs import IssuerKey, KeySets
+from tests import hypothesis_profiles  # noqa: F401  (loads the campaign profile on request)
 
 # the shared vectors sit beside the clone; the project never copies them in
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
