@@ -140,14 +140,14 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    vrs = _open(args)
     try:
-        with args.file.open(encoding="utf-8", newline="") as f:
+        vrs = _open(args)  # a full disk can refuse even the opening
+        with args.file.open(encoding="utf-8", newline="") as f, vrs.storage.transaction():
             n = vrs.area(args.municipality).import_csv(f)
+            vrs.log("cli", args.municipality, "records.import", f"{n} persons")
     except VrsError as exc:
         print(json.dumps(exc.to_json(), ensure_ascii=False, indent=1), file=sys.stderr)
         return 1
-    vrs.log("cli", args.municipality, "records.import", f"{n} persons")
     print(f"imported {n} persons")
     return 0
 

@@ -23,6 +23,8 @@ class Code(StrEnum):
     IMPORT_REJECTED = "import_rejected"
     CONFLICT = "conflict"
     BUSY = "busy"
+    STORAGE_FULL = "storage_full"
+    STORAGE_ERROR = "storage_error"
 
 
 STATUS = {
@@ -43,6 +45,8 @@ STATUS = {
     Code.IMPORT_REJECTED: 422,
     Code.CONFLICT: 409,
     Code.BUSY: 503,
+    Code.STORAGE_FULL: 503,
+    Code.STORAGE_ERROR: 503,
 }
 
 

@@ -9,6 +9,7 @@ take SQLite's place behind the same methods.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import Code, VrsError
+
+log = logging.getLogger("vrs.storage")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS municipalities (
@@ -93,6 +96,28 @@ class Storage(Protocol):
     def count_persons(self) -> dict[str, int]: ...
 
 
+@contextlib.contextmanager
+def _disk_errors() -> Iterator[None]:
+    """A full or failing disk becomes a 503 with a stable code, not an internal error."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if primary == sqlite3.SQLITE_FULL:
+            log.error("the database's disk is full: the write was not made")
+            raise VrsError(
+                Code.STORAGE_FULL,
+                "the record system's disk is full; nothing was written. Try again later",
+            ) from None
+        if primary == sqlite3.SQLITE_IOERR:
+            log.error("disk I/O error on the database (%s)", getattr(exc, "sqlite_errorname", "-"))
+            raise VrsError(
+                Code.STORAGE_ERROR,
+                "the record system cannot use its disk; nothing was written. Try again later",
+            ) from None
+        raise
+
+
 class SQLiteStorage:
     """One connection per thread on a WAL database file."""
 
@@ -102,7 +127,8 @@ class SQLiteStorage:
         self._local = threading.local()
         if self.path != ":memory:" and not Path(self.path).exists():
             Path(self.path).touch(mode=0o600)  # records of people: not for other local users
-        self._db.executescript(SCHEMA)  # executescript commits on its own
+        with _disk_errors():
+            self._db.executescript(SCHEMA)  # executescript commits on its own
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -114,7 +140,13 @@ class SQLiteStorage:
                 isolation_level=None,
                 check_same_thread=True,
             )
-            db.execute("PRAGMA journal_mode=WAL")
+            # on a full disk even opening fails: WAL mode needs room for its -shm file
+            with _disk_errors():
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.Error:
+                    db.close()
+                    raise
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
             # 64 MB of page cache: blind-index inserts land all over their B-tree
@@ -133,26 +165,29 @@ class SQLiteStorage:
             finally:
                 self._local.depth -= 1
             return
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            # another writer (an import holds the lock for its whole run) kept it past the
-            # timeout: a clear "try again" for the caller instead of an internal error
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise VrsError(
-                    Code.BUSY, "the record system is busy with another write; try again shortly"
-                ) from None
-            raise
-        self._local.depth = 1
-        try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
-        finally:
-            self._local.depth = 0
+        with _disk_errors():
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                # another writer (an import holds the lock for its whole run) kept it past the
+                # timeout: a clear "try again" for the caller instead of an internal error
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise VrsError(
+                        Code.BUSY, "the record system is busy with another write; try again shortly"
+                    ) from None
+                raise
+            self._local.depth = 1
+            try:
+                yield
+                db.execute("COMMIT")  # a full disk fails here when the pages wait in the cache
+            except BaseException:
+                # on a full disk SQLite may have rolled back already: a second ROLLBACK
+                # would fail and hide the reason
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            finally:
+                self._local.depth = 0
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
