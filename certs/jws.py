@@ -64,7 +64,10 @@ def deflate(data: bytes) -> bytes:
     return c.compress(data) + c.flush()
 
 
-def inflate(data: bytes, limit: int = 1 << 20) -> bytes:
+MAX_PAYLOAD = 1 << 20  # inflated; a real card's payload is a few KB
+
+
+def inflate(data: bytes, limit: int = MAX_PAYLOAD) -> bytes:
     """Raw DEFLATE, at most ``limit`` bytes out: a few KB can otherwise inflate to GBs."""
     d = zlib.decompressobj(-15)
     try:

@@ -29,6 +29,7 @@ _SINGLE = re.compile(r"shc:/([0-9]+)")
 _CHUNK = re.compile(r"shc:/([0-9]{1,9})/([0-9]{1,9})/([0-9]+)")
 # a 48-megapixel phone photo fits; a header announcing more is a decompression bomb
 MAX_PIXELS = 50_000_000
+MAX_SIDE = 65535  # zxing-cpp reads no wider or taller image (ValueError)
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what cameras and scanners write
 
 
@@ -105,6 +106,13 @@ def qr_image(numeric: str, *, module_px: int = 4) -> Image.Image:
     return Image.frombytes("L", (w, h), bytes(memoryview(raw))).convert("1")
 
 
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+        raise CertError(
+            Code.TOO_LARGE, f"the image is larger than {MAX_PIXELS} pixels or {MAX_SIDE} a side"
+        )
+
+
 def open_image(raw: bytes) -> Image.Image | None:
     """The picture in an image file's bytes, decoded; None when they are no image at all."""
     try:
@@ -115,9 +123,7 @@ def open_image(raw: bytes) -> Image.Image | None:
         raise CertError(Code.TOO_LARGE, "the image has too many pixels") from None
     except Exception:  # Pillow's corrupt-file errors are many and undocumented
         raise CertError(Code.BAD_INPUT, "the image file is damaged") from None
-    w, h = image.size
-    if w * h > MAX_PIXELS:  # checked from the header, before any pixel is decoded
-        raise CertError(Code.TOO_LARGE, f"the image has more than {MAX_PIXELS} pixels")
+    _check_size(*image.size)  # from the header, before any pixel is decoded
     try:
         image.load()
     except Exception:  # truncated data, bad CRCs, broken JPEG markers, …
@@ -127,8 +133,7 @@ def open_image(raw: bytes) -> Image.Image | None:
 
 def read_image(image: Image.Image) -> list[str]:
     """Every QR value found in an image (zxing-cpp's reader)."""
-    if image.width * image.height > MAX_PIXELS:
-        raise CertError(Code.TOO_LARGE, f"the image has more than {MAX_PIXELS} pixels")
+    _check_size(*image.size)
     if not image.width or not image.height:
         return []
     try:

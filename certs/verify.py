@@ -80,6 +80,7 @@ class KeySets:
     ) -> None:
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
             raise CertError(Code.BAD_KEY_SET, f"{source} is not a JWK set")
+        added: dict[str, TrustedKey] = {}  # all or nothing: no half-read key set is trusted
         for jwk in jwks["keys"]:
             if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
                 raise CertError(Code.BAD_KEY_SET, f"a key in {source} has no kid")
@@ -102,7 +103,8 @@ class KeySets:
                     raise CertError(Code.BAD_KEY_SET, f"a revocation list in {source} is malformed")
                 trusted.crl_rids = {str(r) for r in crl["rids"]}
                 trusted.crl_ctr = crl.get("ctr") if isinstance(crl.get("ctr"), int) else None
-            self.keys[trusted.kid] = trusted
+            added[trusted.kid] = trusted
+        self.keys.update(added)
 
     def add_path(self, path: Path) -> None:
         """A key-set file, or an issuer folder laid out as served (``.well-known/…``)."""

@@ -14,6 +14,7 @@ from card_reader.mynumber import is_valid as my_number_valid
 from .errors import Code, VrsError
 from .records import Vrs, valid_municipality_code
 from .staff import StaffService, StaffUser
+from .transfers import transfer
 
 center = Blueprint("center", __name__, url_prefix="/v1")
 staff = Blueprint("staff", __name__, url_prefix="/staff")
@@ -159,10 +160,7 @@ def revoke_user(user_id: str) -> Any:
 @staff.get("/oplog")
 def oplog() -> Any:
     u = user("review_log")
-    limit = request.args.get("limit", "200")
-    if not limit.isdigit():
-        raise VrsError(Code.BAD_REQUEST, "limit must be a number")
-    entries = vrs().storage.oplog(u.area, min(int(limit), 10000))
+    entries = vrs().storage.oplog(u.area, _limit())
     vrs().log(u.user_id, u.area, "oplog.review")
     return jsonify(entries=entries)
 
@@ -225,6 +223,36 @@ def erase(person_id: str) -> Any:
         raise VrsError(Code.NOT_FOUND, "no such person in this area")
     vrs().log(u.user_id, u.area, "records.erase", person_id)
     return "", 204
+
+
+@staff.post("/transfers")
+def request_transfer() -> Any:
+    """The doses a former municipality holds of a person this area holds (M18)."""
+    u = user("transfer")
+    data = body()
+    source, number = data.get("from_municipality"), data.get("my_number")
+    if not valid_municipality_code(source):  # type: ignore[arg-type]
+        raise VrsError(Code.BAD_REQUEST, "from_municipality must be a valid 6-digit code")
+    if not isinstance(number, str) or not my_number_valid(number):
+        raise VrsError(Code.BAD_REQUEST, "my_number must be a valid 12-digit My Number")
+    return jsonify(transfer(vrs(), u.user_id, u.area, source, number)), 201
+
+
+@staff.get("/transfers")
+def list_transfers() -> Any:
+    """Every transfer out of or into this area, for its administrators (M18)."""
+    u = user("review_log")
+    entries = vrs().storage.transfers(u.area, _limit())
+    vrs().log(u.user_id, u.area, "transfer.review")
+    return jsonify(transfers=entries)
+
+
+def _limit() -> int:
+    limit = request.args.get("limit", "200")
+    # ASCII digits only: int() refuses some characters that str.isdigit() accepts ("²")
+    if not (limit.isascii() and limit.isdigit()):
+        raise VrsError(Code.BAD_REQUEST, "limit must be a number")
+    return min(int(limit), 10000)
 
 
 @staff.get("/statistics")

@@ -8,6 +8,9 @@
 - My Number lookups use a blind index: HMAC-SHA256 under a per-municipality
   key derived from the master key. The same number gives different indexes in
   different areas, and the database holds no plaintext My Number.
+- Vaccination coupon numbers (接種券番号) have their own blind index under
+  another derived key, so the internet-facing side (vaccination-site tablets)
+  can find a coupon's doses without any key that finds a My Number (M12).
 """
 
 from __future__ import annotations
@@ -50,31 +53,77 @@ class MasterKey:
 
     def area(self, municipality: str, wrapped: bytes) -> AreaKeys:
         index_key = hmac.new(self._index_root, municipality.encode(), hashlib.sha256).digest()
-        return AreaKeys(municipality, self.unwrap(municipality, wrapped), index_key)
+        coupon_key = hmac.new(
+            self._index_root, f"coupon:{municipality}".encode(), hashlib.sha256
+        ).digest()
+        return AreaKeys(municipality, self.unwrap(municipality, wrapped), index_key, coupon_key)
 
 
 class AreaKeys:
     """The keys of one municipality's area."""
 
-    def __init__(self, municipality: str, data_key: bytes, index_key: bytes) -> None:
+    def __init__(
+        self, municipality: str, data_key: bytes, index_key: bytes, coupon_key: bytes
+    ) -> None:
         self.municipality = municipality
         self._aead = AESGCM(data_key)
         self._index_key = index_key
+        self._coupon_key = coupon_key
 
     def blind_index(self, my_number: str) -> bytes:
         return hmac.new(self._index_key, my_number.encode("ascii"), hashlib.sha256).digest()
 
-    def _aad(self, table: str, row: str) -> bytes:
-        return f"{self.municipality}:{table}:{row}".encode()
+    def coupon_index(self, coupon: str) -> bytes:
+        return _coupon_index(self._coupon_key, coupon)
 
     def seal(self, table: str, row: str, fields: dict[str, Any]) -> bytes:
-        nonce = os.urandom(NONCE)
-        plain = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-        return nonce + self._aead.encrypt(nonce, plain, self._aad(table, row))
+        return _seal(self._aead, self.municipality, table, row, fields)
 
     def open(self, table: str, row: str, blob: bytes) -> dict[str, Any]:
-        plain = self._aead.decrypt(blob[:NONCE], blob[NONCE:], self._aad(table, row))
-        return json.loads(plain)
+        return _open(self._aead, self.municipality, table, row, blob)
+
+    def dose_keys(self) -> DoseKeys:
+        return DoseKeys(self.municipality, self._aead, self._coupon_key)
+
+
+class DoseKeys:
+    """The part of an area's keys a vaccination site may use: coupon lookups, dose lists.
+
+    No My Number index key, and sealing and opening are fixed to the ``doses``
+    table: a person's sealed fields (AAD ``persons``) do not open through it.
+    """
+
+    def __init__(self, municipality: str, aead: AESGCM, coupon_key: bytes) -> None:
+        self.municipality = municipality
+        self._aead = aead
+        self._coupon_key = coupon_key
+
+    def coupon_index(self, coupon: str) -> bytes:
+        return _coupon_index(self._coupon_key, coupon)
+
+    def seal_doses(self, person_id: str, doses: list[dict[str, Any]]) -> bytes:
+        return _seal(self._aead, self.municipality, "doses", person_id, {"doses": doses})
+
+    def open_doses(self, person_id: str, blob: bytes) -> list[dict[str, Any]]:
+        return _open(self._aead, self.municipality, "doses", person_id, blob)["doses"]
+
+
+def _coupon_index(key: bytes, coupon: str) -> bytes:
+    return hmac.new(key, coupon.encode("ascii"), hashlib.sha256).digest()
+
+
+def _aad(municipality: str, table: str, row: str) -> bytes:
+    return f"{municipality}:{table}:{row}".encode()
+
+
+def _seal(aead: AESGCM, municipality: str, table: str, row: str, fields: dict[str, Any]) -> bytes:
+    nonce = os.urandom(NONCE)
+    plain = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    return nonce + aead.encrypt(nonce, plain, _aad(municipality, table, row))
+
+
+def _open(aead: AESGCM, municipality: str, table: str, row: str, blob: bytes) -> dict[str, Any]:
+    return json.loads(aead.decrypt(blob[:NONCE], blob[NONCE:], _aad(municipality, table, row)))
 
 
 def new_data_key() -> bytes:

@@ -84,6 +84,7 @@ class Resident:
     moved_out: bool = False
     deceased: bool = False
     label: str = ""
+    coupon: str = ""  # 接種券番号: what a vaccination-site tablet reads (M12)
 
     def secrets(self) -> tuple[str, ...]:
         """What must never show in a file that is not the encrypted record: number, names, birth date."""
@@ -99,6 +100,7 @@ class Resident:
 
 
 STRIDE = 829_348_951  # coprime to 10**11: base + i*STRIDE never repeats, so no two residents share a number
+COUPON_STRIDE = 7_310_986_417  # coprime to 10**10: coupon numbers never repeat either
 
 
 def my_number(base: int, i: int) -> str:
@@ -110,6 +112,8 @@ def residents(n: int, seed: int = 2022) -> Iterator[Resident]:
     """The named demo cases first, then ``n`` minus them spread over the municipalities."""
     rng = random.Random(seed)
     base = rng.randrange(10**11)
+    # from a generator of its own: the residents stay the same as before coupons existed
+    coupon_base = random.Random(seed + 2).randrange(10**10)
     named = [
         (
             "382051",
@@ -157,6 +161,7 @@ def residents(n: int, seed: int = 2022) -> Iterator[Resident]:
             moved_out=moved,
             deceased=dead,
             label=label,
+            coupon=f"{(coupon_base + i * COUPON_STRIDE) % 10**10:010d}",
         )
 
 
@@ -164,7 +169,7 @@ def csv_rows(r: Resident, rng: random.Random) -> Iterator[list[str]]:
     person = [
         r.my_number,
         f"{rng.randrange(10**9):09d}",
-        f"{rng.randrange(10**10):010d}",
+        r.coupon,
         r.name,
         r.birth.isoformat(),
         r.sex,
@@ -255,6 +260,7 @@ def write_profiles(residents_: Iterable[Resident], out: Path, count: int) -> Pat
                 "pin": r.pin,
                 "doses": r.doses,
                 "passport": r.passport,
+                "coupon": r.coupon,
             }
         )
     (out / "cards.json").write_text(json.dumps(index, ensure_ascii=False, indent=1))

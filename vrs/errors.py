@@ -22,6 +22,7 @@ class Code(StrEnum):
     DECEASED = "deceased"
     IMPORT_REJECTED = "import_rejected"
     CONFLICT = "conflict"
+    NOT_CONFIRMED = "not_confirmed"
     BUSY = "busy"
     STORAGE_FULL = "storage_full"
     STORAGE_ERROR = "storage_error"
@@ -44,6 +45,7 @@ STATUS = {
     Code.DECEASED: 422,
     Code.IMPORT_REJECTED: 422,
     Code.CONFLICT: 409,
+    Code.NOT_CONFIRMED: 422,
     Code.BUSY: 503,
     Code.STORAGE_FULL: 503,
     Code.STORAGE_ERROR: 503,

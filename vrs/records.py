@@ -182,7 +182,7 @@ class Area:
         seen: set[bytes] = set()
         count = 0
         with self.storage.transaction():
-            batch: list[tuple[PersonRow, bytes]] = []
+            batch: list[tuple[PersonRow, bytes, bytes | None]] = []
             dose_rows: list[tuple[str, bytes]] = []
             for line, record, flags, doses, problem in self._groups(text):
                 if problem is None:
@@ -195,6 +195,9 @@ class Area:
                 if errors:
                     continue
                 pid = new_row_id()
+                # the coupon's own blind index: what a vaccination site looks up (M12)
+                coupon = record["ticket_number"]
+                coupon_index = self.keys.coupon_index(coupon) if coupon else None
                 batch.append(
                     (
                         PersonRow(
@@ -205,6 +208,7 @@ class Area:
                             flags[1],
                         ),
                         digest,
+                        coupon_index,
                     )
                 )
                 if doses:  # all of a person's doses in one sealed list: one AES-GCM per person
@@ -222,11 +226,17 @@ class Area:
         return count
 
     def _flush(
-        self, persons: list[tuple[PersonRow, bytes]], doses: list[tuple[str, bytes]]
+        self, persons: list[tuple[PersonRow, bytes, bytes | None]], doses: list[tuple[str, bytes]]
     ) -> None:
         try:
             self.storage.add_persons(persons)
         except Exception as exc:  # sqlite3.IntegrityError and its kin in other backends
+            if "UNIQUE" in str(exc).upper() and "coupon_index" in str(exc):
+                raise VrsError(
+                    Code.IMPORT_REJECTED,
+                    "two persons in this area would have the same ticket_number (coupon number);"
+                    " nothing was imported",
+                ) from None
             if "UNIQUE" in str(exc).upper():
                 raise VrsError(
                     Code.IMPORT_REJECTED,
@@ -241,7 +251,7 @@ class Area:
         self, text: TextIO
     ) -> Iterator[tuple[int, dict[str, Any], tuple[bool, bool], list[dict[str, Any]], str | None]]:
         """(first row number, person, flags, doses, problem) for each run of one person's rows."""
-        reader = csv.reader(text)
+        reader = _readable(csv.reader(text))
         header = next(reader, [])
         missing = [c for c in ("my_number", "name", "birth_date", "sex") if c not in header]
         if missing:
@@ -436,6 +446,14 @@ def new_row_id() -> str:
     return f"{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
+def _readable(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The rows, or one clear refusal for a file the CSV reader cannot read (NUL bytes, …)."""
+    try:
+        yield from reader
+    except csv.Error:
+        raise VrsError(Code.IMPORT_REJECTED, "the file is not a readable CSV file") from None
+
+
 def _has_passport(person: dict[str, Any]) -> bool:
     return all(person.get(f) for f in ("romanized_name", "nationality", "passport_number"))
 
@@ -459,6 +477,9 @@ def _person_problem(p: tuple[str, ...]) -> str | None:
         return "birth_date is not YYYY-MM-DD"
     if p[_P["sex"]].strip() not in ("1", "2", "9", "0"):
         return "sex is not 1, 2, 9 or 0"
+    coupon = p[_P["ticket_number"]].strip()
+    if coupon and not (len(coupon) == 10 and coupon.isascii() and coupon.isdigit()):
+        return "ticket_number (the vaccination coupon number) is not 10 digits"
     return None
 
 
@@ -467,7 +488,7 @@ def _dose_problem(d: tuple[str, ...]) -> str | None:
     number, when, _maker, _kind, product, lot = d
     if not number:
         return None
-    if not number.strip().isdigit() or not 1 <= int(number) <= 20:
+    if not (number.strip().isascii() and number.strip().isdigit()) or not 1 <= int(number) <= 20:
         return "dose_number is not a number from 1 to 20"
     try:
         date.fromisoformat(when.strip())

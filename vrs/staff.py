@@ -24,8 +24,11 @@ log = logging.getLogger("vrs.security")
 
 # role -> what it may do; "area" of national/prefecture roles is not a municipality
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "administrator": frozenset({"read", "import", "export", "erase", "manage_staff", "review_log"}),
-    "operator": frozenset({"read", "import", "export"}),
+    "administrator": frozenset(
+        {"read", "import", "export", "erase", "manage_staff", "review_log", "transfer"}
+    ),
+    # transfer: ask a former municipality for a moved-in resident's doses (M18)
+    "operator": frozenset({"read", "import", "export", "transfer"}),
     "read-only": frozenset({"read", "export"}),
     "prefecture": frozenset({"statistics"}),
     "national": frozenset({"statistics"}),

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS persons (
     id TEXT PRIMARY KEY, municipality TEXT NOT NULL REFERENCES municipalities(code),
     blind_index BLOB NOT NULL, sealed BLOB NOT NULL,
     moved_out INTEGER NOT NULL DEFAULT 0, deceased INTEGER NOT NULL DEFAULT 0,
+    coupon_index BLOB,
     UNIQUE (municipality, blind_index));
 CREATE TABLE IF NOT EXISTS doses (
     person_id TEXT PRIMARY KEY REFERENCES persons(id) ON DELETE CASCADE, sealed BLOB NOT NULL);
@@ -46,7 +47,31 @@ CREATE TABLE IF NOT EXISTS oplog (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
     area TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS oplog_area ON oplog (area, id);
+CREATE TABLE IF NOT EXISTS transfers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
+    from_area TEXT NOT NULL, to_area TEXT NOT NULL, from_person TEXT, to_person TEXT NOT NULL,
+    doses INTEGER NOT NULL, outcome TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_area, id);
+CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_area, id);
 """
+# after SCHEMA, also on databases made before the column existed (a vaccination coupon's
+# number is found by its own blind index; a person without a coupon has NULL there)
+COUPON_INDEX = """
+CREATE UNIQUE INDEX IF NOT EXISTS persons_coupon ON persons (municipality, coupon_index)
+    WHERE coupon_index IS NOT NULL;
+"""
+# from_person/to_person: opaque row IDs in each area; from_person is empty when A had no record
+TRANSFER_COLUMNS = (
+    "id",
+    "at",
+    "actor",
+    "from_area",
+    "to_area",
+    "from_person",
+    "to_person",
+    "doses",
+    "outcome",
+)
 
 
 @dataclass(frozen=True)
@@ -74,14 +99,22 @@ class Storage(Protocol):
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
     def add_municipality(self, m: MunicipalityRow) -> None: ...
     def municipalities(self) -> list[MunicipalityRow]: ...
-    def add_person(self, row: PersonRow, blind_index: bytes) -> None: ...
-    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes]]) -> None: ...
+    def add_person(
+        self, row: PersonRow, blind_index: bytes, coupon_index: bytes | None = None
+    ) -> None: ...
+    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes, bytes | None]]) -> None: ...
     def find_person(self, municipality: str, blind_index: bytes) -> PersonRow | None: ...
+    def coupon_holder(
+        self, municipality: str, coupon_index: bytes
+    ) -> tuple[str, bool, bool] | None: ...
     def get_person(self, municipality: str, person_id: str) -> PersonRow | None: ...
     def persons(self, municipality: str) -> Iterator[PersonRow]: ...
     def erase_person(self, municipality: str, person_id: str) -> bool: ...
     def add_doses(self, rows: Iterable[tuple[str, bytes]]) -> None: ...
     def doses(self, person_id: str) -> bytes | None: ...
+    def put_doses(self, person_id: str, sealed: bytes) -> None: ...
+    def add_transfer(self, entry: dict[str, Any]) -> int: ...
+    def transfers(self, area: str, limit: int) -> list[dict[str, Any]]: ...
     def add_certificate(
         self, cid: str, pid: str, municipality: str, kind: str, at: str
     ) -> None: ...
@@ -129,6 +162,7 @@ class SQLiteStorage:
             Path(self.path).touch(mode=0o600)  # records of people: not for other local users
         with _disk_errors():
             self._db.executescript(SCHEMA)  # executescript commits on its own
+        self._migrate()
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -189,6 +223,12 @@ class SQLiteStorage:
             finally:
                 self._local.depth = 0
 
+    def _migrate(self) -> None:
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(persons)")}
+        if "coupon_index" not in columns:
+            self._db.execute("ALTER TABLE persons ADD COLUMN coupon_index BLOB")
+        self._db.executescript(COUPON_INDEX)
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -216,15 +256,18 @@ class SQLiteStorage:
         return [MunicipalityRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows]
 
     # --- persons and doses (always within one municipality)
-    def add_person(self, row: PersonRow, blind_index: bytes) -> None:
-        self.add_persons([(row, blind_index)])
+    def add_person(
+        self, row: PersonRow, blind_index: bytes, coupon_index: bytes | None = None
+    ) -> None:
+        self.add_persons([(row, blind_index, coupon_index)])
 
-    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes]]) -> None:
+    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes, bytes | None]]) -> None:
         self._db.executemany(
-            "INSERT INTO persons VALUES (?,?,?,?,?,?)",
+            "INSERT INTO persons (id, municipality, blind_index, sealed, moved_out, deceased,"
+            " coupon_index) VALUES (?,?,?,?,?,?,?)",
             (
-                (r.id, r.municipality, bi, r.sealed, int(r.moved_out), int(r.deceased))
-                for r, bi in rows
+                (r.id, r.municipality, bi, r.sealed, int(r.moved_out), int(r.deceased), ci)
+                for r, bi, ci in rows
             ),
         )
 
@@ -235,6 +278,17 @@ class SQLiteStorage:
             (municipality, blind_index),
         ).fetchone()
         return PersonRow(r[0], r[1], r[2], bool(r[3]), bool(r[4])) if r else None
+
+    def coupon_holder(
+        self, municipality: str, coupon_index: bytes
+    ) -> tuple[str, bool, bool] | None:
+        """(row ID, moved out, deceased) of a coupon's holder: no sealed personal data."""
+        r = self._db.execute(
+            "SELECT id, moved_out, deceased FROM persons "
+            "WHERE municipality = ? AND coupon_index = ?",
+            (municipality, coupon_index),
+        ).fetchone()
+        return (r[0], bool(r[1]), bool(r[2])) if r else None
 
     def get_person(self, municipality: str, person_id: str) -> PersonRow | None:
         r = self._db.execute(
@@ -268,6 +322,10 @@ class SQLiteStorage:
             "SELECT sealed FROM doses WHERE person_id = ?", (person_id,)
         ).fetchone()
         return r[0] if r else None
+
+    def put_doses(self, person_id: str, sealed: bytes) -> None:
+        """A person's whole dose list, replacing the one stored."""
+        self._db.execute("INSERT OR REPLACE INTO doses VALUES (?,?)", (person_id, sealed))
 
     def add_certificate(self, cid: str, pid: str, municipality: str, kind: str, at: str) -> None:
         self._db.execute(
@@ -313,6 +371,23 @@ class SQLiteStorage:
         )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def add_transfer(self, entry: dict[str, Any]) -> int:
+        cols = TRANSFER_COLUMNS[1:]
+        cur = self._db.execute(
+            f"INSERT INTO transfers ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+            [entry[c] for c in cols],
+        )
+        return int(cur.lastrowid or 0)
+
+    def transfers(self, area: str, limit: int) -> list[dict[str, Any]]:
+        """Transfers out of or into ``area``, newest first."""
+        cur = self._db.execute(
+            f"SELECT {','.join(TRANSFER_COLUMNS)} FROM transfers "
+            "WHERE from_area = ? OR to_area = ? ORDER BY id DESC LIMIT ?",
+            (area, area, limit),
+        )
+        return [dict(zip(TRANSFER_COLUMNS, r, strict=True)) for r in cur.fetchall()]
 
     def count_persons(self) -> dict[str, int]:
         return dict(
