@@ -139,6 +139,9 @@ def issue_user() -> Any:
     data = body()
     role = data.get("role")
     if role not in ("administrator", "operator", "read-only"):
+        # e.g. an administrator minting a national or prefectural ID: logged, then refused
+        asked = role if isinstance(role, str) and role.isalpha() else "-"
+        vrs().log(admin.user_id, admin.area, "staff.issue", f"role {asked[:32]}", "refused")
         raise VrsError(Code.BAD_REQUEST, "role must be administrator, operator or read-only")
     new = staff_service().create(
         admin.user_id, admin.area, str(data.get("user_id", "")), str(data.get("password", "")), role

@@ -57,6 +57,7 @@ class StaffService:
         self._sessions: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self.bad_credentials = 0
+        self._failures: dict[str, list[float]] = {}  # source -> times of its failed logins
 
     def create(self, actor: str, area: str, user_id: str, password: str, role: str) -> StaffUser:
         if role not in PERMISSIONS:
@@ -87,10 +88,12 @@ class StaffService:
     def revoke(self, admin: StaffUser, user_id: str) -> None:
         with self.storage.transaction():
             row = self.storage.staff(user_id)
-            if row is None or row["area"] != admin.area:
-                raise VrsError(Code.NOT_FOUND, "no such user ID in this area")
-            row["revoked"] = 1
-            self.storage.put_staff(row)
+            if row is not None and row["area"] == admin.area:
+                row["revoked"] = 1
+                self.storage.put_staff(row)
+        if row is None or row["area"] != admin.area:  # another area's ID, or none: logged
+            self.vrs.log(admin.user_id, admin.area, "staff.revoke", user_id[:64], "not_found")
+            raise VrsError(Code.NOT_FOUND, "no such user ID in this area")
         with self._lock:
             for token in [t for t, (uid, _) in self._sessions.items() if uid == user_id]:
                 del self._sessions[token]
@@ -131,7 +134,20 @@ class StaffService:
                 self.storage.put_staff(row)
         area = row["area"] if row else "-"
         if not ok:
-            self.vrs.log(user_id[:64], area, "staff.login", "-", "locked" if locked else "failed")
+            revoked = row is not None and bool(row["revoked"])
+            outcome = "locked" if locked else "revoked" if revoked else "failed"
+            self.vrs.log(user_id[:64], area, "staff.login", "-", outcome)
+            if revoked:  # the answer stays "wrong user ID or password"; the log says why
+                log.warning("login with a revoked staff ID from %s", source)
+            if not locked and self._suspect(source, now):
+                # guesses spread over many IDs, or IDs that do not exist, lock no ID
+                log.warning(
+                    "intrusion suspected: %d failed logins from %s within %d minutes",
+                    MAX_FAILED,
+                    source,
+                    LOCK_SECONDS // 60,
+                )
+                self.vrs.log("system", "-", "security.intrusion_suspected", source, "reported")
             if locked:
                 # M20: reported where an operator watches (the service log), and kept in the oplog
                 log.warning(
@@ -149,6 +165,18 @@ class StaffService:
             self._sessions[token] = (user_id, now + SESSION_SECONDS)
         self.vrs.log(user_id, area, "staff.login")
         return token
+
+    def _suspect(self, source: str, now: float) -> bool:
+        """Counts a failed login from ``source``: True at each MAX_FAILED-th within the window."""
+        with self._lock:
+            if len(self._failures) > 1024:  # one entry per terminal; forget the quiet ones
+                self._failures = {
+                    s: t for s, t in self._failures.items() if t[-1] > now - LOCK_SECONDS
+                }
+            recent = [t for t in self._failures.get(source, []) if t > now - LOCK_SECONDS]
+            recent.append(now)
+            self._failures[source] = recent
+            return len(recent) % MAX_FAILED == 0
 
     def authenticate(self, token: str | None, source: str) -> StaffUser:
         with self._lock:
