@@ -54,9 +54,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         timeout=cfg["VRS_TIMEOUT"],
     )
     trust = cfg.get("TRUST") or TrustStore.load(Path(cfg["TRUST_STORE"]))
-    app.extensions["center"] = Center(
-        trust, KioskRegistry(Path(cfg["KIOSKS"])), SessionStore(cfg["SESSION_TTL"]), vrs
-    )
+    # KIOSK_CRL with KIOSK_CA: revoked kiosk certificates are refused here too (kiosks.py)
+    kiosks = KioskRegistry(Path(cfg["KIOSKS"]), cfg.get("KIOSK_CRL"), cfg.get("KIOSK_CA"))
+    app.extensions["center"] = Center(trust, kiosks, SessionStore(cfg["SESSION_TTL"]), vrs)
 
     from . import api
 
@@ -71,6 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.errorhandler(CenterError)
     def center_error(exc: CenterError) -> tuple[Response, int]:
         g.outcome = exc.code.value
+        g.detail = exc.detail  # a downstream code (the card's, VRS's): no personal data
         return jsonify(exc.to_json()), exc.status
 
     @app.errorhandler(HTTPException)
@@ -97,11 +98,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def access_log(resp: Response) -> Response:
         # kiosk ID, operation, outcome and timing only (M06)
         log.info(
-            "kiosk=%s op=%s status=%d outcome=%s ms=%.1f",
+            "kiosk=%s op=%s status=%d outcome=%s detail=%s ms=%.1f",
             g.get("kiosk_id", "-"),
             request.endpoint or "-",
             resp.status_code,
             g.get("outcome", "ok" if resp.status_code < 400 else "error"),
+            g.get("detail") or "-",
             (time.perf_counter() - g.get("t0", time.perf_counter())) * 1e3,
         )
         return resp

@@ -10,6 +10,7 @@ from cryptography.x509.oid import NameOID
 from flask import Blueprint, current_app, g, jsonify, request
 
 from card_reader import CardError, ErrorCode, from_wire, verify_card
+from card_reader.client import WIRE_FIELDS
 
 from .errors import CenterError, Code
 from .sessions import Session
@@ -31,15 +32,25 @@ def kiosk_id() -> str:
         kid = str(names[0].value)
     except (ValueError, IndexError):
         raise CenterError(Code.NO_CLIENT_CERTIFICATE, "unreadable client certificate") from None
-    current_app.extensions["center"].kiosks.check(kid)
-    g.kiosk_id = kid
+    g.kiosk_id = kid  # logged with the refusal too, if the registry refuses it
+    current_app.extensions["center"].kiosks.check(kid, cert.serial_number)
     return kid
 
 
-def body() -> dict[str, Any]:
+def body(*fields: str) -> dict[str, Any]:
+    """The JSON object of the request, which may hold ``fields`` and nothing else.
+
+    M08: a kiosk sends the chip's bytes and the resident's choices only. A My
+    Number, a name or anything else of its own is refused, never used; the
+    message does not repeat the field names, which the kiosk chose.
+    """
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise CenterError(Code.BAD_REQUEST, "the request body must be a JSON object")
+    if not data.keys() <= set(fields):
+        raise CenterError(
+            Code.BAD_REQUEST, f"the request may hold only these fields: {', '.join(fields)}"
+        )
     return data
 
 
@@ -93,7 +104,7 @@ def open_session() -> Any:
 def submit_card(sid: str) -> Any:
     center = current_app.extensions["center"]
     session = center.sessions.get(sid, kiosk_id())
-    data = body()
+    data = body(*WIRE_FIELDS)
     try:
         card = from_wire(data, session.challenge)
     except CardError as exc:
@@ -123,7 +134,7 @@ def submit_card(sid: str) -> Any:
 @bp.post("/sessions/<sid>/eligibility")
 def eligibility(sid: str) -> Any:
     session = verified_session(sid)
-    code = municipality(body())
+    code = municipality(body("municipality_code"))
     center = current_app.extensions["center"]
     answer = center.vrs.eligibility(code, session.my_number)
     return jsonify(
@@ -136,7 +147,7 @@ def eligibility(sid: str) -> Any:
 @bp.post("/sessions/<sid>/certificates")
 def issue(sid: str) -> Any:
     session = verified_session(sid)
-    data = body()
+    data = body("municipality_code", "certificate_type", "copies")
     code = municipality(data)
     kind = data.get("certificate_type")
     copies = data.get("copies")

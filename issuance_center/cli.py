@@ -24,10 +24,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8444)
     p.add_argument("--vrs", default="https://127.0.0.1:8443", help="VRS base URL")
     p.set_defaults(func=cmd_serve)
+    r = cmds.add_parser(
+        "revoke-kiosk",
+        help="revoke a kiosk's certificate in the kiosk CA's CRL (a running center refuses it "
+        "from its next connection)",
+    )
+    r.add_argument("kiosk_id", nargs="?", help="a kiosk of this instance (its dev certificate)")
+    r.add_argument("--cert", type=Path, help="or any certificate file the kiosk CA issued")
+    r.add_argument(
+        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
+    )
+    r.set_defaults(func=cmd_revoke_kiosk)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kiosk_sim.tls import CA, mutual_tls_context, serve_until_stopped, start
+    from kiosk_sim.tls import CA, CrlContext, serve_until_stopped, start
 
     from . import create_app
     from .kiosks import Kiosk, KioskRegistry
@@ -47,21 +58,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from card_reader.softcard import DevCardIssuer
 
         DevCardIssuer.load_or_create(home / "card-issuer")
+    crl = kiosk_ca.publish_crl()  # signed afresh at each start: a CRL past its date refuses all
     app = create_app(
         {
             "TRUST_STORE": trust,
             "KIOSKS": registry,
+            "KIOSK_CRL": crl,
+            "KIOSK_CA": kiosk_ca.cert_path,
             "VRS_URL": args.vrs,
             "VRS_CLIENT_CERT": client_cert,
             "VRS_CLIENT_KEY": client_key,
             "VRS_CA": lgwan.cert_path,
         }
     )
-    ctx = mutual_tls_context(server_cert, server_key, kiosk_ca.cert_path)
+    ctx = CrlContext(server_cert, server_key, kiosk_ca.cert_path, crl)
     server, _thread = start(app, args.host, args.port, ctx, "center")
     print(
         f"center listening on https://{args.host}:{server.port} (kiosks need a kiosk CA certificate)",
         flush=True,
     )
     serve_until_stopped(server)
+    return 0
+
+
+def cmd_revoke_kiosk(args: argparse.Namespace) -> int:
+    from kiosk_sim.tls import CA
+
+    home = args.home or default_home()
+    kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
+    if (args.cert is None) == (args.kiosk_id is None):
+        print("name a kiosk ID or --cert FILE (one of them)")
+        return 2
+    # the dev certificate `kiosk-sim kiosk serve` made for that kiosk ID
+    cert = args.cert or kiosk_ca.dir / f"kiosk-{args.kiosk_id}.crt"
+    if not cert.exists():
+        print(f"no such certificate: {cert}")
+        return 1
+    try:
+        serial = kiosk_ca.revoke(cert)
+    except ValueError as exc:
+        print(f"{cert}: {exc}")
+        return 1
+    print(f"revoked serial {serial:x}; CRL: {kiosk_ca.crl_path}")
+    if args.kiosk_id:
+        print(f"to give the kiosk a new certificate, delete {cert.with_suffix('.*')}")
     return 0

@@ -13,6 +13,7 @@ class Code(StrEnum):
     NO_CLIENT_CERTIFICATE = "no_client_certificate"
     KIOSK_UNKNOWN = "kiosk_unknown"
     KIOSK_DISABLED = "kiosk_disabled"
+    KIOSK_REVOKED = "kiosk_revoked"
     SESSION_UNKNOWN = "session_unknown"
     SESSION_EXPIRED = "session_expired"
     SESSION_STATE = "session_state"
@@ -31,6 +32,7 @@ STATUS = {
     Code.NO_CLIENT_CERTIFICATE: 401,
     Code.KIOSK_UNKNOWN: 403,
     Code.KIOSK_DISABLED: 403,
+    Code.KIOSK_REVOKED: 403,
     Code.SESSION_UNKNOWN: 404,
     Code.SESSION_EXPIRED: 410,
     Code.SESSION_STATE: 409,

@@ -84,6 +84,7 @@ SPEC: dict[str, Any] = {
                 "requestBody": _json(
                     {
                         "type": "object",
+                        "additionalProperties": False,  # M08: nothing but these
                         "required": list(WIRE_FIELDS),
                         "properties": dict.fromkeys(WIRE_FIELDS, B64),
                     }
@@ -101,6 +102,7 @@ SPEC: dict[str, Any] = {
                 "requestBody": _json(
                     {
                         "type": "object",
+                        "additionalProperties": False,  # M08: nothing but these
                         "required": ["municipality_code"],
                         "properties": {"municipality_code": MUNICIPALITY},
                     }
@@ -118,6 +120,7 @@ SPEC: dict[str, Any] = {
                 "requestBody": _json(
                     {
                         "type": "object",
+                        "additionalProperties": False,  # M08: nothing but these
                         "required": ["municipality_code", "certificate_type", "copies"],
                         "properties": {
                             "municipality_code": MUNICIPALITY,

@@ -137,6 +137,7 @@ ERRORS: dict[str, Text] = {
     "no_client_certificate": _TERMINAL,
     "kiosk_unknown": _TERMINAL,
     "kiosk_disabled": _TERMINAL,
+    "kiosk_revoked": _TERMINAL,
     "bad_request": _TERMINAL,
     "not_found": _TERMINAL,
     "method_not_allowed": _TERMINAL,

@@ -22,6 +22,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -242,8 +243,8 @@ class _TLSServer(ThreadedWSGIServer):
     tls: Callable[[], ssl.SSLContext]
     refusals: logging.Logger
 
-    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        host, port = client_address  # type: ignore[misc]
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        conn: ssl.SSLSocket | None = None
         try:
             conn = self.tls().wrap_socket(request, server_side=True, do_handshake_on_connect=False)
             conn.settimeout(HANDSHAKE_TIMEOUT)
@@ -252,14 +253,14 @@ class _TLSServer(ThreadedWSGIServer):
         except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
             self.refusals.warning(
                 "op=tls_handshake outcome=handshake_refused peer=%s:%s reason=%s",
-                host,
-                port,
+                client_address[0],
+                client_address[1],
                 _refusal_reason(exc),
             )
-            request.close()
+            (conn or request).close()
             return
         try:
-            super().finish_request(conn, client_address)  # type: ignore[arg-type]
+            super().finish_request(conn, client_address)
         finally:
             self.shutdown_request(conn)  # the caller's shutdown gets the now-detached socket
 

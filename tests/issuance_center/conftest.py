@@ -7,6 +7,9 @@ real VRS over mutual TLS is exercised in the end-to-end tests.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from flask import Flask
 from flask.testing import FlaskClient
 
+from card_reader.softcard import Profile
 from issuance_center import create_app
 from issuance_center.errors import CenterError, Code
 from issuance_center.kiosks import Kiosk, KioskRegistry
@@ -73,6 +77,58 @@ class FakeVrs:
         return {"certificates": [{"type": kind, "certificate_id": "C-1", "jws": "x.y.z"}] * copies}
 
 
+def personal_data(p: Profile) -> tuple[str, ...]:
+    """What the center must never write down: My Number, names, birth date, address."""
+    family, given = p.name.split("\u3000")
+    born = p.birth_date
+    return (
+        p.my_number,
+        p.name,
+        family,
+        given,
+        p.address,
+        born,
+        f"{born[:4]}-{born[4:6]}-{born[6:]}",
+    )
+
+
+class CenterLog:
+    """What was logged during one test: the center's access log and its TLS server's refusals."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, logger="issuance_center")
+        self.caplog = caplog
+
+    def lines(self) -> list[str]:
+        return [r.getMessage() for r in self.caplog.records if r.name == "issuance_center"]
+
+    def line(self, *parts: str, timeout: float = 2.0) -> str:
+        """The center's line holding every one of ``parts``.
+
+        Waits a little: a server thread may write it just after the client saw the refusal.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.lines() if all(p in m for p in parts)]
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no center log line with {parts}: {self.lines()[-5:]}")
+            time.sleep(0.02)
+
+    def handshake_refused(self, reason: str) -> str:
+        """The TLS server's refusal line: the peer's address and OpenSSL's reason, nothing else."""
+        line = self.line("op=tls_handshake", f"reason={reason}")
+        pattern = r"op=tls_handshake outcome=handshake_refused peer=127\.0\.0\.1:\d+ reason="
+        assert re.fullmatch(pattern + re.escape(reason), line), line
+        return line
+
+    def assert_clean(self, *data: str) -> None:
+        text = self.caplog.text
+        leaked = [i for i, d in enumerate(data) if d in text]
+        assert not leaked, f"personal data (items {leaked}) in the log"
+
+
 def client_cert_pem(cn: str) -> str:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -88,6 +144,11 @@ def client_cert_pem(cn: str) -> str:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture
+def center_log(caplog: pytest.LogCaptureFixture) -> CenterLog:
+    return CenterLog(caplog)
 
 
 @pytest.fixture

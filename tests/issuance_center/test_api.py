@@ -1,4 +1,4 @@
-"""The center's API with a fake VRS: sessions, card checks, M03, M04, replay."""
+"""The center's API with a fake VRS: sessions, issuance, M04, M06 (the attacks: test_attacks.py)."""
 
 from __future__ import annotations
 
@@ -69,77 +69,6 @@ def test_only_municipalities_offering_the_service_are_listed(kiosk: KioskClient)
     assert codes == {"382051", "382019"}
 
 
-@pytest.mark.measure("M04")
-@pytest.mark.parametrize("endpoint", ["eligibility", "certificates"])
-def test_a_forced_municipality_without_the_service_is_refused(
-    kiosk: KioskClient, card: CardFactory, vrs: FakeVrs, endpoint: str
-) -> None:
-    client = kiosk("K0001")
-    sid = verified(client, card)
-    calls = len(vrs.calls)
-    resp = client.post(
-        f"/v1/sessions/{sid}/{endpoint}",
-        json={"municipality_code": "382060", "certificate_type": "domestic", "copies": 1},
-    )
-    assert resp.status_code == 403
-    assert resp.json["error"] == "municipality_not_offered"
-    assert len(vrs.calls) == calls  # VRS never heard of it
-
-
-@pytest.mark.measure("M03")
-def test_tampered_card_data_is_refused(kiosk: KioskClient, card: CardFactory, vrs: FakeVrs) -> None:
-    client = kiosk("K0001")
-    session = open_session(client)
-    payload = card_payload(card(), session["challenge"])
-    ef2 = bytearray(base64.b64decode(payload["ef0002"]))
-    at = ef2.index(Profile.demo().name.encode())
-    ef2[at + 3] ^= 1
-    payload["ef0002"] = base64.b64encode(bytes(ef2)).decode()
-    resp = client.post(f"/v1/sessions/{session['session_id']}/card", json=payload)
-    assert resp.status_code == 422
-    assert resp.json == {
-        "error": "card_invalid",
-        "message": "the card's data did not verify",
-        "detail": "digest_mismatch",
-    }
-    assert vrs.calls == []
-
-
-def test_card_data_from_an_earlier_session_is_a_replay(
-    kiosk: KioskClient, card: CardFactory
-) -> None:
-    client = kiosk("K0001")
-    first = open_session(client)
-    payload = card_payload(card(), first["challenge"])
-    second = open_session(client)
-    resp = client.post(f"/v1/sessions/{second['session_id']}/card", json=payload)
-    assert (resp.status_code, resp.json["error"]) == (422, "card_replayed")
-
-
-def test_the_same_answer_twice_is_a_replay(kiosk: KioskClient, card: CardFactory) -> None:
-    client = kiosk("K0001")
-    session = open_session(client)
-    payload = card_payload(card(), session["challenge"])
-    assert (
-        client.post(f"/v1/sessions/{session['session_id']}/card", json=payload).status_code == 200
-    )
-    resp = client.post(f"/v1/sessions/{session['session_id']}/card", json=payload)
-    assert resp.json["error"] == "card_replayed"
-
-
-def test_card_from_an_unknown_issuer_is_refused(kiosk: KioskClient, tmp_path: Any) -> None:
-    from card_reader.softcard import CardState, DevCardIssuer, SoftCard
-
-    rogue = DevCardIssuer.load_or_create(tmp_path / "rogue-issuer")
-    client = kiosk("K0001")
-    session = open_session(client)
-    payload = card_payload(
-        SoftCard.personalized(Profile.demo(), rogue, CardState.new()), session["challenge"]
-    )
-    resp = client.post(f"/v1/sessions/{session['session_id']}/card", json=payload)
-    assert (resp.status_code, resp.json.get("detail")) == (422, "unknown_issuer")
-
-
 def test_issuing_before_the_card_is_verified_is_refused(kiosk: KioskClient) -> None:
     client = kiosk("K0001")
     sid = open_session(client)["session_id"]
@@ -156,12 +85,6 @@ def test_another_kiosk_cannot_use_a_session(kiosk: KioskClient, card: CardFactor
         f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"}
     )
     assert (resp.status_code, resp.json["error"]) == (404, "session_unknown")
-
-
-@pytest.mark.parametrize("kid,code", [("K0009", "kiosk_disabled"), ("K9999", "kiosk_unknown")])
-def test_disabled_or_unknown_kiosks_are_refused(kiosk: KioskClient, kid: str, code: str) -> None:
-    resp = kiosk(kid).post("/v1/sessions")
-    assert (resp.status_code, resp.json["error"]) == (403, code)
 
 
 def test_no_client_certificate_is_refused(app: Any) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from .conftest import CenterLog
 
 
 def post(url: str, pki: dict[str, Any], cert: tuple[Path, Path] | None) -> requests.Response:
@@ -27,18 +30,57 @@ def test_a_registered_kiosk_gets_a_session(center_url: str, pki: dict[str, Any])
 
 
 @pytest.mark.measure("M05")
-@pytest.mark.parametrize("who", [None, "stranger"])
+@pytest.mark.parametrize(
+    "who,reason",
+    [
+        pytest.param(
+            None, "PEER_DID_NOT_RETURN_A_CERTIFICATE", marks=pytest.mark.security("A05"), id="none"
+        ),
+        pytest.param(
+            "stranger",
+            "unable to get local issuer certificate",
+            marks=pytest.mark.security("A06"),
+            id="another_ca",
+        ),
+    ],
+)
 def test_clients_without_a_kiosk_ca_certificate_are_refused_at_the_handshake(
-    center_url: str, pki: dict[str, Any], who: str | None
+    center_url: str,
+    pki: dict[str, Any],
+    center_log: CenterLog,
+    cases: Any,
+    who: str | None,
+    reason: str,
 ) -> None:
     with pytest.raises(requests.exceptions.SSLError):
         post(center_url, pki, pki[who] if who else None)
+    cases()
+    # logged by the center's TLS server; the stranger's certificate (CN K0001) is not in it
+    assert "K0001" not in center_log.handshake_refused(reason)
 
 
 @pytest.mark.measure("M05")
-def test_a_disabled_kiosk_is_refused(center_url: str, pki: dict[str, Any]) -> None:
+@pytest.mark.security("A08")
+def test_a_disabled_kiosk_is_refused(
+    center_url: str, pki: dict[str, Any], center_log: CenterLog, cases: Any
+) -> None:
     resp = post(center_url, pki, pki["disabled"])
     assert (resp.status_code, resp.json()["error"]) == (403, "kiosk_disabled")
+    cases()
+    center_log.line("kiosk=K0009", "op=api.open_session", "status=403", "outcome=kiosk_disabled")
+
+
+def test_a_client_that_never_finishes_its_handshake_stalls_no_one(
+    center_url: str, pki: dict[str, Any], center_log: CenterLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handshakes run in each connection's thread under a deadline, not in the accept loop."""
+    import kiosk_sim.tls
+
+    monkeypatch.setattr(kiosk_sim.tls, "HANDSHAKE_TIMEOUT", 0.5)
+    port = int(center_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)):  # connects, then says nothing
+        assert post(center_url, pki, pki["kiosk"]).status_code == 201
+        center_log.handshake_refused("TimeoutError")  # cut off at the deadline
 
 
 @pytest.mark.measure("M05")
