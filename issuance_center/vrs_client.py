@@ -51,9 +51,12 @@ class VrsClient:
         try:
             data = resp.json()
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            # every VRS answer is a JSON object: anything else is a fault, not a refusal
             raise CenterError(
                 Code.VRS_UNAVAILABLE, "the vaccination record system answered garbage"
-            ) from None
+            )
         if resp.status_code >= 400:
             # VRS's reason travels on as is: its codes are stable and carry no personal data
             raise CenterError(
@@ -69,7 +72,13 @@ class VrsClient:
             cached = self._municipalities
             if cached is not None and time.monotonic() - cached[0] < self._municipality_ttl:
                 return cached[1]
-        data = self._call("GET", "/v1/municipalities")["municipalities"]
+        data = self._call("GET", "/v1/municipalities").get("municipalities")
+        if not isinstance(data, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("code"), str) for m in data
+        ):
+            raise CenterError(
+                Code.VRS_UNAVAILABLE, "the vaccination record system answered garbage"
+            )
         with self._lock:
             self._municipalities = (time.monotonic(), data)
         return data

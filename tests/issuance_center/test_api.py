@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from typing import Any
 
@@ -181,3 +182,71 @@ def test_logs_carry_no_personal_data(
         "C-1",
     ):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"/v1/municipalities": (200, "[]")},
+        {"/v1/municipalities": (200, "not json")},
+        {"/v1/municipalities": (404, '["no_record"]')},
+        {"/v1/municipalities": (200, '{"municipalities": [{"name_en": "no code"}]}')},
+        {"/v1/eligibility": (200, '["domestic"]')},
+    ],
+    ids=["list", "text", "error_list", "no_code", "eligibility_list"],
+)
+def test_vrs_answering_garbage_is_a_503_never_a_500(
+    tmp_path: Any, issuer: Any, card: CardFactory, answers: dict[str, tuple[int, str]]
+) -> None:
+    """The center's real VRS client over mutual TLS, against a VRS that answers nonsense."""
+    from flask import Flask, Response
+
+    from issuance_center import create_app
+    from issuance_center.kiosks import Kiosk, KioskRegistry
+    from kiosk_sim.tls import CA, mutual_tls_context, start
+
+    from .conftest import MUNICIPALITIES, client_cert_pem
+
+    vrs = Flask("garbage_vrs")
+    good = {"/v1/municipalities": (200, json.dumps({"municipalities": MUNICIPALITIES}))}
+
+    @vrs.route("/<path:path>", methods=["GET", "POST"])
+    def answer(path: str) -> Response:
+        status, text = {**good, **answers}.get("/" + path, (200, "{}"))
+        return Response(text, status, content_type="application/json")
+
+    lgwan = CA(tmp_path / "lgwan", "LGWAN CA (test)")
+    server, thread = start(
+        vrs,
+        "127.0.0.1",
+        0,
+        mutual_tls_context(*lgwan.issue("vrs", "vrs", server=True), lgwan.cert_path),
+    )
+    kiosks = tmp_path / "kiosks.json"
+    KioskRegistry.write(kiosks, [Kiosk("K0001", "Store 1", True)])
+    cert, key = lgwan.issue("center", "issuance-center")
+    center = create_app(
+        {
+            "TRUST": issuer.trust_store(),
+            "KIOSKS": kiosks,
+            "VRS_URL": f"https://127.0.0.1:{server.port}",
+            "VRS_CLIENT_CERT": cert,
+            "VRS_CLIENT_KEY": key,
+            "VRS_CA": lgwan.cert_path,
+        }
+    ).test_client()
+    center.environ_base["SSL_CLIENT_CERT"] = client_cert_pem("K0001")
+    try:
+        resp = center.post("/v1/sessions")
+        if "/v1/eligibility" in answers:
+            sid = resp.json["session_id"]
+            center.post(
+                f"/v1/sessions/{sid}/card", json=card_payload(card(), resp.json["challenge"])
+            )
+            resp = center.post(
+                f"/v1/sessions/{sid}/eligibility", json={"municipality_code": "382051"}
+            )
+        assert (resp.status_code, resp.json["error"]) == (503, "vrs_unavailable")
+    finally:
+        server.shutdown()
+        thread.join(5)
