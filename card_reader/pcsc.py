@@ -281,6 +281,8 @@ def wait_for_card_state(reader: str, present: bool, timeout: float) -> bool:
 
     Returns whether the wanted state was reached. Sleeps on pcscd's change
     notification, so a kiosk can watch the reader without polling the card.
+    A reader that is gone (unplugged, or pcscd restarted without it) raises
+    ``reader_unavailable`` rather than passing for an empty one.
     """
     ctx = _Context()
     try:
@@ -293,6 +295,8 @@ def wait_for_card_state(reader: str, present: bool, timeout: float) -> bool:
             )
             if hresult == scard.SCARD_S_SUCCESS:
                 _name, known, _atr = states[0]
+                if known & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE):
+                    raise _error(scard.SCARD_E_READER_UNAVAILABLE, "watch the reader")
                 has_card = bool(known & scard.SCARD_STATE_PRESENT)
                 if has_card == present:
                     return True

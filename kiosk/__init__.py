@@ -64,12 +64,20 @@ def tray(n: int) -> Any:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
-        IDLE_TIMEOUT=60.0, TAKE_TIMEOUT=180.0, PRINTER="sim", PRINT_DIR=None, WATCH=True
+        IDLE_TIMEOUT=60.0,
+        TAKE_TIMEOUT=180.0,
+        CENTER_TIMEOUT=15.0,
+        PRINTER="sim",
+        PRINT_DIR=None,
+        WATCH=True,
     )
     app.config.update(config or {})
     cfg = app.config
     center = cfg.get("CENTER") or CenterClient(
-        cfg["CENTER_URL"], (str(cfg["CERT"]), str(cfg["KEY"])), str(cfg["CA"])
+        cfg["CENTER_URL"],
+        (str(cfg["CERT"]), str(cfg["KEY"])),
+        str(cfg["CA"]),
+        float(cfg["CENTER_TIMEOUT"]),
     )
     printer = cfg.get("PRINTER_OBJ") or (
         CupsPrinter(cfg.get("CUPS_DESTINATION"))

@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--idle-timeout", type=float, default=60.0, help="seconds without input before a cancel"
     )
     p.add_argument(
+        "--center-timeout",
+        type=float,
+        default=15.0,
+        help="seconds to wait for the center's answer before telling the resident it failed",
+    )
+    p.add_argument(
         "--take-timeout",
         type=float,
         default=180.0,
@@ -66,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "CUPS_DESTINATION": args.cups_destination,
             "IDLE_TIMEOUT": args.idle_timeout,
             "TAKE_TIMEOUT": args.take_timeout,
+            "CENTER_TIMEOUT": args.center_timeout,
         }
     )
     # loopback only: the screen is for the kiosk's own browser

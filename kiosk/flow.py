@@ -5,6 +5,11 @@ the center → remove the card → municipality → type → copies → check �
 print → take the certificate. Every end (success, cancel, error, timeout)
 wipes the transaction: nothing of it outlives it in memory, and nothing is
 ever written to disk or logged (M06).
+
+Slow steps (the card, the center, the printer) run off the lock in a
+background job while the screen says "please wait", so the screen, the card
+watcher and the timers never freeze behind a slow or dead link; a job whose
+visit ended meanwhile drops its result.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from card_reader import (
     PcscTransport,
     PinError,
     TextApplication,
+    Transport,
     pin_is_well_formed,
 )
 from card_reader.pcsc import wait_for_card_state
@@ -39,6 +45,10 @@ MAX_COPIES = 5
 REMINDER_EVERY = 6.0  # seconds between spoken reminders (card, certificate)
 # screens where taking the card away ends the transaction (the chip is not read yet)
 NEEDS_CARD = {"menu", "pin", "reading"}
+# screens where a placed card starts a new visit
+STARTS = {"welcome", "cancelled", "error", "locked"}
+# a background job is running: no cancel, no idle timeout (each job has its own bound)
+WAITING = {"reading", "checking", "printing"}
 # VRS's "not here" answers for one municipality: the resident may still choose another
 # (each municipality issues its own certificate for the doses it gave)
 TRY_ANOTHER_MUNICIPALITY = {
@@ -56,7 +66,8 @@ class Transaction:
 
     def __init__(self) -> None:
         self.session: dict[str, Any] | None = None
-        self.transport: PcscTransport | None = None
+        self.cancelled: str | None = None  # the session ID already cancelled at the center
+        self.transport: Transport | None = None
         self.app: TextApplication | None = None
         self.tries: int | None = None
         self.municipality: str | None = None
@@ -73,6 +84,10 @@ class Transaction:
         self.transport = self.app = None
 
 
+def open_pcsc(reader: str) -> Transport:
+    return PcscTransport(reader, wait=1.0, timeout=5.0)
+
+
 class Flow:
     def __init__(
         self,
@@ -82,8 +97,10 @@ class Flow:
         idle_timeout: float = 60.0,
         take_timeout: float = 180.0,
         clock: Callable[[], float] = time.monotonic,
+        connect: Callable[[str], Transport] = open_pcsc,
     ) -> None:
         self.center = center
+        self.connect = connect  # opens the card in the reader (tests: a software card in memory)
         self.printer = printer
         self.reader = reader
         self.idle_timeout = idle_timeout
@@ -93,6 +110,7 @@ class Flow:
         self.clock = clock
         self.lang = "ja"
         self.card_present = False
+        self.reader_ok = True  # the card watcher says when the reader or pcscd is away
         self._lock = threading.RLock()
         self._txn = Transaction()
         self._gen = 0  # which transaction a background job belongs to
@@ -114,13 +132,32 @@ class Flow:
         """Every end of a transaction comes here: wipe it, then show how it ended."""
         txn, self._txn = self._txn, Transaction()
         self._gen += 1
-        if txn.session is not None and screen != "done":
-            self.center.cancel(txn.session["session_id"])
-        txn.release_card()
-        if screen != "done":
-            self.printer.clear()
+        self._discard(txn)
+        self.printer.clear()
+        if screen == "welcome" and not self.reader_ok:
+            screen, code = "out_of_service", "out_of_service"
         msg = {**messages.error_text(code, **fields), "code": code} if code else None
         self._set(screen, msg)
+
+    def _discard(self, t: Transaction) -> None:
+        """Lets go of what a visit holds: the reader link, and its center session (once)."""
+        t.release_card()
+        sid = (t.session or {}).get("session_id")
+        if sid is not None and sid != t.cancelled:
+            t.cancelled = sid
+            # off the lock: a slow or unreachable center must not freeze the screen (the
+            # center expires the session by itself anyway)
+            threading.Thread(target=self.center.cancel, args=(sid,), daemon=True).start()
+
+    def _fail(self, gen: int, t: Transaction, exc: CardError | KioskError) -> None:
+        """A step failed: end the visit with the words for why, unless it had ended already."""
+        with self._lock:
+            if gen != self._gen:
+                return self._discard(t)
+            if isinstance(exc, KioskError):
+                return self._end("error", exc.code)
+            removed = exc.code is ErrorCode.CARD_REMOVED
+            self._end("cancelled" if removed else "error", messages.card_code(exc.code))
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -181,7 +218,7 @@ class Flow:
     def card_event(self, present: bool) -> None:
         with self._lock:
             self.card_present = present
-            if present and self.screen in ("welcome", "cancelled", "error", "locked"):
+            if present and self.screen in STARTS:
                 self._start()
             elif not present and self.screen in NEEDS_CARD:
                 self._end("cancelled", "card_removed")
@@ -189,20 +226,41 @@ class Flow:
                 self._txn.release_card()
                 self._set("municipality")
 
+    def reader_event(self, available: bool) -> None:
+        """The reader was unplugged or pcscd went away (False), or it is back (True)."""
+        with self._lock:
+            self.reader_ok = available
+            if available:
+                if self.screen == "out_of_service":
+                    self._set("welcome")
+                return
+            self.card_present = False
+            if self.screen in NEEDS_CARD:
+                self._end("error", "reader_unavailable")
+            elif self.screen == "welcome":
+                self._end("welcome")  # nobody is here: the screen says the kiosk is out of service
+            # after the read the visit needs no reader; on remove_card the watcher's next
+            # look (once the reader is back) says whether the card is still there
+
     def _start(self) -> None:
         if self.screen != "welcome":
             self._end("welcome")
-        t = self._txn
+        self._set("reading")
+        self._background(self._open)
+
+    def _open(self, t: Transaction, gen: int) -> None:
+        """The card was placed: select its text application and open a center session."""
         try:
-            t.transport = PcscTransport(self.reader, wait=1.0, timeout=5.0)
+            t.transport = self.connect(self.reader)
             t.app = TextApplication(t.transport)
             t.app.select()
             t.session = self.center.open_session()
-        except CardError as exc:
-            return self._end("error", messages.card_code(exc.code))
-        except KioskError as exc:
-            return self._end("error", exc.code)
-        self._set("menu")
+        except (CardError, KioskError) as exc:
+            return self._fail(gen, t, exc)
+        with self._lock:
+            if gen != self._gen:
+                return self._discard(t)  # the card was taken away meanwhile
+            self._set("menu")
 
     # --- the resident's actions
 
@@ -212,7 +270,7 @@ class Flow:
             handler = getattr(self, f"_on_{self.screen}", None)
             if action == "lang":
                 self.lang = "en" if value == "en" else "ja"
-            elif action == "cancel" and self.screen not in ("welcome", "printing", "reading"):
+            elif action == "cancel" and self.screen not in ("welcome", "out_of_service", *WAITING):
                 self._end("cancelled", "payment_cancelled" if self.screen == "payment" else None)
             elif action == "ok" and self.screen in ("error", "cancelled", "locked"):
                 self._end("welcome")
@@ -227,10 +285,7 @@ class Flow:
             assert t.app is not None
             t.tries = t.app.pin_tries_left()  # spends nothing
         except CardError as exc:
-            return self._end(
-                "cancelled" if exc.code is ErrorCode.CARD_REMOVED else "error",
-                messages.card_code(exc.code),
-            )
+            return self._fail(self._gen, t, exc)
         # a locked PIN gets no keypad at all (M30)
         self._set("locked" if t.tries == 0 else "pin")
 
@@ -238,17 +293,16 @@ class Flow:
         if action != "pin" or not pin_is_well_formed(value):
             return  # the keypad sends exactly 4 digits; anything else is never sent to the card
         self._set("reading")
-        self._background(lambda: self._read_card(value))
+        self._background(lambda t, gen: self._read_card(t, gen, value))
 
-    def _read_card(self, pin: str) -> None:
-        t = self._txn
-        gen = self._gen
+    def _read_card(self, t: Transaction, gen: int, pin: str) -> None:
+        app, session = t.app, t.session
+        if app is None or session is None:
+            return  # the card was taken away before this job began
         try:
-            assert t.app is not None and t.session is not None
-            t.app.verify_pin(pin)
-            challenge = base64.b64decode(t.session["challenge"])
-            card = t.app.read_card_files(challenge)
-            self.center.submit_card(t.session["session_id"], card)
+            app.verify_pin(pin)
+            card = app.read_card_files(base64.b64decode(session["challenge"]))
+            self.center.submit_card(session["session_id"], card)
         except PinError as exc:
             with self._lock:
                 if gen != self._gen:
@@ -260,19 +314,8 @@ class Flow:
                     "pin",
                     {**messages.error_text("wrong_pin", tries=exc.tries_left), "code": "wrong_pin"},
                 )
-        except CardError as exc:
-            with self._lock:
-                if gen == self._gen:
-                    self._end(
-                        "cancelled" if exc.code is ErrorCode.CARD_REMOVED else "error",
-                        messages.card_code(exc.code),
-                    )
-            return
-        except KioskError as exc:
-            with self._lock:
-                if gen == self._gen:
-                    self._end("error", exc.code)
-            return
+        except (CardError, KioskError) as exc:
+            return self._fail(gen, t, exc)
         with self._lock:
             if gen != self._gen:
                 return
@@ -287,17 +330,25 @@ class Flow:
         allowed = {m["code"] for m in (t.session or {}).get("municipalities", [])}
         if action != "municipality" or value not in allowed:
             return
+        self._set("checking")
+        self._background(lambda t, gen: self._check(t, gen, value))
+
+    def _check(self, t: Transaction, gen: int, municipality: str) -> None:
+        """Asks the center (and VRS behind it) which certificates this municipality can issue."""
         try:
             assert t.session is not None
-            t.eligibility = self.center.eligibility(t.session["session_id"], value)
+            eligibility = self.center.eligibility(t.session["session_id"], municipality)
         except KioskError as exc:
-            if exc.code in TRY_ANOTHER_MUNICIPALITY:
-                return self._set(
-                    "municipality", {**messages.error_text(exc.code), "code": exc.code}
-                )
-            return self._end("error", exc.code)
-        t.municipality = value
-        self._set("type")
+            with self._lock:
+                if gen == self._gen and exc.code in TRY_ANOTHER_MUNICIPALITY:
+                    msg = {**messages.error_text(exc.code), "code": exc.code}
+                    return self._set("municipality", msg)
+            return self._fail(gen, t, exc)
+        with self._lock:
+            if gen != self._gen:
+                return
+            t.eligibility, t.municipality = eligibility, municipality
+            self._set("type")
 
     def _on_type(self, action: str, value: Any) -> None:
         t = self._txn
@@ -332,9 +383,7 @@ class Flow:
         self._set("printing")
         self._background(self._issue_and_print)
 
-    def _issue_and_print(self) -> None:
-        t = self._txn
-        gen = self._gen
+    def _issue_and_print(self, t: Transaction, gen: int) -> None:
         try:
             assert t.session is not None and t.municipality and t.kind
             issued = self.center.issue(t.session["session_id"], t.municipality, t.kind, t.copies)
@@ -376,7 +425,7 @@ class Flow:
                     else:
                         self._end("cancelled", "timeout")
                 return
-            if self.screen in ("welcome", "printing", "reading"):
+            if self.screen in ("welcome", "out_of_service", *WAITING):
                 return
             if idle >= self.idle_timeout:
                 if self.screen in ("error", "cancelled", "locked"):
@@ -385,8 +434,10 @@ class Flow:
                 else:
                     self._end("cancelled", "timeout")
 
-    def _background(self, job: Callable[[], None]) -> None:
-        threading.Thread(target=job, name="kiosk-job", daemon=True).start()
+    def _background(self, job: Callable[[Transaction, int], None]) -> None:
+        """Runs ``job(transaction, generation)`` off the lock, for the visit under way now."""
+        args = (self._txn, self._gen)
+        threading.Thread(target=job, args=args, name="kiosk-job", daemon=True).start()
 
 
 class CardWatcher:
@@ -405,12 +456,23 @@ class CardWatcher:
         self._thread.join(2)
 
     def _run(self) -> None:
-        present = False
+        present, available = False, True
         while not self._stop.is_set():
             try:
-                if wait_for_card_state(self.flow.reader, not present, 0.25):
+                changed = wait_for_card_state(self.flow.reader, not present, 0.25)
+            except CardError:
+                # the reader was unplugged or pcscd is away: say so once, look again shortly
+                if available:
+                    available, present = False, False
+                    self.flow.reader_event(False)
+                self._stop.wait(0.5)
+            else:
+                if not available:
+                    available = True
+                    self.flow.reader_event(True)
+                    if not changed:
+                        self.flow.card_event(False)  # no card came back with the reader
+                if changed:
                     present = not present
                     self.flow.card_event(present)
-            except CardError:
-                self._stop.wait(0.5)  # pcscd or the reader is away: try again shortly
             self.flow.tick()

@@ -23,6 +23,7 @@ SCREENS: dict[str, Text] = {
         "ja": "接種を受けた市区町村を選んでください",
         "en": "Choose the municipality where you were vaccinated",
     },
+    "checking": {"ja": "確認しています。しばらくお待ちください", "en": "Checking. Please wait"},
     "type": {"ja": "証明書の種類を選んでください", "en": "Choose the type of certificate"},
     "copies": {"ja": "部数を選んでください", "en": "Choose the number of copies"},
     "confirm": {"ja": "内容を確認してください", "en": "Check the details"},
@@ -35,6 +36,10 @@ SCREENS: dict[str, Text] = {
     },
     "cancelled": {"ja": "取り消しました", "en": "Cancelled"},
     "error": {"ja": "証明書を発行できませんでした", "en": "The certificate could not be issued"},
+    "out_of_service": {
+        "ja": "この端末はただいまご利用いただけません",
+        "en": "This machine is out of service right now",
+    },
 }
 
 REMINDER_CARD: Text = {"ja": "カードのお取り忘れにご注意ください", "en": "Do not forget your card"}
@@ -61,6 +66,10 @@ _TERMINAL: Text = {  # the kiosk itself or its link is not set up right: nothing
 _EXPIRED: Text = {
     "ja": "時間切れのため取り消しました。料金はかかりません。最初からやり直してください",
     "en": "Cancelled because the time ran out. You were not charged. Please start again",
+}
+_START_AGAIN: Text = {  # the center lost the visit (it restarted): nothing the resident did
+    "ja": "手続きを続けられなくなりました。料金はかかりません。お手数ですが最初からやり直してください",
+    "en": "The request could not be continued. You were not charged. Please start again",
 }
 _CARD_UNREADABLE: Text = {
     "ja": "カードを読み取れませんでした。カードを置き直してください",
@@ -93,6 +102,10 @@ ERRORS: dict[str, Text] = {
     "reader_unavailable": {
         "ja": "カード読み取り機が使えません。料金はかかりません。店員にお知らせください",
         "en": "The card reader is not working. You were not charged. Please tell the staff",
+    },
+    "out_of_service": {  # no visit under way: nothing to be charged for
+        "ja": "カード読み取り機が使えません。店員にお知らせください",
+        "en": "The card reader is not working. Please tell the staff",
     },
     # the center's answer about the card
     "card_invalid": _CARD_INVALID,
@@ -132,8 +145,8 @@ ERRORS: dict[str, Text] = {
         "en": "The service is not available right now. Please try again later. You were not charged",
     },
     "session_expired": _EXPIRED,
-    "session_unknown": _EXPIRED,
-    "session_state": _EXPIRED,
+    "session_unknown": _START_AGAIN,
+    "session_state": _START_AGAIN,
     "no_client_certificate": _TERMINAL,
     "kiosk_unknown": _TERMINAL,
     "kiosk_disabled": _TERMINAL,

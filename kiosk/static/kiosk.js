@@ -56,13 +56,14 @@ const SUB = {
 };
 
 // which step of the bar each screen belongs to (none: the bar is hidden)
-const STEP = { welcome: 0, menu: 0, pin: 1, reading: 1, remove_card: 1, municipality: 2, type: 2,
-               copies: 2, confirm: 2, payment: 3, printing: 4, done: 4 };
+const STEP = { welcome: 0, menu: 0, pin: 1, reading: 1, remove_card: 1, municipality: 2, checking: 2,
+               type: 2, copies: 2, confirm: 2, payment: 3, printing: 4, done: 4 };
 const CANCELLABLE = ["menu", "pin", "municipality", "type", "copies", "confirm", "payment"];
 
 let state = null;
 let pin = "";
 let spoken = "";
+let last = ""; // the last state drawn, as the server sent it
 let shown = 0; // counts renders of the tray, so each visit's pages are fetched afresh
 const $ = (id) => document.getElementById(id);
 const tr = (key, vars = {}) => T[key][state.lang].replace(/\{(\w+)\}/g, (_, k) => vars[k]);
@@ -88,7 +89,11 @@ async function send(action, value = null) {
   const r = await fetch("/api/action", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ action, value }),
   });
-  if (r.ok) render(await r.json());
+  if (!r.ok) return;
+  // the poll compares with the last state shown: an answer shown here counts as seen too,
+  // or a later state equal to an earlier poll's (type → back → checking → type) is never drawn
+  last = await r.text();
+  render(JSON.parse(last));
 }
 
 function speak(voice, id) {
@@ -138,6 +143,7 @@ const screens = {
     for (const m of state.municipalities) c.append(button("municipality", state.lang === "ja" ? m.name_ja : m.name_en, "choice", m.code));
     b.append(c);
   },
+  checking: (b) => b.append(el("div", { class: "spinner" }), el("p", { class: "wait" }, tr("wait"))),
   type: (b) => {
     const c = el("div", { class: "choices" }, button("domestic", tr("domestic"), "choice", null, tr("domesticNote")));
     if (state.overseas_allowed) c.append(button("overseas", tr("overseas"), "choice", null, tr("overseasNote")));
@@ -176,6 +182,7 @@ const screens = {
   locked: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
   cancelled: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
   error: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
+  out_of_service: () => {}, // nothing to press until the reader is back
 };
 
 function steps(s) {
@@ -219,7 +226,6 @@ function render(s) {
   speak(s.voice, s.voice_id + s.lang);
 }
 
-let last = "";
 async function poll() {
   try {
     const r = await fetch("/api/state", { cache: "no-store" });

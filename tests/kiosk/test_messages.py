@@ -14,7 +14,15 @@ from vrs.errors import Code as VrsCode
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 # vrs_refused never reaches the resident as such: the center puts VRS's own code in `detail`
 CENTER_CODES = [c.value for c in CenterCode if c is not CenterCode.VRS_REFUSED]
-KIOSK_CODES = ["center_unavailable", "print_failed", "timeout", "payment_cancelled", "wrong_pin"]
+KIOSK_CODES = [
+    "center_unavailable",
+    "print_failed",
+    "timeout",
+    "payment_cancelled",
+    "wrong_pin",
+    "reader_unavailable",
+    "out_of_service",
+]
 
 
 @pytest.mark.parametrize("code", sorted({*CENTER_CODES, *(c.value for c in VrsCode), *KIOSK_CODES}))
@@ -39,6 +47,8 @@ def test_a_failure_that_costs_nothing_says_so() -> None:
         "print_failed",
         "timeout",
         "card_removed",
+        "reader_unavailable",
+        "session_unknown",
     ):
         text = messages.error_text(code)
         assert "料金はかかりません" in text["ja"] and "not charged" in text["en"]
@@ -49,3 +59,10 @@ def test_a_wrong_pin_names_the_tries_left() -> None:
         "ja": "暗証番号が違います。残り1回です",
         "en": "Wrong PIN. Tries left: 1",
     }
+
+
+def test_a_visit_the_center_lost_is_not_blamed_on_the_resident() -> None:
+    """After a center restart the session is unknown: no "time ran out", just start again."""
+    text = messages.error_text("session_unknown")
+    assert "時間切れ" not in text["ja"] and "time ran out" not in text["en"]
+    assert "やり直して" in text["ja"] and "start again" in text["en"]
