@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from cryptography import x509
@@ -221,10 +222,15 @@ def lookup() -> Any:
 def erase(person_id: str) -> Any:
     u = user("erase")
     # the area is the administrator's own: another area's row is simply not found (M16)
-    if not vrs().area(u.area).erase(person_id):
-        vrs().log(u.user_id, u.area, "records.erase", person_id, "not_found")
+    with vrs().storage.transaction():  # the erasure and its log entry, or neither
+        erased = vrs().area(u.area).erase(person_id)
+        if erased:
+            vrs().log(u.user_id, u.area, "records.erase", person_id)
+    if not erased:
+        # a row ID names no one; anything else (a My Number typed in the path) stays out
+        target = person_id if re.fullmatch(r"[0-9a-f]{24}", person_id) else "-"
+        vrs().log(u.user_id, u.area, "records.erase", target, "not_found")
         raise VrsError(Code.NOT_FOUND, "no such person in this area")
-    vrs().log(u.user_id, u.area, "records.erase", person_id)
     return "", 204
 
 

@@ -82,7 +82,7 @@ class StaffService:
                     "locked_until": 0,
                 }
             )
-        self.vrs.log(actor, area, "staff.issue", user_id)
+            self.vrs.log(actor, area, "staff.issue", user_id)  # the ID and its entry, or neither
         return StaffUser(user_id, area, role)
 
     def revoke(self, admin: StaffUser, user_id: str) -> None:
@@ -91,13 +91,13 @@ class StaffService:
             if row is not None and row["area"] == admin.area:
                 row["revoked"] = 1
                 self.storage.put_staff(row)
+                self.vrs.log(admin.user_id, admin.area, "staff.revoke", user_id)
         if row is None or row["area"] != admin.area:  # another area's ID, or none: logged
             self.vrs.log(admin.user_id, admin.area, "staff.revoke", user_id[:64], "not_found")
             raise VrsError(Code.NOT_FOUND, "no such user ID in this area")
         with self._lock:
             for token in [t for t, (uid, _) in self._sessions.items() if uid == user_id]:
                 del self._sessions[token]
-        self.vrs.log(admin.user_id, admin.area, "staff.revoke", user_id)
 
     def listing(self, admin: StaffUser) -> list[dict[str, object]]:
         self.vrs.log(admin.user_id, admin.area, "staff.review")

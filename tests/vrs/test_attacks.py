@@ -277,6 +277,10 @@ def test_another_municipalitys_area_can_be_neither_read_nor_changed(
     cases()
     refused(intruder.delete(f"/staff/persons/{row.id}"), 404, "not_found")
     assert entries(loaded, actor=me, action="records.erase", target=row.id, outcome="not_found")
+    # a My Number where the row ID goes: found nowhere, and kept out of the log
+    cases()
+    refused(intruder.delete(f"/staff/persons/{victim.my_number}"), 404, "not_found")
+    assert entries(loaded, actor=me, action="records.erase", target="-", outcome="not_found")
     # export: one's own area, exactly, and no one of another
     cases()
     export = intruder.get("/staff/export.csv").get_data(as_text=True)

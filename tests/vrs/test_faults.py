@@ -27,18 +27,20 @@ from typing import Any
 
 import pytest
 import requests
+from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 
 from kiosk_sim.tls import CA, mutual_tls_context, start
 from vrs import Vrs, create_app, open_vrs
+from vrs import staff as staff_module
 from vrs.demo import MUNICIPALITIES, Resident, residents
 
-from .conftest import PASSWORD, ledger
+from .conftest import PASSWORD, Login, ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 NIIHAMA = "382051"
 DISK_SIZE = 4 * 1024 * 1024
-BIG = 2000  # residents in the import that meets the full disk (~1.5 MB of pages)
+BIG = 600  # residents in the import that meets the full disk (~450 KB of pages)
 
 
 class Disk:
@@ -80,6 +82,12 @@ def disk(tmp_path: Path) -> Iterator[Disk]:
     finally:
         # lazy: a connection the test still holds must not keep the mount
         subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+@pytest.fixture
+def quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with small costs for the staff logins (not what these tests are about)."""
+    monkeypatch.setattr(staff_module, "_hasher", PasswordHasher(1, 1024, 1))
 
 
 def new_instance(folder: Path, people: list[Resident]) -> Vrs:
@@ -176,6 +184,7 @@ def filling(
 @pytest.mark.security("F11")
 def test_an_import_meets_a_full_disk_and_keeps_nothing(
     filling: tuple[Path, Callable[[Vrs], None], Callable[[Vrs], None]],
+    quick_hashes: None,
     people: list[Resident],
     caplog: pytest.LogCaptureFixture,
     cases: Callable[[int], None],
@@ -330,10 +339,22 @@ def sqlite_full_error() -> sqlite3.OperationalError:
     raise AssertionError("SQLite found room beyond max_page_count")
 
 
-@pytest.mark.security("F12")
+LOGGED_CHANGES = [
+    pytest.param("certificate.issue", marks=pytest.mark.security("F12"), id="issuance"),
+    pytest.param("records.import", marks=pytest.mark.security("F11"), id="import"),
+    pytest.param("records.erase", id="erase"),
+    pytest.param("staff.issue", id="staff-issue"),
+    pytest.param("staff.revoke", id="staff-revoke"),
+]
+
+
 @pytest.mark.measure("M15")
-def test_no_certificate_is_recorded_when_its_log_entry_cannot_be(
+@pytest.mark.parametrize("action", LOGGED_CHANGES)
+def test_no_change_is_kept_without_its_log_entry(
+    action: str,
+    quick_hashes: None,
     center: FlaskClient,
+    staff: Login,
     loaded: Vrs,
     people: list[Resident],
     monkeypatch: pytest.MonkeyPatch,
@@ -341,37 +362,57 @@ def test_no_certificate_is_recorded_when_its_log_entry_cannot_be(
 ) -> None:
     """The operation-log insert alone fails with SQLite's disk-full error.
 
-    On a real full disk the certificate rows and their log entries are written
-    together at COMMIT and fail together (the test above); here the failure is
-    put on the log insert alone, after the certificates were inserted, to show
-    they share one transaction: no certificate ID is kept without its entry.
+    On a real full disk a change and its log entry are written together at
+    COMMIT and fail together (the tests above); here the failure is put on the
+    log insert alone, after the change's own rows were written, to show they
+    share one transaction: no certificate ID, imported row, erasure or staff ID
+    change is kept without its entry.
     """
-    real_log = loaded.storage.log
-
-    def log(at: str, actor: str, area: str, action: str, target: str, outcome: str) -> None:
-        if action == "certificate.issue" and outcome == "ok":
-            raise sqlite_full_error()
-        real_log(at, actor, area, action, target, outcome)
-
-    monkeypatch.setattr(loaded.storage, "log", log)
+    admin = staff(NIIHAMA, "administrator")  # logged in while the log still works
+    clerk = staff(NIIHAMA, "operator").user_id  # type: ignore[attr-defined]
     holder = people[0]
+    row, _ = loaded.area(NIIHAMA).find(holder.my_number)  # type: ignore[misc]
+    newcomers = list(residents(30, seed=11))
+    for r in newcomers:
+        r.code = NIIHAMA
+    order = {
+        "municipality_code": NIIHAMA,
+        "my_number": holder.my_number,
+        "certificate_type": "domestic",
+        "copies": 3,
+    }
+    attempts = {
+        "certificate.issue": lambda: center.post("/v1/certificates", json=order),
+        "records.import": lambda: admin.post("/staff/import", data=ledger(newcomers, NIIHAMA)),
+        "records.erase": lambda: admin.delete(f"/staff/persons/{row.id}"),
+        "staff.issue": lambda: admin.post(
+            "/staff/users", json={"user_id": "clerk-9", "password": PASSWORD, "role": "operator"}
+        ),
+        "staff.revoke": lambda: admin.delete(f"/staff/users/{clerk}"),
+    }
+
+    def state() -> tuple[object, ...]:
+        storage = loaded.storage
+        return (
+            storage.count_persons(),
+            storage.certificates(NIIHAMA, row.id),
+            storage.staff_in(NIIHAMA),
+        )
+
+    real_log, full = loaded.storage.log, sqlite_full_error()
+
+    def log(at: str, actor: str, area: str, act: str, target: str, outcome: str) -> None:
+        if act == action and outcome == "ok":
+            raise full
+        real_log(at, actor, area, act, target, outcome)
+
+    before = state()
+    monkeypatch.setattr(loaded.storage, "log", log)
     cases(1)
-    resp = center.post(
-        "/v1/certificates",
-        json={
-            "municipality_code": holder.code,
-            "my_number": holder.my_number,
-            "certificate_type": "domestic",
-            "copies": 3,
-        },
-    )
+    resp = attempts[action]()
     assert (resp.status_code, resp.json["error"]) == (503, "storage_full")
-    row, _ = loaded.area(holder.code).find(holder.my_number)  # type: ignore[misc]
-    assert loaded.storage.certificates(holder.code, row.id) == []
-    # the refusal itself is in the log, naming no certificate and no person
-    last = loaded.storage.oplog(holder.code, 1)[0]
-    assert (last["action"], last["target"], last["outcome"]) == (
-        "certificate.issue",
-        "-",
-        "storage_full",
-    )
+    assert state() == before
+    if action in ("certificate.issue", "records.import"):
+        # the refusal itself is in the log, naming no certificate and no person
+        last = loaded.storage.oplog(NIIHAMA, 1)[0]
+        assert (last["action"], last["target"], last["outcome"]) == (action, "-", "storage_full")
