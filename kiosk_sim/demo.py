@@ -21,7 +21,7 @@ from flask import Flask, redirect, render_template_string, request
 
 from card_reader.cli import default_instance
 
-PORTS = {"vrs": 8443, "center": 8444, "kiosk": 8080, "control": 8090}
+PORTS = {"vrs": 8443, "center": 8444, "site": 8445, "kiosk": 8080, "control": 8090}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +104,8 @@ class Demo:
             str(vrs),
             "--port",
             str(PORTS["vrs"]),
+            "--site-port",
+            str(PORTS["site"]),
             wait_for="listening",
         )
         self.spawn(
@@ -206,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
             f"  card control:  http://127.0.0.1:{PORTS['control']}/   (insert, remove, switch demo cards)"
         )
         print(f"  inserted card: {first['label']} — PIN {first['pin']}")
+        print(
+            f"  vaccination-site API (tablets, coupon numbers): https://127.0.0.1:{PORTS['site']}"
+            f"/site/v1/  (tablet certificate: {home / 'pki' / 'site' / 'tablet-demo.crt'})"
+        )
         print("Ctrl-C stops everything.", flush=True)
         control.serve_forever()
     except KeyboardInterrupt:

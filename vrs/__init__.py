@@ -59,6 +59,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(center)
     app.register_blueprint(staff)
     app.register_blueprint(wellknown)
+    json_errors(app)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        from .openapi import LGWAN_SPEC
+
+        return jsonify(LGWAN_SPEC)
+
+    return app
+
+
+def json_errors(app: Flask) -> None:
+    """Every refusal as ``{error, message[, details]}`` with a stable code; never a stack trace."""
 
     @app.errorhandler(VrsError)
     def vrs_error(exc: VrsError) -> tuple[Response, int]:
@@ -77,7 +90,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         log.error("internal error %s", type(exc).__name__)  # the type only: no personal data
         return jsonify(error="internal", message="internal error"), 500
 
-    return app
 
-
-__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "open_vrs"]
+__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "json_errors", "open_vrs"]

@@ -43,6 +43,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8443)
     p.add_argument("--iss", default=None, help="SHC issuer URL (default https://HOST:PORT/issuer)")
+    p.add_argument(
+        "--site-port",
+        type=int,
+        default=8445,
+        help="the internet-facing vaccination-site listener (tablets, coupon numbers only); -1: none",
+    )
+    p.add_argument("--site-host", default=None, help="its address (default: --host)")
+    p.add_argument(
+        "--site-pki",
+        type=Path,
+        default=None,
+        help="folder of the vaccination-site CA for tablets (default: INSTANCE/../pki/site)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = cmds.add_parser("create-admin", help="issue the first administrator ID of a municipality")
@@ -112,11 +125,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server, _thread = start(
         app, args.host, args.port, mutual_tls_context(cert, key, lgwan.cert_path), "vrs"
     )
+    site = None
+    if args.site_port >= 0:
+        # M12: its own app, port and CA; the app gets a coupon desk, not the record system
+        from .site import CouponDesk, create_site_app
+
+        tablets = CA(
+            args.site_pki or instance.parent / "pki" / "site", "Vaccination-site CA (development)"
+        )
+        site_cert, site_key = tablets.issue("vrs-site-server", "vrs-site.localhost", server=True)
+        demo_tablet, _ = tablets.issue("tablet-demo", "tablet-demo")
+        site_app = create_site_app({"DESK": CouponDesk.from_vrs(app.extensions["vrs"])})
+        host = args.site_host or args.host
+        site, _ = start(
+            site_app,
+            host,
+            args.site_port,
+            mutual_tls_context(site_cert, site_key, tablets.cert_path),
+            "vrs-site",
+        )
+        print(
+            f"VRS vaccination-site side on https://{host}:{site.port}"
+            f" (tablets need a site CA certificate, e.g. {demo_tablet})",
+            flush=True,
+        )
     print(
         f"VRS listening on https://{args.host}:{server.port} (clients need an LGWAN CA certificate)",
         flush=True,
     )
     serve_until_stopped(server)
+    if site is not None:
+        site.shutdown()
     return 0
 
 

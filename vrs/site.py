@@ -1,0 +1,251 @@
+"""VRS's internet-facing side: vaccination-site tablets, by coupon number only (M12).
+
+At a vaccination site a tablet reads the coupon (接種券) and reports the dose
+given; it reaches VRS over the internet, not over LGWAN, so it must never
+reach the My Numbers. Here that side is a Flask app of its own, on its own
+listener with its own CA for tablet certificates (``kiosk-sim vrs serve
+--site-port``), and all it is given is a :class:`CouponDesk`:
+
+- coupon numbers are found by their own blind index (its key is not the
+  My Number index key, which the desk never holds);
+- the desk seals and opens dose lists only (``DoseKeys``): a person's sealed
+  personal fields do not open through it;
+- no method of it takes or returns a My Number, a name, a birth date or an
+  address, and the app's routes accept none (unknown fields are refused).
+
+The desk and the LGWAN app share one process and one database here; the
+separation is in what each side's code is handed, in the listeners and in
+the CAs. (The dose list is sealed with the area's data key, so the limit on
+person blobs is the desk's code and the AAD, not a key of its own.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+
+from certs import VACCINES
+
+from . import clock, json_errors
+from .crypto import DoseKeys
+from .errors import Code, VrsError
+from .records import Vrs, valid_municipality_code
+from .storage import Storage
+
+site = Blueprint("site", __name__, url_prefix="/site/v1")
+
+COUPON = re.compile(r"[0-9]{10}")
+LOT = re.compile(r"[0-9A-Za-z-]{1,20}")
+MAX_DOSES = 20
+KIND = {  # the ledger's vaccine_type of each product
+    "pfizer": "mRNA",
+    "moderna": "mRNA",
+    "astrazeneca": "viral vector",
+    "janssen": "viral vector",
+    "novavax": "protein subunit",
+    "unspecified": "",
+}
+JST = timedelta(hours=9)
+
+
+class CouponDesk:
+    """All the vaccination-site app can reach: dose lists by coupon number, per municipality."""
+
+    def __init__(self, storage: Storage, keys: dict[str, DoseKeys]) -> None:
+        self._storage = storage
+        self._keys = keys
+
+    @classmethod
+    def from_vrs(cls, vrs: Vrs) -> CouponDesk:
+        # the storage and each area's dose keys; not ``vrs`` itself, nor even a bound
+        # method of it (``vrs.log.__self__`` would lead back to every area's full keys)
+        keys = {m.code: vrs.area(m.code).keys.dose_keys() for m in vrs.municipalities()}
+        return cls(vrs.storage, keys)
+
+    def doses(self, tablet: str, municipality: str, coupon: str) -> list[dict[str, Any]]:
+        """The doses recorded for a coupon: number, date, product and lot, nothing else."""
+        with self._logged(tablet, municipality, "site.doses"):
+            pid, keys = self._holder(municipality, coupon)
+            blob = self._storage.doses(pid)
+            self._log(tablet, municipality, "site.doses", pid)
+        return [_public(d) for d in (keys.open_doses(pid, blob) if blob else [])]
+
+    def record_dose(
+        self, tablet: str, municipality: str, coupon: str, when: date, product: str, lot: str
+    ) -> tuple[dict[str, Any], bool]:
+        """Adds the dose as the coupon's next one; (the dose, whether it is new).
+
+        A tablet that sends the same dose again (a retry after a lost answer)
+        gets the dose already recorded, not a second one.
+        """
+        with self._logged(tablet, municipality, "site.record"):
+            pid, keys = self._holder(municipality, coupon)
+            blob = self._storage.doses(pid)
+            doses = keys.open_doses(pid, blob) if blob else []
+            last = max(doses, key=lambda d: d["dose_number"], default=None)
+            if last and (last["dose_date"], last["product"], last["lot_number"]) == (
+                when.isoformat(),
+                product,
+                lot,
+            ):
+                self._log(tablet, municipality, "site.record", pid, "already_recorded")
+                return _public(last), False
+            number = last["dose_number"] + 1 if last else 1
+            if number > MAX_DOSES:
+                raise VrsError(Code.CONFLICT, f"this coupon has {MAX_DOSES} doses already")
+            dose = {
+                "dose_number": number,
+                "dose_date": when.isoformat(),
+                "manufacturer": VACCINES[product].manufacturer_ja,
+                "vaccine_type": KIND.get(product, ""),
+                "product": product,
+                "lot_number": lot,
+            }
+            self._storage.put_doses(pid, keys.seal_doses(pid, [*doses, dose]))
+            self._log(tablet, municipality, "site.record", pid)
+        return _public(dose), True
+
+    @contextlib.contextmanager
+    def _logged(self, tablet: str, municipality: str, action: str) -> Iterator[None]:
+        """One transaction; a refusal is logged after its rollback (with no row ID)."""
+        try:
+            with self._storage.transaction():
+                yield
+        except VrsError as exc:
+            if exc.code not in (Code.BUSY, Code.NO_SUCH_MUNICIPALITY):
+                self._log(tablet, municipality, action, "-", exc.code.value)
+            raise
+
+    def _log(self, tablet: str, area: str, action: str, target: str, outcome: str = "ok") -> None:
+        """An operation-log entry, as ``Vrs.log`` writes them: no personal data (M15)."""
+        with self._storage.transaction():
+            at = clock.now().isoformat(timespec="seconds")
+            self._storage.log(at, tablet, area, action, target, outcome)
+
+    def _holder(self, municipality: str, coupon: str) -> tuple[str, DoseKeys]:
+        keys = self._keys.get(municipality)
+        if keys is None:
+            raise VrsError(Code.NO_SUCH_MUNICIPALITY, "no such municipality")
+        holder = self._storage.coupon_holder(municipality, keys.coupon_index(coupon))
+        if holder is None:
+            raise VrsError(Code.NO_RECORD, "no such coupon number in this municipality")
+        _pid, moved_out, deceased = holder
+        if deceased or moved_out:
+            code = Code.DECEASED if deceased else Code.MOVED_OUT
+            raise VrsError(code, "this coupon is no longer valid; ask the municipality")
+        return holder[0], keys
+
+
+def _public(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: d[k] for k in ("dose_number", "dose_date", "product", "lot_number")}
+
+
+# --- the app
+
+
+def desk() -> CouponDesk:
+    return current_app.extensions["vrs_site_desk"]
+
+
+def tablet() -> str:
+    """The tablet's ID: its certificate's CN (the site CA let it in at the handshake)."""
+    pem = request.environ.get("SSL_CLIENT_CERT")
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode()) if pem else None
+        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value if cert else None
+    except (ValueError, IndexError):
+        cn = None
+    if not cn:
+        raise VrsError(Code.UNAUTHENTICATED, "a vaccination-site tablet certificate is required")
+    return f"tablet:{str(cn)[:64]}"
+
+
+def fields(*names: str) -> dict[str, Any]:
+    """The body's fields, exactly ``names``: anything else (a My Number, a name) is refused."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise VrsError(Code.BAD_REQUEST, "the request body must be a JSON object")
+    unknown = sorted(str(k)[:40] for k in set(data) - set(names))
+    if unknown:  # the field names only, never their values
+        raise VrsError(Code.BAD_REQUEST, f"unknown field(s): {', '.join(unknown)}")
+    missing = [n for n in names if not isinstance(data.get(n), str)]
+    if missing:
+        raise VrsError(Code.BAD_REQUEST, f"missing or not a string: {', '.join(missing)}")
+    if not valid_municipality_code(data["municipality_code"]):
+        raise VrsError(Code.BAD_REQUEST, "municipality_code must be a valid 6-digit code")
+    if not COUPON.fullmatch(data["coupon_number"]):
+        raise VrsError(Code.BAD_REQUEST, "coupon_number is the coupon's 10 digits")
+    return data
+
+
+@site.before_request
+def only_tablets() -> None:
+    g.tablet = tablet()
+
+
+@site.post("/coupons/doses")
+def coupon_doses() -> Any:
+    data = fields("municipality_code", "coupon_number")
+    doses = desk().doses(g.tablet, data["municipality_code"], data["coupon_number"])
+    return jsonify(
+        municipality_code=data["municipality_code"],
+        coupon_number=data["coupon_number"],
+        doses=doses,
+        next_dose_number=len(doses) + 1,
+    )
+
+
+@site.post("/doses")
+def record_dose() -> Any:
+    data = fields("municipality_code", "coupon_number", "dose_date", "product", "lot_number")
+    try:
+        when = date.fromisoformat(data["dose_date"])
+    except ValueError:
+        raise VrsError(Code.BAD_REQUEST, "dose_date must be YYYY-MM-DD") from None
+    if len(data["dose_date"]) != 10 or when > (clock.now() + JST).date():
+        raise VrsError(Code.BAD_REQUEST, "dose_date must be YYYY-MM-DD, not after today")
+    if data["product"] not in VACCINES:
+        raise VrsError(Code.BAD_REQUEST, f"product must be one of {', '.join(VACCINES)}")
+    if not LOT.fullmatch(data["lot_number"]):
+        raise VrsError(Code.BAD_REQUEST, "lot_number is 1 to 20 letters, digits or hyphens")
+    dose, new = desk().record_dose(
+        g.tablet,
+        data["municipality_code"],
+        data["coupon_number"],
+        when,
+        data["product"],
+        data["lot_number"],
+    )
+    body = {"municipality_code": data["municipality_code"], "coupon_number": data["coupon_number"]}
+    return jsonify({**body, "dose": dose, "recorded": new}), 201 if new else 200
+
+
+def create_site_app(config: dict[str, Any] | None = None) -> Flask:
+    """The vaccination-site app: ``DESK`` (a CouponDesk), or ``INSTANCE`` to open one."""
+    app = Flask("vrs.site", static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=16 * 1024)
+    app.config.update(config or {})
+    the_desk = app.config.get("DESK")
+    if the_desk is None:
+        from . import open_vrs
+
+        the_desk = CouponDesk.from_vrs(open_vrs(Path(app.config["INSTANCE"])))
+    app.extensions["vrs_site_desk"] = the_desk
+    app.register_blueprint(site)
+    json_errors(app)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        from .openapi import SITE_SPEC
+
+        return jsonify(SITE_SPEC)
+
+    return app
