@@ -77,7 +77,7 @@ class KioskRegistry:
         stamp = _stamp(self.crl)
         if stamp is not None and stamp == self._crl_stamp:
             return
-        self._crl_stamp, self._revoked = stamp, None
+        revoked: frozenset[int] | None = None
         try:
             crl = x509.load_pem_x509_crl(self.crl.read_bytes())
             key = self._ca.public_key()
@@ -86,12 +86,15 @@ class KioskRegistry:
                 and crl.issuer == self._ca.subject
                 and crl.is_signature_valid(key)
             ):
-                self._revoked = frozenset(r.serial_number for r in crl)
+                revoked = frozenset(r.serial_number for r in crl)
         except (OSError, ValueError, TypeError):
             pass
-        if self._revoked is None:
+        if revoked is None:
             # fail closed, like the TLS layer: without a list no kiosk can be cleared
             log.error("kiosk CRL missing, unreadable or not the kiosk CA's: every kiosk refused")
+        # one assignment each: a request checked meanwhile sees the old list or the new one
+        self._revoked = revoked
+        self._crl_stamp = stamp
 
     def check(self, kiosk_id: str, serial: int | None = None) -> Kiosk:
         """The kiosk of ``kiosk_id``, if registered, enabled and (``serial``) not revoked."""
