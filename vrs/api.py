@@ -144,9 +144,10 @@ def issue_user() -> Any:
         asked = role if isinstance(role, str) and role.isalpha() else "-"
         vrs().log(admin.user_id, admin.area, "staff.issue", f"role {asked[:32]}", "refused")
         raise VrsError(Code.BAD_REQUEST, "role must be administrator, operator or read-only")
-    new = staff_service().create(
-        admin.user_id, admin.area, str(data.get("user_id", "")), str(data.get("password", "")), role
-    )
+    uid, password = data.get("user_id"), data.get("password")
+    if not isinstance(uid, str) or not isinstance(password, str):  # not str(True): "True"
+        raise VrsError(Code.BAD_REQUEST, "user_id and password must be strings")
+    new = staff_service().create(admin.user_id, admin.area, uid, password, role)
     return jsonify(user_id=new.user_id, role=new.role, area=new.area), 201
 
 

@@ -23,7 +23,7 @@ MUNICIPALITY = {"type": "string", "pattern": "^[0-9]{6}$"}
 MY_NUMBER = {"type": "string", "pattern": "^[0-9]{12}$"}
 COUPON = {"type": "string", "pattern": "^[0-9]{10}$"}
 DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-LIMIT = {"name": "limit", "in": "query", "schema": {"type": "string", "maxLength": 12}}
+LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}}
 BEARER = [{"staff": []}]
 
 
@@ -256,8 +256,8 @@ LGWAN_SPEC: dict[str, Any] = {
                 requestBody=json_body(
                     obj(
                         ["user_id", "password", "role"],
-                        user_id=STR,
-                        password=STR,
+                        user_id={"type": "string", "minLength": 1, "maxLength": 64},
+                        password={"type": "string", "minLength": 12},
                         role={"type": "string", "enum": ["administrator", "operator", "read-only"]},
                     )
                 ),
