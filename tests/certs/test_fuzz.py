@@ -392,7 +392,7 @@ def test_odd_header_bytes_resigned(genuine: Genuine, keys: KeySets, header: byte
 
 
 @pytest.mark.security("B04")
-@fuzz(400)
+@fuzz(300)
 @given(data=st.data())
 def test_wrong_types_anywhere_in_a_resigned_payload(
     cases: Cases, genuine: Genuine, keys: KeySets, data: st.DataObject
@@ -405,7 +405,7 @@ def test_wrong_types_anywhere_in_a_resigned_payload(
 
 
 @pytest.mark.security("B04")
-@fuzz(300)
+@fuzz(200)
 @given(data=st.data(), resign=st.booleans())
 def test_a_payload_changed_byte_by_byte_that_still_inflates(
     cases: Cases, genuine: Genuine, keys: KeySets, data: st.DataObject, resign: bool
@@ -637,7 +637,7 @@ def test_any_numeric_date(
 
 
 @pytest.mark.security("B04")
-@fuzz(300)
+@fuzz(200)
 @given(
     st.binary(max_size=200)
     | json_values.map(minify)
@@ -671,7 +671,7 @@ def test_the_cli_input_reader_on_any_bytes(cases: Cases, scratch: Path, data: by
 
 
 @pytest.mark.security("B04")
-@fuzz(300)
+@fuzz(200)
 @given(
     jwks=json_values
     | st.lists(json_values, max_size=3).map(lambda ks: {"keys": ks})
@@ -697,7 +697,7 @@ def _rids(crl: Any) -> set[str]:
 
 
 @pytest.mark.security("B04")
-@fuzz(300)
+@fuzz(200)
 @given(data=st.data())
 def test_a_mutated_key_set_or_list_never_lets_a_card_through_wrongly(
     cases: Cases, genuine: Genuine, data: st.DataObject
@@ -780,7 +780,7 @@ def test_key_set_folders_with_any_files(
 
 
 @pytest.mark.security("B05")
-@fuzz(400)
+@fuzz(300)
 @given(
     st.text()
     | st.from_regex(r"\s*shc:/[0-9]{0,40}\s*", fullmatch=True)
@@ -805,7 +805,7 @@ def test_from_numeric_on_anything(cases: Cases, value: Any) -> None:
 
 
 @pytest.mark.security("B05")
-@fuzz(300)
+@fuzz(200)
 @given(data=st.data())
 def test_chunks_in_any_order_and_what_tampering_does(
     cases: Cases, genuine: Genuine, keys: KeySets, data: st.DataObject
