@@ -14,7 +14,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-CAMPAIGN_FACTOR = 100
+CAMPAIGN_FACTOR = 20  # the fuzz tests then take about 10 minutes of the campaign
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 # generated inputs are big on purpose (images, deep JSON): "too slow" is expected
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
