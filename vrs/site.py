@@ -44,6 +44,7 @@ site = Blueprint("site", __name__, url_prefix="/site/v1")
 
 COUPON = re.compile(r"[0-9]{10}")
 LOT = re.compile(r"[0-9A-Za-z-]{1,20}")
+FIELD = re.compile(r"[a-z_]{1,40}")
 MAX_DOSES = 20
 KIND = {  # the ledger's vaccine_type of each product
     "pfizer": "mRNA",
@@ -173,8 +174,10 @@ def fields(*names: str) -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise VrsError(Code.BAD_REQUEST, "the request body must be a JSON object")
-    unknown = sorted(str(k)[:40] for k in set(data) - set(names))
-    if unknown:  # the field names only, never their values
+    # the names only, never values; a name that is not a field name (a number sent as a
+    # key) is not echoed either
+    unknown = sorted({k if FIELD.fullmatch(k) else "?" for k in set(data) - set(names)})
+    if unknown:
         raise VrsError(Code.BAD_REQUEST, f"unknown field(s): {', '.join(unknown)}")
     missing = [n for n in names if not isinstance(data.get(n), str)]
     if missing:

@@ -187,6 +187,7 @@ def test_the_site_serves_coupon_routes_only(
         for sneaked in (
             {**body, "my_number": resident.my_number},
             {**body, "coupon_number": resident.my_number},
+            {**body, resident.my_number: True},
         ):
             cases()
             resp = sides.tablet(sides.site_url, path, json=sneaked)
