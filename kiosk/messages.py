@@ -139,6 +139,20 @@ ERRORS: dict[str, Text] = {
         "ja": "記録システムが混み合っています。しばらくしてからお試しください。料金はかかりません",
         "en": "The record system is busy. Please try again in a moment. You were not charged",
     },
+    # VRS's storage failing (disk full): as unavailable, nothing was recorded or charged
+    "storage_full": {
+        "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
+        "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
+    },
+    "storage_error": {
+        "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
+        "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
+    },
+    # a staff-side transfer code; should it ever reach a kiosk, the office can help
+    "not_confirmed": {
+        "ja": "ここでは発行できません。市区町村の窓口にお問い合わせください",
+        "en": "This cannot be issued here. Please ask at the municipal office",
+    },
     # the dedicated line and the center
     "center_unavailable": {
         "ja": "ただいまサービスを利用できません。時間をおいてお試しください。料金はかかりません",
