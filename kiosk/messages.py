@@ -55,6 +55,10 @@ _NO_RECORD: Text = {
     "ja": "この市区町村に接種記録がありません。接種を受けた市区町村を選んでください",
     "en": "This municipality has no vaccination record for you. Choose where you were vaccinated",
 }
+_VRS_UNAVAILABLE: Text = {
+    "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
+    "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
+}
 _NOT_OFFERED: Text = {
     "ja": "この市区町村はコンビニ交付を行っていません",
     "en": "This municipality does not issue certificates at convenience stores",
@@ -131,23 +135,14 @@ ERRORS: dict[str, Text] = {
     "municipality_not_offered": _NOT_OFFERED,
     "service_not_offered": _NOT_OFFERED,
     "no_such_municipality": _NOT_OFFERED,
-    "vrs_unavailable": {
-        "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
-        "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
-    },
+    "vrs_unavailable": _VRS_UNAVAILABLE,
     "busy": {
         "ja": "記録システムが混み合っています。しばらくしてからお試しください。料金はかかりません",
         "en": "The record system is busy. Please try again in a moment. You were not charged",
     },
     # VRS's storage failing (disk full): as unavailable, nothing was recorded or charged
-    "storage_full": {
-        "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
-        "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
-    },
-    "storage_error": {
-        "ja": "ただいま証明書を発行できません。時間をおいてお試しください。料金はかかりません",
-        "en": "Certificates cannot be issued right now. Please try again later. You were not charged",
-    },
+    "storage_full": _VRS_UNAVAILABLE,
+    "storage_error": _VRS_UNAVAILABLE,
     # a staff-side transfer code; should it ever reach a kiosk, the office can help
     "not_confirmed": {
         "ja": "ここでは発行できません。市区町村の窓口にお問い合わせください",
