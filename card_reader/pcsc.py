@@ -127,16 +127,20 @@ class _Worker:
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]] | None]
         self._jobs = queue.SimpleQueue()
+        self.busy = False  # a call is in flight (one that timed out, once its caller has gone)
         self._thread = threading.Thread(target=self._run, name="pcsc-worker", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             fn, out = job
+            self.busy = True
             try:
                 out.put((True, fn()))
             except BaseException as exc:  # handed back to the caller's thread
                 out.put((False, exc))
+            finally:
+                self.busy = False
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
         out: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -151,7 +155,10 @@ class _Worker:
             raise value
         return value
 
-    def stop(self) -> None:
+    def stop(self, last: Callable[[], Any] | None = None) -> None:
+        """Ends the thread, after ``last`` (run after any call still in flight here)."""
+        if last is not None:
+            self._jobs.put((last, queue.SimpleQueue()))
         self._jobs.put(None)
 
 
@@ -174,9 +181,15 @@ class PcscTransport(Transport):
         exclusive: bool = False,
     ) -> None:
         self.timeout = timeout
-        self._ctx = _Context()
+        # Held while a transmit runs. pcsc-lite frees a context's memory when it is released,
+        # and a call still using it in another thread then crashes the process (a kiosk that
+        # closes the card's link when its watcher sees the card go, mid-APDU); close() so
+        # leaves the freeing to the transmit under way.
+        self._use = threading.Lock()
+        self._close_pending = False
         self._card: int | None = None
         self._worker: _Worker | None = None
+        self._ctx = _Context()
         try:
             self.reader = self._find_reader(reader, wait)
             mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
@@ -227,6 +240,14 @@ class PcscTransport(Transport):
         return self._atr
 
     def transmit(self, apdu: bytes) -> bytes:
+        with self._use:
+            try:
+                return self._transmit(apdu)
+            finally:
+                if self._close_pending:
+                    self._close_now()
+
+    def _transmit(self, apdu: bytes) -> bytes:
         if self._card is None:
             raise TransportError(ErrorCode.NO_CARD, "not connected to a card")
         card, proto, cmd = self._card, self._protocol, list(apdu)
@@ -265,15 +286,31 @@ class PcscTransport(Transport):
         return bool(state & scard.SCARD_STATE_PRESENT)
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-        if self._card is not None:
-            scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD)
-            self._card = None
-        if self._ctx is not None:
-            self._ctx.release()
-            self._ctx = None  # type: ignore[assignment]
+        """Safe from any thread: during a transmit, that transmit closes it as it returns."""
+        self._close_pending = True
+        if self._use.acquire(blocking=False):
+            try:
+                self._close_now()
+            finally:
+                self._use.release()
+
+    def _close_now(self) -> None:
+        self._close_pending = False
+        worker, card, ctx = self._worker, self._card, self._ctx
+        self._worker = self._card = self._ctx = None  # type: ignore[assignment]
+
+        def free() -> None:
+            if card is not None:
+                scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+            if ctx is not None:
+                ctx.release()
+
+        if worker is not None and worker.busy:
+            worker.stop(free)  # after the SCardTransmit that timed out but is still in flight
+            return
+        if worker is not None:
+            worker.stop()
+        free()
 
 
 def wait_for_card_state(reader: str, present: bool, timeout: float) -> bool:

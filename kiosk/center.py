@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import threading
 from typing import Any
 
 import requests
@@ -22,12 +22,15 @@ class CenterClient:
         self._http.trust_env = False  # the kiosk CA only, never an environment bundle or proxy
         self._http.cert = cert
         self._http.verify = ca
+        self._unsent: set[str] = set()  # cancels the center did not get (session IDs only)
+        self._lock = threading.Lock()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
             resp = self._http.request(method, self.base_url + path, json=body, timeout=self.timeout)
         except requests.RequestException:
             raise KioskError("center_unavailable") from None
+        self._flush()
         if resp.status_code == 204:
             return {}
         try:
@@ -39,6 +42,14 @@ class CenterClient:
             code = data.get("detail") if data.get("error") == "vrs_refused" else data.get("error")
             raise KioskError(str(code or "center_unavailable"))
         return data
+
+    def _flush(self) -> None:
+        """The center answers again: wipe what earlier visits left there now, not at its TTL
+        (off the caller's path, so a link that is still slow does not hold a visit up)."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, set()
+        for sid in unsent:
+            threading.Thread(target=self.cancel, args=(sid,), daemon=True).start()
 
     def open_session(self) -> dict[str, Any]:
         return self._call("POST", "/v1/sessions")
@@ -63,5 +74,9 @@ class CenterClient:
         )["certificates"]
 
     def cancel(self, sid: str) -> None:
-        with contextlib.suppress(KioskError):  # it expires on the center's side anyway
+        try:
             self._call("DELETE", f"/v1/sessions/{sid}")
+        except KioskError as exc:
+            if exc.code == "center_unavailable":  # slow or down: sent again once it answers
+                with self._lock:
+                    self._unsent.add(sid)

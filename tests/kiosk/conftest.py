@@ -9,6 +9,7 @@ privacy test can search everything they wrote.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -112,21 +113,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     center_home.mkdir()
     KioskRegistry.write(center_home / "kiosks.json", [Kiosk("K0001", "Test store", True)])
     issuer.trust_store().save(center_home / "trust-store.json")
-    client_cert, client_key = lgwan.issue("center-client", "issuance-center")
-    capp = center_app(
-        {
-            "TRUST_STORE": center_home / "trust-store.json",
-            "KIOSKS": center_home / "kiosks.json",
-            "VRS_URL": vrs_url,
-            "VRS_CLIENT_CERT": client_cert,
-            "VRS_CLIENT_KEY": client_key,
-            "VRS_CA": lgwan.cert_path,
-        }
-    )
-    c_cert, c_key = kiosk_ca.issue("center", "center", server=True)
-    center_server, _ = start(
-        capp, "127.0.0.1", 0, mutual_tls_context(c_cert, c_key, kiosk_ca.cert_path)
-    )
+    capp, center_server = start_center(root, lgwan, kiosk_ca, vrs_url)
     yield System(
         root,
         people,
@@ -145,6 +132,27 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         h.close()
 
 
+def start_center(
+    root: Path, lgwan: CA, kiosk_ca: CA, vrs_url: str, **config: Any
+) -> tuple[Any, Any]:
+    """A center (Flask app, server) on a free port, with the system's files: a fresh memory."""
+    client_cert, client_key = lgwan.issue("center-client", "issuance-center")
+    capp = center_app(
+        {
+            "TRUST_STORE": root / "center" / "trust-store.json",
+            "KIOSKS": root / "center" / "kiosks.json",
+            "VRS_URL": vrs_url,
+            "VRS_CLIENT_CERT": client_cert,
+            "VRS_CLIENT_KEY": client_key,
+            "VRS_CA": lgwan.cert_path,
+            **config,
+        }
+    )
+    c_cert, c_key = kiosk_ca.issue("center", "center", server=True)
+    server, _ = start(capp, "127.0.0.1", 0, mutual_tls_context(c_cert, c_key, kiosk_ca.cert_path))
+    return capp, server
+
+
 @dataclass
 class KioskUnderTest:
     url: str
@@ -156,25 +164,35 @@ class KioskUnderTest:
         return self.app.extensions["kiosk_flow"]
 
 
-@pytest.fixture
-def kiosk(system: System) -> Iterator[KioskUnderTest]:
+@contextlib.contextmanager
+def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[KioskUnderTest]:
+    """Kiosk K0001 on the test reader, talking to the center at ``center_url``."""
     cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
     printer = SimulatedPrinter(system.root / "kiosk" / "prints")
     app = kiosk_app(
         {
-            "CENTER_URL": system.center_url,
+            "CENTER_URL": center_url,
             "CERT": cert,
             "KEY": key,
             "CA": system.kiosk_ca.cert_path,
             "READER": READER,
             "PRINTER_OBJ": printer,
             "IDLE_TIMEOUT": 60,
+            **config,
         }
     )
     server, _ = start(app, "127.0.0.1", 0, None, "kiosk")
-    yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer)
-    app.extensions["kiosk_watcher"].stop()
-    server.shutdown()
+    try:
+        yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer)
+    finally:
+        app.extensions["kiosk_watcher"].stop()
+        server.shutdown()
+
+
+@pytest.fixture
+def kiosk(system: System) -> Iterator[KioskUnderTest]:
+    with running_kiosk(system, system.center_url) as k:
+        yield k
 
 
 @pytest.fixture(scope="session")

@@ -179,6 +179,7 @@ def test_lock_after_three_wrong_pins(
         assert page.is_visible("#reminder")  # and do not forget the card
 
 
+@pytest.mark.security("F01")  # between APDUs; at each APDU: test_faults.py
 def test_card_removed_mid_flow_cancels(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     holder = system.people[1]
     with inserted(system.card(holder)):
@@ -191,6 +192,7 @@ def test_card_removed_mid_flow_cancels(system: System, kiosk: KioskUnderTest, pa
     screen(page, "welcome")
 
 
+@pytest.mark.security("F05")
 def test_vrs_down_is_clear_and_free(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     holder = system.people[1]
     with inserted(system.card(holder)):
@@ -217,6 +219,7 @@ def test_vrs_down_is_clear_and_free(system: System, kiosk: KioskUnderTest, page:
     assert kiosk.printer.tray == []
 
 
+@pytest.mark.security("F10")
 def test_print_failure_charges_nothing(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     holder = system.people[1]
     with inserted(system.card(holder)):
