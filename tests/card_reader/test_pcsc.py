@@ -211,6 +211,34 @@ def test_a_card_that_stops_answering_times_out(card: CardFactory) -> None:
         assert time.monotonic() - t0 < 1.0
 
 
+def test_closing_from_another_thread_while_the_card_goes(card: CardFactory) -> None:
+    """The card is pulled mid-APDU and a kiosk's watcher, seeing it go, closes the link while
+    the reading thread still asks pcscd about the removal: that thread must still say "card
+    removed" (handles freed under it crashed the process, or read as a garbled answer)."""
+    with inserted(FaultyCard(card(), remove_at=1)):
+        transport = PcscTransport(READER, timeout=5)
+        app = TextApplication(transport)
+        outcome: list[object] = []
+
+        def select() -> None:
+            try:
+                app.select()
+            except TransportError as exc:
+                outcome.append(exc.code)
+
+        reader = threading.Thread(target=select)
+        reader.start()
+        time.sleep(0.05)  # the SELECT got its empty answer; the removal is being confirmed
+        t0 = time.monotonic()
+        transport.close()
+        assert time.monotonic() - t0 < 0.05  # the closing thread is not held up
+        reader.join(5)
+        assert outcome == [ErrorCode.CARD_REMOVED]
+        with pytest.raises(TransportError) as err:
+            app.select()
+        assert err.value.code is ErrorCode.NO_CARD  # and the link is closed after it
+
+
 def test_no_card_in_the_reader_is_a_clear_error() -> None:
     t0 = time.monotonic()
     with pytest.raises(TransportError) as err:
