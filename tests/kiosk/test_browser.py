@@ -150,9 +150,13 @@ def test_wrong_pin_then_success(system: System, kiosk: KioskUnderTest, page: Any
 
 
 @pytest.mark.measure("M30")
+@pytest.mark.security("A16")
 def test_lock_after_three_wrong_pins(
     system: System, kiosk: KioskUnderTest, page: Any, tmp_path: Any
 ) -> None:
+    """PIN guessing through the kiosk: the card's counter decides, no try is offered after it."""
+    log = system.root / "logs" / "kiosk.log"
+    logged_before = log.read_text(encoding="utf-8")
     holder = system.people[1]
     wrong = "0000" if holder.pin != "0000" else "1111"
     state = tmp_path / "card.json"
@@ -177,6 +181,11 @@ def test_lock_after_three_wrong_pins(
         screen(page, "locked")
         assert page.locator("[data-action=digit]").count() == 0
         assert page.is_visible("#reminder")  # and do not forget the card
+    # the refusal is logged (twice: after the third try, and for the locked card), nothing personal
+    logged = log.read_text(encoding="utf-8")[len(logged_before) :]
+    assert logged.count("screen=locked") == 2
+    for secret in (*holder.secrets(), f"pin={wrong}", f"pin={holder.pin}"):
+        assert secret not in logged
 
 
 @pytest.mark.security("F01")  # between APDUs; at each APDU: test_faults.py
