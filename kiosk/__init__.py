@@ -8,7 +8,6 @@ stable QA contract is the ``data-screen``/``data-action`` attributes listed in
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +103,4 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         resp.headers["Cache-Control"] = "no-store"  # nothing of a resident lingers in a cache
         return resp
 
-    # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     return app

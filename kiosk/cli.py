@@ -52,6 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from . import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens (set
+    # here, for the kiosk's own process: in create_app it silenced every server of a test run)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from kiosk_sim import home as default_home
 
     home = args.home or default_home()

@@ -41,6 +41,10 @@ class Relay:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
     def up(self, backend_url: str | None = None) -> None:
         if backend_url is not None:
             self.backend = self._address(backend_url)

@@ -76,7 +76,7 @@ class Stack:
     def heal(self) -> None:
         for relay in (self.vrs, self.link):
             relay.latency = 0.0
-            if relay._listener is None:
+            if not relay.listening:
                 relay.up()
 
 
