@@ -11,6 +11,9 @@
 - Vaccination coupon numbers (接種券番号) have their own blind index under
   another derived key, so the internet-facing side (vaccination-site tablets)
   can find a coupon's doses without any key that finds a My Number (M12).
+- A person's dose list is sealed with the area's dose key, derived from its
+  data key (HKDF-SHA256, its own label). The internet-facing side holds only
+  that key and the coupon index key: neither opens a person's fields.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 NONCE = 12
 
@@ -69,6 +74,7 @@ class AreaKeys:
         self._aead = AESGCM(data_key)
         self._index_key = index_key
         self._coupon_key = coupon_key
+        self._doses = DoseKeys(municipality, AESGCM(dose_key(municipality, data_key)), coupon_key)
 
     def blind_index(self, my_number: str) -> bytes:
         return hmac.new(self._index_key, my_number.encode("ascii"), hashlib.sha256).digest()
@@ -77,20 +83,25 @@ class AreaKeys:
         return _coupon_index(self._coupon_key, coupon)
 
     def seal(self, table: str, row: str, fields: dict[str, Any]) -> bytes:
-        return _seal(self._aead, self.municipality, table, row, fields)
+        return _seal(self._aead, self.municipality, _not_doses(table), row, fields)
 
     def open(self, table: str, row: str, blob: bytes) -> dict[str, Any]:
-        return _open(self._aead, self.municipality, table, row, blob)
+        return _open(self._aead, self.municipality, _not_doses(table), row, blob)
 
     def dose_keys(self) -> DoseKeys:
-        return DoseKeys(self.municipality, self._aead, self._coupon_key)
+        return self._doses
+
+    def open_legacy_doses(self, person_id: str, blob: bytes) -> list[dict[str, Any]]:
+        """A dose list sealed before dose keys (database format 1): only to re-seal it."""
+        return _open(self._aead, self.municipality, "doses", person_id, blob)["doses"]
 
 
 class DoseKeys:
     """The part of an area's keys a vaccination site may use: coupon lookups, dose lists.
 
-    No My Number index key, and sealing and opening are fixed to the ``doses``
-    table: a person's sealed fields (AAD ``persons``) do not open through it.
+    No My Number index key, and no data key: dose lists are sealed with a key of
+    their own, so a person's sealed fields cannot be opened with what it holds,
+    whatever AAD is tried (AES-GCM fails with ``InvalidTag``).
     """
 
     def __init__(self, municipality: str, aead: AESGCM, coupon_key: bytes) -> None:
@@ -106,6 +117,25 @@ class DoseKeys:
 
     def open_doses(self, person_id: str, blob: bytes) -> list[dict[str, Any]]:
         return _open(self._aead, self.municipality, "doses", person_id, blob)["doses"]
+
+
+def dose_key(municipality: str, data_key: bytes) -> bytes:
+    """The area's dose key: HKDF-SHA256 of its data key under a label of its own.
+
+    Derived rather than a second wrapped key: nothing new to store, back up or
+    rotate, areas made before it get theirs without a key migration, and the
+    LGWAN side (which holds the data key) always has it. HKDF is one-way, so
+    the dose key tells nothing of the data key; the municipality code in the
+    label keeps each area's dose key its own.
+    """
+    info = f"vrs dose key:{municipality}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(data_key)
+
+
+def _not_doses(table: str) -> str:
+    if table == "doses":
+        raise ValueError("dose lists are sealed with the area's dose key: use dose_keys()")
+    return table
 
 
 def _coupon_index(key: bytes, coupon: str) -> bytes:

@@ -40,6 +40,8 @@ DOSE_FIELDS = ("dose_number", "dose_date", "manufacturer", "vaccine_type", "prod
 IMPORT_COLUMNS = (*PERSON_FIELDS, "moved_out", "deceased", *DOSE_FIELDS)
 EXPORT_COLUMNS = ("atena_number", "ticket_number", "name", "birth_date", "sex", *DOSE_FIELDS)
 BATCH = 5000
+# how blobs are sealed: 1 (no meta row) dose lists under the area's data key, 2 under its dose key
+FORMAT = 2
 
 
 def local_government_check_digit(code5: str) -> int:
@@ -85,6 +87,7 @@ class Vrs:
         self.iss = iss.rstrip("/")
         self._areas: dict[str, tuple[Municipality, AreaKeys]] = {}
         self._load_areas()
+        self._upgrade()
 
     def _load_areas(self) -> None:
         for row in self.storage.municipalities():
@@ -98,6 +101,24 @@ class Vrs:
                 row.mayor_en,
             )
             self._areas[row.code] = (m, self.master.area(row.code, row.wrapped_key))
+
+    def _upgrade(self) -> None:
+        """A database made before dose keys: every dose list re-sealed once, all or none.
+
+        A fresh database has no dose list yet and is only stamped. Two processes
+        opening the same old database: the second finds it done inside the lock.
+        """
+        if (self.storage.format_version() or 1) >= FORMAT:
+            return
+        with self.storage.transaction():
+            if (self.storage.format_version() or 1) >= FORMAT:  # another process did it
+                return
+            for code, (_m, keys) in self._areas.items():
+                doses = keys.dose_keys()
+                for pid, blob in self.storage.dose_lists(code):
+                    plain = keys.open_legacy_doses(pid, blob)
+                    self.storage.put_doses(pid, doses.seal_doses(pid, plain))
+            self.storage.set_format_version(FORMAT)
 
     # --- municipalities
     def add_municipality(self, m: Municipality) -> None:
@@ -162,7 +183,7 @@ class Area:
 
     def doses(self, person_id: str) -> list[dict[str, Any]]:
         blob = self.storage.doses(person_id)
-        return self.keys.open("doses", person_id, blob)["doses"] if blob else []
+        return self.keys.dose_keys().open_doses(person_id, blob) if blob else []
 
     # --- writing
     def erase(self, person_id: str) -> bool:
@@ -181,6 +202,7 @@ class Area:
         errors: list[dict[str, object]] = []
         seen: set[bytes] = set()
         count = 0
+        seal_doses = self.keys.dose_keys().seal_doses
         with self.storage.transaction():
             batch: list[tuple[PersonRow, bytes, bytes | None]] = []
             dose_rows: list[tuple[str, bytes]] = []
@@ -212,7 +234,7 @@ class Area:
                     )
                 )
                 if doses:  # all of a person's doses in one sealed list: one AES-GCM per person
-                    dose_rows.append((pid, self.keys.seal("doses", pid, {"doses": doses})))
+                    dose_rows.append((pid, seal_doses(pid, doses)))
                 count += 1
                 if len(batch) >= BATCH:
                     self._flush(batch, dose_rows)

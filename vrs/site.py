@@ -8,15 +8,16 @@ listener with its own CA for tablet certificates (``kiosk-sim vrs serve
 
 - coupon numbers are found by their own blind index (its key is not the
   My Number index key, which the desk never holds);
-- the desk seals and opens dose lists only (``DoseKeys``): a person's sealed
-  personal fields do not open through it;
+- the desk seals and opens dose lists only, with each area's dose key
+  (``DoseKeys``): a key derived from the area's data key, not the data key
+  that seals a person's fields, so those blobs cannot be opened with anything
+  the desk holds, whatever its code did;
 - no method of it takes or returns a My Number, a name, a birth date or an
   address, and the app's routes accept none (unknown fields are refused).
 
 The desk and the LGWAN app share one process and one database here; the
 separation is in what each side's code is handed, in the listeners and in
-the CAs. (The dose list is sealed with the area's data key, so the limit on
-person blobs is the desk's code and the AAD, not a key of its own.)
+the CAs, and in the keys: the desk's keys cannot open a person's blob.
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     doses INTEGER NOT NULL, outcome TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_area, id);
 CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_area, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # after SCHEMA, also on databases made before the column existed (a vaccination coupon's
 # number is found by its own blind index; a person without a coupon has NULL there)
@@ -113,6 +114,9 @@ class Storage(Protocol):
     def add_doses(self, rows: Iterable[tuple[str, bytes]]) -> None: ...
     def doses(self, person_id: str) -> bytes | None: ...
     def put_doses(self, person_id: str, sealed: bytes) -> None: ...
+    def dose_lists(self, municipality: str) -> list[tuple[str, bytes]]: ...
+    def format_version(self) -> int | None: ...
+    def set_format_version(self, version: int) -> None: ...
     def add_transfer(self, entry: dict[str, Any]) -> int: ...
     def transfers(self, area: str, limit: int) -> list[dict[str, Any]]: ...
     def add_certificate(
@@ -326,6 +330,22 @@ class SQLiteStorage:
     def put_doses(self, person_id: str, sealed: bytes) -> None:
         """A person's whole dose list, replacing the one stored."""
         self._db.execute("INSERT OR REPLACE INTO doses VALUES (?,?)", (person_id, sealed))
+
+    def dose_lists(self, municipality: str) -> list[tuple[str, bytes]]:
+        """(row ID, sealed dose list) of every person of an area that has one."""
+        return self._db.execute(
+            "SELECT d.person_id, d.sealed FROM doses d JOIN persons p ON p.id = d.person_id "
+            "WHERE p.municipality = ?",
+            (municipality,),
+        ).fetchall()  # all read before any is replaced (a REPLACE moves the row)
+
+    def format_version(self) -> int | None:
+        """How the blobs are sealed (``records.FORMAT``); None: a database made before it."""
+        r = self._db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        return int(r[0]) if r else None
+
+    def set_format_version(self, version: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (str(version),))
 
     def add_certificate(self, cid: str, pid: str, municipality: str, kind: str, at: str) -> None:
         self._db.execute(

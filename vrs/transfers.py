@@ -77,7 +77,7 @@ def _provide(
         ]
         if provided:
             merged = sorted(held + provided, key=lambda d: d["dose_number"])
-            storage.put_doses(mine.id, to_area.keys.seal("doses", mine.id, {"doses": merged}))
+            storage.put_doses(mine.id, to_area.keys.dose_keys().seal_doses(mine.id, merged))
     entry: dict[str, Any] = {
         "at": clock.now().isoformat(timespec="seconds"),
         "actor": actor,

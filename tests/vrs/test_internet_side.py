@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import requests
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kiosk_sim.tls import CA, mutual_tls_context, start
-from vrs import Vrs, create_app
-from vrs.crypto import AreaKeys, MasterKey
+from vrs import Vrs, create_app, open_vrs
+from vrs.crypto import AreaKeys, DoseKeys, MasterKey, _seal
 from vrs.demo import Resident
 from vrs.openapi import SITE_SPEC
 from vrs.records import Area
@@ -235,10 +236,101 @@ def test_the_desk_holds_no_way_to_a_my_number(loaded: Vrs, people: list[Resident
     banned = (Vrs, Area, AreaKeys, MasterKey, StaffService)
     assert not [type(v).__name__ for v in seen if isinstance(v, banned)]
     assert not any(getattr(v, "__self__", None) is loaded for v in seen)
-    # the dose keys it holds cannot open a person's sealed fields (AAD: persons, not doses)
+    # the dose keys it holds cannot open a person's sealed fields (nor even by their key: below)
     row, _ = loaded.area(NIIHAMA).find(people[0].my_number)  # type: ignore[misc]
     with pytest.raises(InvalidTag):
         desk._keys[NIIHAMA].open_doses(row.id, row.sealed)
+
+
+def held(value: object, depth: int = 0) -> Iterator[object]:
+    """Everything reachable from ``value`` through dicts and attributes."""
+    yield value
+    if depth < 4:
+        inner = (
+            value.values() if isinstance(value, dict) else getattr(value, "__dict__", {}).values()
+        )
+        for v in list(inner):
+            yield from held(v, depth + 1)
+
+
+def test_no_key_the_desk_holds_opens_a_persons_blob(loaded: Vrs, people: list[Resident]) -> None:
+    """Not the desk's code, nor the AAD: the keys themselves cannot open a person's fields."""
+    desk = CouponDesk.from_vrs(loaded)
+    area = loaded.area(NIIHAMA)
+    row, person = area.find(people[1].my_number)  # type: ignore[misc]  # Niihama, 2 doses
+    assert person["my_number"] == people[1].my_number  # the blob holds the My Number
+    aad = f"{NIIHAMA}:persons:{row.id}".encode()  # the person blob's own AAD, not the doses'
+    nonce, sealed = row.sealed[:12], row.sealed[12:]
+    assert area.keys.open("persons", row.id, row.sealed) == person  # the LGWAN side's key does
+    # every key object and every key-sized byte string the desk holds, in every area
+    everything = list(held(desk))
+    ciphers = [v for v in everything if isinstance(v, AESGCM)]
+    raw = [AESGCM(v) for v in everything if isinstance(v, bytes) and len(v) in (16, 24, 32)]
+    assert len(ciphers) == len(loaded.municipalities()) and raw  # dose keys, coupon index keys
+    for cipher in ciphers + raw:
+        with pytest.raises(InvalidTag):
+            cipher.decrypt(nonce, sealed, aad)
+    for keys in [v for v in everything if isinstance(v, DoseKeys)]:
+        with pytest.raises(InvalidTag):
+            keys.open_doses(row.id, row.sealed)
+    # while the dose list in the database opens with the desk's key, and not with the data key
+    blob = loaded.storage.doses(row.id)
+    assert blob is not None
+    assert [d["dose_number"] for d in desk._keys[NIIHAMA].open_doses(row.id, blob)] == [1, 2]
+    with pytest.raises(InvalidTag):
+        area.keys.open_legacy_doses(row.id, blob)
+    with pytest.raises(ValueError):
+        area.keys.open("doses", row.id, blob)  # the data key is not for dose lists
+
+
+def test_a_database_made_before_dose_keys_is_resealed_once(
+    loaded: Vrs, people: list[Resident], tmp_path: Path
+) -> None:
+    storage = loaded.storage
+    master = MasterKey.load_or_create(tmp_path / "master.key")
+    # what the code before dose keys left: dose lists under each area's data key, no format row
+    legacy: dict[str, bytes] = {}
+    with storage.transaction():
+        for m in storage.municipalities():
+            data_key = AESGCM(master.unwrap(m.code, m.wrapped_key))
+            keys = loaded.area(m.code).keys.dose_keys()
+            for pid, blob in storage.dose_lists(m.code):
+                legacy[pid] = _seal(
+                    data_key, m.code, "doses", pid, {"doses": keys.open_doses(pid, blob)}
+                )
+                storage.put_doses(pid, legacy[pid])
+        storage._db.execute("DELETE FROM meta")  # type: ignore[attr-defined]
+    persons = {r.id: r.sealed for r in storage.persons(NIIHAMA)}
+    assert storage.format_version() is None and len(legacy) >= 5
+    # one damaged list: the migration fails as a whole and the database is left as it was
+    pid, blob = next(iter(legacy.items()))
+    with storage.transaction():
+        storage.put_doses(pid, blob[:-1] + bytes([blob[-1] ^ 1]))
+    with pytest.raises(InvalidTag):
+        open_vrs(tmp_path)
+    assert storage.format_version() is None
+    assert all(storage.doses(p) == b for p, b in legacy.items() if p != pid)
+    with storage.transaction():
+        storage.put_doses(pid, blob)
+    # the developer's instance folder, opened again: re-sealed under the dose keys, once
+    again = open_vrs(tmp_path)
+    assert storage.format_version() == 2
+    resealed = {p: storage.doses(p) for p in legacy}
+    assert all(resealed[p] != legacy[p] for p in legacy)
+    assert {r.id: r.sealed for r in storage.persons(NIIHAMA)} == persons  # persons untouched
+    desk = CouponDesk.from_vrs(again)
+    on_site = 0
+    for r in people:
+        found = again.area(r.code).find(r.my_number)
+        if found is None or not r.doses:
+            continue
+        assert len(again.area(r.code).doses(found[0].id)) == r.doses
+        if r.code == NIIHAMA and not found[0].moved_out and not found[0].deceased:
+            assert len(desk.doses("tablet-1", NIIHAMA, r.coupon)) == r.doses
+            on_site += 1
+    assert on_site >= 2
+    open_vrs(tmp_path)
+    assert {p: storage.doses(p) for p in legacy} == resealed  # not a second time
 
 
 @pytest.mark.parametrize(
