@@ -5,26 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from card_reader.client import WIRE_FIELDS
+from kiosk_sim.openapi import errors, json_body
 
 from .errors import Code
 
 B64 = {"type": "string", "format": "byte", "maxLength": 4096}
-ERROR = {"$ref": "#/components/schemas/Error"}
 SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    return {
-        str(s): {
-            "description": "refused, with a reason",
-            "content": {"application/json": {"schema": ERROR}},
-        }
-        for s in statuses
-    }
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 MUNICIPALITY = {"type": "string", "pattern": "^[0-9]{6}$"}
@@ -73,7 +59,7 @@ SPEC: dict[str, Any] = {
                             }
                         },
                     },
-                    **_errors(401, 403, 503),
+                    **errors(401, 403, 503),
                 },
             }
         },
@@ -81,7 +67,7 @@ SPEC: dict[str, Any] = {
             "post": {
                 "summary": "The card's files and its signature over the session's challenge",
                 "parameters": [SID],
-                "requestBody": _json(
+                "requestBody": json_body(
                     {
                         "type": "object",
                         "additionalProperties": False,  # M08: nothing but these
@@ -91,7 +77,7 @@ SPEC: dict[str, Any] = {
                 ),
                 "responses": {
                     "200": {"description": "verified"},
-                    **_errors(400, 401, 403, 404, 410, 413, 422),
+                    **errors(400, 401, 403, 404, 410, 413, 422),
                 },
             }
         },
@@ -99,7 +85,7 @@ SPEC: dict[str, Any] = {
             "post": {
                 "summary": "Which certificate types the verified holder can get in a municipality",
                 "parameters": [SID],
-                "requestBody": _json(
+                "requestBody": json_body(
                     {
                         "type": "object",
                         "additionalProperties": False,  # M08: nothing but these
@@ -109,7 +95,7 @@ SPEC: dict[str, Any] = {
                 ),
                 "responses": {
                     "200": {"description": "types"},
-                    **_errors(400, 401, 403, 404, 409, 410, 422, 503),
+                    **errors(400, 401, 403, 404, 409, 410, 422, 503),
                 },
             }
         },
@@ -117,7 +103,7 @@ SPEC: dict[str, Any] = {
             "post": {
                 "summary": "Issue: the signed certificates and their printable fields",
                 "parameters": [SID],
-                "requestBody": _json(
+                "requestBody": json_body(
                     {
                         "type": "object",
                         "additionalProperties": False,  # M08: nothing but these
@@ -134,7 +120,7 @@ SPEC: dict[str, Any] = {
                 ),
                 "responses": {
                     "200": {"description": "certificates"},
-                    **_errors(400, 401, 403, 404, 409, 410, 422, 503),
+                    **errors(400, 401, 403, 404, 409, 410, 422, 503),
                 },
             }
         },
@@ -142,7 +128,7 @@ SPEC: dict[str, Any] = {
             "delete": {
                 "summary": "Cancel: the session is wiped",
                 "parameters": [SID],
-                "responses": {"204": {"description": "wiped"}, **_errors(401, 403, 404, 410)},
+                "responses": {"204": {"description": "wiped"}, **errors(401, 403, 404, 410)},
             }
         },
     },

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from certs import VACCINES
+from kiosk_sim.openapi import errors, json_body
 
 from .errors import Code
 
-ERROR = {"$ref": "#/components/schemas/Error"}
 STR = {"type": "string"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
@@ -33,20 +33,6 @@ def obj(required: list[str], **props: Any) -> dict[str, Any]:
 
 def array(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
-
-
-def errors(*statuses: int) -> dict[str, Any]:
-    return {
-        str(s): {
-            "description": "refused, with a stable code and a reason",
-            "content": {"application/json": {"schema": ERROR}},
-        }
-        for s in statuses
-    }
-
-
-def json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def ok(schema: dict[str, Any], status: int = 200, text: str = "done") -> dict[str, Any]:

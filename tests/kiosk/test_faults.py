@@ -20,7 +20,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from kiosk.center import CenterClient
 from kiosk.flow import Flow
 from kiosk.printer import SimulatedPrinter
 
-from ..card_reader.test_pcsc import PORT, READER, pcscd  # noqa: F401 - skips without pcscd
+from ..card_reader.test_pcsc import READER, inserted, pcscd  # noqa: F401 - skips without pcscd
 from .conftest import KioskUnderTest, System, running_kiosk, start_center
 from .relay import Relay
 from .test_browser import NIIHAMA, choose_and_pay, enter_pin, screen, through_pin
@@ -183,31 +182,10 @@ def pcscd_ctl(tmp_path: Path) -> Iterator[Pcscd]:
 # --- the card, the screen, the checks
 
 
-def _card_present() -> bool:
-    try:
-        return any(r.name == READER and r.atr for r in list_readers())
-    except TransportError:
-        return False  # pcscd is away: so is the card
-
-
-@contextlib.contextmanager
-def placed(card: object) -> Iterator[VpcdBridge]:
-    """The card on the test reader for the block. Unlike ``inserted`` it does not wait to see
-    the card (the kiosk may pull it at its first APDU) and survives pcscd going away."""
-    bridge = VpcdBridge(card, port=PORT)  # type: ignore[arg-type]
-    bridge.connect(timeout=5)
-    stop = threading.Event()
-    thread = threading.Thread(target=bridge.serve, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield bridge
-    finally:
-        stop.set()
-        bridge.remove()
-        thread.join(5)
-        deadline = time.monotonic() + 5
-        while _card_present() and time.monotonic() < deadline:
-            time.sleep(0.02)
+def placed(card: object) -> contextlib.AbstractContextManager[VpcdBridge]:
+    """The card on the test reader for the block, without waiting to see it (the kiosk may pull
+    it at its first APDU); survives pcscd going away."""
+    return inserted(card, wait=False)
 
 
 def said(page: Any, code: str, where: str = "error", timeout: float = 15000) -> dict[str, str]:
