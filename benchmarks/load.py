@@ -254,6 +254,7 @@ def run(home: Path, url: str, args: argparse.Namespace, vrs_pid: int, center_pid
                 "secrets_searched": len(secrets),
                 "personal_data_found": leaked,
                 "when": time.strftime("%Y-%m-%d"),
+                "cpus": os.cpu_count(),
             },
             indent=1,
         )

@@ -10,6 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from issuance_center.openapi import SPEC
+from tests.hypothesis_profiles import fuzz
 
 schema = schemathesis.openapi.from_dict(SPEC)
 
@@ -24,7 +25,8 @@ def kiosk_session(pki: dict[str, Any]) -> requests.Session:
 
 @pytest.mark.security("B06")
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# 20 times more in bin/campaign; the center runs per test (function-scoped), by design
+@settings(fuzz(30), suppress_health_check=list(HealthCheck))
 def test_no_input_breaks_the_center(
     case: schemathesis.Case, center_url: str, pki: dict[str, Any], cases: Any
 ) -> None:

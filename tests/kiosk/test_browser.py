@@ -152,7 +152,7 @@ def test_wrong_pin_then_success(system: System, kiosk: KioskUnderTest, page: Any
 @pytest.mark.measure("M30")
 @pytest.mark.security("A16")
 def test_lock_after_three_wrong_pins(
-    system: System, kiosk: KioskUnderTest, page: Any, tmp_path: Any
+    system: System, kiosk: KioskUnderTest, page: Any, tmp_path: Any, cases: Any
 ) -> None:
     """PIN guessing through the kiosk: the card's counter decides, no try is offered after it."""
     log = system.root / "logs" / "kiosk.log"
@@ -181,6 +181,7 @@ def test_lock_after_three_wrong_pins(
         screen(page, "locked")
         assert page.locator("[data-action=digit]").count() == 0
         assert page.is_visible("#reminder")  # and do not forget the card
+    cases(4)  # three guesses, then the locked card presented again
     # the refusal is logged (twice: after the third try, and for the locked card), nothing personal
     logged = log.read_text(encoding="utf-8")[len(logged_before) :]
     assert logged.count("screen=locked") == 2
