@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import requests
@@ -10,6 +11,12 @@ import requests
 from card_reader import CardFiles, to_wire
 
 from .errors import KioskError
+
+# A cancel the center missed is sent again every RETRY_EVERY seconds (and at once
+# when the center next answers) until it gets through or the center has expired
+# the session by itself (its 10-minute TTL): its My Number should not wait for that.
+RETRY_EVERY = 1.0
+RETRY_FOR = 600.0
 
 
 class CenterClient:
@@ -22,7 +29,7 @@ class CenterClient:
         self._http.trust_env = False  # the kiosk CA only, never an environment bundle or proxy
         self._http.cert = cert
         self._http.verify = ca
-        self._unsent: set[str] = set()  # cancels the center did not get (session IDs only)
+        self._unsent: dict[str, float] = {}  # cancels the center did not get: session ID -> since
         self._lock = threading.Lock()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -47,9 +54,9 @@ class CenterClient:
         """The center answers again: wipe what earlier visits left there now, not at its TTL
         (off the caller's path, so a link that is still slow does not hold a visit up)."""
         with self._lock:
-            unsent, self._unsent = self._unsent, set()
-        for sid in unsent:
-            threading.Thread(target=self.cancel, args=(sid,), daemon=True).start()
+            unsent, self._unsent = self._unsent, {}
+        for sid, since in unsent.items():
+            threading.Thread(target=self.cancel, args=(sid, since), daemon=True).start()
 
     def open_session(self) -> dict[str, Any]:
         return self._call("POST", "/v1/sessions")
@@ -73,10 +80,16 @@ class CenterClient:
             {"municipality_code": municipality, "certificate_type": kind, "copies": copies},
         )["certificates"]
 
-    def cancel(self, sid: str) -> None:
+    def cancel(self, sid: str, since: float | None = None) -> None:
+        since = time.monotonic() if since is None else since
         try:
             self._call("DELETE", f"/v1/sessions/{sid}")
         except KioskError as exc:
-            if exc.code == "center_unavailable":  # slow or down: sent again once it answers
+            # slow or down: sent again. Not only when the next call gets through: that
+            # call may have ended before this one timed out, and may be the last for a while.
+            if exc.code == "center_unavailable" and time.monotonic() - since < RETRY_FOR:
                 with self._lock:
-                    self._unsent.add(sid)
+                    self._unsent[sid] = since
+                retry = threading.Timer(RETRY_EVERY, self._flush)
+                retry.daemon = True
+                retry.start()
