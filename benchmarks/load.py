@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 
 import requests
+from kiosk_sim.tls import CA
 
 from card_reader import InMemoryTransport, TextApplication, to_wire
 from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
-from kiosk_sim.tls import CA
 
 
 def free_port() -> int:

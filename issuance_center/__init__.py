@@ -44,14 +44,17 @@ class Center:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.update(SESSION_TTL=600.0, MAX_CONTENT_LENGTH=64 * 1024, VRS_TIMEOUT=10.0)
+    app.config.update(
+        SESSION_TTL=600.0, MAX_CONTENT_LENGTH=64 * 1024, VRS_TIMEOUT=10.0, VRS_CONNECTIONS=16
+    )
     app.config.update(config or {})
     cfg = app.config
     vrs = cfg.get("VRS") or VrsClient(
         cfg["VRS_URL"],
-        client_cert=(str(cfg["VRS_CLIENT_CERT"]), str(cfg["VRS_CLIENT_KEY"])),
-        ca_file=str(cfg["VRS_CA"]),
+        client_cert=(cfg["VRS_CLIENT_CERT"], cfg["VRS_CLIENT_KEY"]),
+        ca_file=cfg["VRS_CA"],
         timeout=cfg["VRS_TIMEOUT"],
+        connections=cfg["VRS_CONNECTIONS"],
     )
     trust = cfg.get("TRUST") or TrustStore.load(Path(cfg["TRUST_STORE"]))
     # KIOSK_CRL with KIOSK_CA: revoked kiosk certificates are refused here too (kiosks.py)

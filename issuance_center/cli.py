@@ -23,6 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8444)
     p.add_argument("--vrs", default="https://127.0.0.1:8443", help="VRS base URL")
+    p.add_argument(
+        "--threads", type=int, default=32, help="worker threads (requests served at once)"
+    )
+    p.add_argument(
+        "--vrs-connections",
+        type=int,
+        default=16,
+        help="keep-alive connections to VRS (size it to VRS's --threads)",
+    )
     p.set_defaults(func=cmd_serve)
     r = cmds.add_parser(
         "revoke-kiosk",
@@ -38,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kiosk_sim.tls import CA, CrlContext, serve_until_stopped, start
+    from serving import CA, CrlContext, Server, raise_open_files_limit, serve_until_stopped
 
     from . import create_app
     from .kiosks import Kiosk, KioskRegistry
@@ -69,10 +78,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "VRS_CLIENT_CERT": client_cert,
             "VRS_CLIENT_KEY": client_key,
             "VRS_CA": lgwan.cert_path,
+            "VRS_CONNECTIONS": args.vrs_connections,
         }
     )
     ctx = CrlContext(server_cert, server_key, kiosk_ca.cert_path, crl)
-    server, _thread = start(app, args.host, args.port, ctx, "center")
+    raise_open_files_limit()
+    server = Server(app, args.host, args.port, ctx, name="center", threads=args.threads).start()
     print(
         f"center listening on https://{args.host}:{server.port} (kiosks need a kiosk CA certificate)",
         flush=True,
@@ -82,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_kiosk(args: argparse.Namespace) -> int:
-    from kiosk_sim.tls import CA
+    from serving import CA
 
     home = args.home or default_home()
     kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")

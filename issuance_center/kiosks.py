@@ -3,7 +3,7 @@
 Two lists decide. ``kiosks.json`` names the kiosks (by the CN of their
 certificate) and whether each is enabled. The kiosk CA's CRL names the
 certificates that must no longer get in: the TLS layer refuses them at the
-handshake (``kiosk_sim.tls.CrlContext``), and the registry, given the same CRL,
+handshake (``serving.CrlContext``), and the registry, given the same CRL,
 refuses them again by serial, so a revoked certificate stays out even where
 TLS ends before the center (a proxy) or checks no CRL. A kiosk whose
 certificate was revoked gets a new certificate, with a new serial, and keeps

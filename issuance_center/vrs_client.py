@@ -1,12 +1,13 @@
-"""The center's side of the LGWAN link to VRS: mutual TLS, short timeouts."""
+"""The center's side of the LGWAN link to VRS: pooled keep-alive mutual TLS, short timeouts."""
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-import requests
+from serving import Link, LinkError
 
 from .errors import CenterError, Code
 
@@ -16,53 +17,54 @@ class VrsClient:
         self,
         base_url: str,
         *,
-        client_cert: tuple[str, str] | None,
-        ca_file: str | bool,
+        client_cert: tuple[Path | str, Path | str],
+        ca_file: Path | str,
         timeout: float = 10.0,
+        connections: int = 16,
         municipality_ttl: float = 60.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = requests.Session()
-        # the LGWAN link trusts its own CA only: no REQUESTS_CA_BUNDLE, no proxies
-        # from the environment (requests lets them override Session.verify)
-        self._http.trust_env = False
-        self._http.cert = client_cert
-        self._http.verify = ca_file
+        # the LGWAN link trusts its own CA only; one pool, sized to VRS's workers
+        self._link = Link(
+            base_url,
+            ca=ca_file,
+            cert=client_cert,
+            size=connections,
+            connect_timeout=min(timeout, 3.0),
+            read_timeout=timeout,
+        )
         self._municipalities: tuple[float, list[dict[str, Any]]] | None = None
         self._municipality_ttl = municipality_ttl
         self._lock = threading.Lock()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
-            resp = self._http.request(method, self.base_url + path, json=body, timeout=self.timeout)
-        except requests.RequestException as exc:
+            reply = self._link.request(method, path, body)
+        except LinkError as exc:
             raise CenterError(
                 Code.VRS_UNAVAILABLE,
                 "the vaccination record system cannot be reached; please try again later",
-                type(exc).__name__,
+                exc.code.value,
             ) from None
-        if resp.status_code >= 500:
+        if reply.status >= 500:
             raise CenterError(
                 Code.VRS_UNAVAILABLE,
                 "the vaccination record system is not available; please try again later",
-                f"http_{resp.status_code}",
+                f"http_{reply.status}",
             )
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
+        data = reply.data
         if not isinstance(data, dict):
             # every VRS answer is a JSON object: anything else is a fault, not a refusal
             raise CenterError(
                 Code.VRS_UNAVAILABLE, "the vaccination record system answered garbage"
             )
-        if resp.status_code >= 400:
+        if reply.status >= 400:
             # VRS's reason travels on as is: its codes are stable and carry no personal data
             raise CenterError(
                 Code.VRS_REFUSED,
                 str(data.get("message", "refused by the vaccination record system")),
-                str(data.get("error", f"http_{resp.status_code}")),
+                str(data.get("error", f"http_{reply.status}")),
             )
         return data
 

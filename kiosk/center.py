@@ -1,4 +1,4 @@
-"""The kiosk's side of the dedicated line to the center: mutual TLS, short timeouts."""
+"""The kiosk's side of the dedicated line to the center: pooled keep-alive mutual TLS."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import threading
 import time
 from typing import Any
 
-import requests
-
 from card_reader import CardFiles, to_wire
+from serving import Link, LinkError
 
 from .errors import KioskError
 
@@ -25,26 +24,30 @@ class CenterClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = requests.Session()
-        self._http.trust_env = False  # the kiosk CA only, never an environment bundle or proxy
-        self._http.cert = cert
-        self._http.verify = ca
+        # the kiosk CA only; a few connections: one visit at a time, plus cancels
+        self._link = Link(
+            base_url,
+            ca=ca,
+            cert=cert,
+            size=4,
+            connect_timeout=min(timeout, 3.0),
+            read_timeout=timeout,
+        )
         self._unsent: dict[str, float] = {}  # cancels the center did not get: session ID -> since
         self._lock = threading.Lock()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
-            resp = self._http.request(method, self.base_url + path, json=body, timeout=self.timeout)
-        except requests.RequestException:
+            reply = self._link.request(method, path, body)
+        except LinkError:
             raise KioskError("center_unavailable") from None
         self._flush()
-        if resp.status_code == 204:
+        if reply.status == 204:
             return {}
-        try:
-            data = resp.json()
-        except ValueError:
-            raise KioskError("center_unavailable") from None
-        if resp.status_code >= 400:
+        data = reply.data
+        if not isinstance(data, dict):
+            raise KioskError("center_unavailable")
+        if reply.status >= 400:
             # the center's code, or VRS's behind it, is what the resident's words are chosen by
             code = data.get("detail") if data.get("error") == "vrs_refused" else data.get("error")
             raise KioskError(str(code or "center_unavailable"))

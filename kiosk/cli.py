@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kiosk_sim.tls import CA, serve_until_stopped, start
+    from serving import CA, Server, serve_until_stopped
 
     from . import create_app
 
@@ -79,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         }
     )
     # loopback only: the screen is for the kiosk's own browser
-    server, _thread = start(app, "127.0.0.1", args.port, None, "kiosk")
+    server = Server(app, "127.0.0.1", args.port, None, name="kiosk", threads=8).start()
     print(f"kiosk listening on http://127.0.0.1:{server.port}/", flush=True)
     serve_until_stopped(server)
     return 0

@@ -15,6 +15,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from certs import IssuerKey
+from serving.access import log_requests
 
 from .crypto import MasterKey
 from .errors import Code, VrsError
@@ -60,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff)
     app.register_blueprint(wellknown)
     json_errors(app)
+    log_requests(app, logging.getLogger("vrs.access"))
 
     @app.get("/openapi.json")
     def openapi() -> Response:

@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8443)
+    p.add_argument("--threads", type=int, default=16, help="worker threads of the LGWAN listener")
     p.add_argument("--iss", default=None, help="SHC issuer URL (default https://HOST:PORT/issuer)")
     p.add_argument(
         "--site-port",
@@ -112,7 +113,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kiosk_sim.tls import CA, mutual_tls_context, serve_until_stopped, start
+    from serving import CA, Server, mutual_tls_context, raise_open_files_limit, serve_until_stopped
 
     from . import create_app
 
@@ -122,10 +123,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lgwan.issue("center-client", "issuance-center")
     iss = args.iss or f"https://{args.host}:{args.port}/issuer"
     app = create_app({"INSTANCE": instance, "ISS": iss})
-    server, _thread = start(
-        app, args.host, args.port, mutual_tls_context(cert, key, lgwan.cert_path), "vrs"
-    )
-    site = None
+    raise_open_files_limit()
+    ctx = mutual_tls_context(cert, key, lgwan.cert_path)
+    servers = [Server(app, args.host, args.port, ctx, name="vrs", threads=args.threads).start()]
     if args.site_port >= 0:
         # M12: its own app, port and CA; the app gets a coupon desk, not the record system
         from .site import CouponDesk, create_site_app
@@ -137,25 +137,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         demo_tablet, _ = tablets.issue("tablet-demo", "tablet-demo")
         site_app = create_site_app({"DESK": CouponDesk.from_vrs(app.extensions["vrs"])})
         host = args.site_host or args.host
-        site, _ = start(
-            site_app,
-            host,
-            args.site_port,
-            mutual_tls_context(site_cert, site_key, tablets.cert_path),
-            "vrs-site",
-        )
+        site_ctx = mutual_tls_context(site_cert, site_key, tablets.cert_path)
+        site = Server(site_app, host, args.site_port, site_ctx, name="vrs-site", threads=8)
+        servers.append(site.start())
         print(
             f"VRS vaccination-site side on https://{host}:{site.port}"
             f" (tablets need a site CA certificate, e.g. {demo_tablet})",
             flush=True,
         )
     print(
-        f"VRS listening on https://{args.host}:{server.port} (clients need an LGWAN CA certificate)",
+        f"VRS listening on https://{args.host}:{servers[0].port}"
+        " (clients need an LGWAN CA certificate)",
         flush=True,
     )
-    serve_until_stopped(server)
-    if site is not None:
-        site.shutdown()
+    serve_until_stopped(*servers)
     return 0
 
 

@@ -23,6 +23,7 @@ the CAs, and in the keys: the desk's keys cannot open a person's blob.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -34,6 +35,7 @@ from cryptography.x509.oid import NameOID
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from certs import VACCINES
+from serving.access import log_requests
 
 from . import clock, json_errors
 from .crypto import DoseKeys
@@ -245,6 +247,7 @@ def create_site_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["vrs_site_desk"] = the_desk
     app.register_blueprint(site)
     json_errors(app)
+    log_requests(app, logging.getLogger("vrs.site.access"))
 
     @app.get("/openapi.json")
     def openapi() -> Response:

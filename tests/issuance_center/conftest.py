@@ -190,7 +190,7 @@ def kiosk(app: Flask) -> KioskClient:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A kiosk CA with the center's server certificate and kiosks' client certificates."""
-    from kiosk_sim.tls import CA
+    from serving import CA
 
     d = tmp_path_factory.mktemp("pki")
     kiosk_ca = CA(d / "kiosk", "Kiosk CA (test)")
@@ -206,13 +206,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture
 def center_url(pki: dict[str, Any], tmp_path: Path, issuer: Any) -> Iterator[str]:  # noqa: F811
     """The center over real mutual TLS, with the fake VRS behind it."""
-    from issuance_center.server import mutual_tls_context, start
+    from serving import Server, mutual_tls_context
 
     kiosks = tmp_path / "kiosks.json"
     KioskRegistry.write(kiosks, [Kiosk("K0001", "Store 1", True), Kiosk("K0009", "Closed", False)])
     app = create_app({"TRUST": issuer.trust_store(), "KIOSKS": kiosks, "VRS": FakeVrs()})
     cert, key = pki["server"]
-    server, thread = start(app, "127.0.0.1", 0, mutual_tls_context(cert, key, pki["kiosk_ca"]))
+    server = Server(app, "127.0.0.1", 0, mutual_tls_context(cert, key, pki["kiosk_ca"])).start()
     yield f"https://localhost:{server.port}"
-    server.shutdown()
-    thread.join(5)
+    server.stop()

@@ -203,7 +203,7 @@ def test_vrs_answering_garbage_is_a_503_never_a_500(
 
     from issuance_center import create_app
     from issuance_center.kiosks import Kiosk, KioskRegistry
-    from kiosk_sim.tls import CA, mutual_tls_context, start
+    from serving import CA, Server, mutual_tls_context
 
     from .conftest import MUNICIPALITIES, client_cert_pem
 
@@ -216,12 +216,12 @@ def test_vrs_answering_garbage_is_a_503_never_a_500(
         return Response(text, status, content_type="application/json")
 
     lgwan = CA(tmp_path / "lgwan", "LGWAN CA (test)")
-    server, thread = start(
+    server = Server(
         vrs,
         "127.0.0.1",
         0,
         mutual_tls_context(*lgwan.issue("vrs", "vrs", server=True), lgwan.cert_path),
-    )
+    ).start()
     kiosks = tmp_path / "kiosks.json"
     KioskRegistry.write(kiosks, [Kiosk("K0001", "Store 1", True)])
     cert, key = lgwan.issue("center", "issuance-center")
@@ -248,5 +248,4 @@ def test_vrs_answering_garbage_is_a_503_never_a_500(
             )
         assert (resp.status_code, resp.json["error"]) == (503, "vrs_unavailable")
     finally:
-        server.shutdown()
-        thread.join(5)
+        server.stop()

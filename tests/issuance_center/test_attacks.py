@@ -32,7 +32,7 @@ from certs import IssuerKey
 from issuance_center import create_app
 from issuance_center.kiosks import Kiosk, KioskRegistry
 from kiosk_sim.cli import main as kiosk_sim
-from kiosk_sim.tls import CA, CrlContext, mutual_tls_context, start
+from serving import CA, CrlContext, Server, mutual_tls_context
 from vrs import Vrs
 from vrs import create_app as vrs_app
 from vrs.crypto import MasterKey
@@ -351,12 +351,11 @@ def line(tmp_path: Path, issuer: DevCardIssuer) -> Iterator[Line]:
             "VRS": FakeVrs(),
         }
     )
-    server, thread = start(
+    server = Server(
         app, "127.0.0.1", 0, CrlContext(server_cert, server_key, ca.cert_path, crl)
-    )
+    ).start()
     yield Line(home, ca, app, f"https://localhost:{server.port}")
-    server.shutdown()
-    thread.join(5)
+    server.stop()
 
 
 @pytest.mark.security("A07")
@@ -518,12 +517,11 @@ def real_vrs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, CA
         vrs.area(m.code).import_csv(io.StringIO(ledger(people, m.code)))
     lgwan = CA(root / "lgwan", "LGWAN CA (test)")
     cert, key = lgwan.issue("vrs", "vrs", server=True)
-    server, thread = start(
+    server = Server(
         vrs_app({"VRS": vrs}), "127.0.0.1", 0, mutual_tls_context(cert, key, lgwan.cert_path)
-    )
+    ).start()
     yield f"https://127.0.0.1:{server.port}", lgwan, people
-    server.shutdown()
-    thread.join(5)
+    server.stop()
 
 
 @pytest.fixture

@@ -70,17 +70,25 @@ def test_a_disabled_kiosk_is_refused(
     center_log.line("kiosk=K0009", "op=api.open_session", "status=403", "outcome=kiosk_disabled")
 
 
-def test_a_client_that_never_finishes_its_handshake_stalls_no_one(
+def test_clients_that_stall_before_or_during_their_handshake_stall_no_one(
     center_url: str, pki: dict[str, Any], center_log: CenterLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Handshakes run in each connection's thread under a deadline, not in the accept loop."""
-    import kiosk_sim.tls
+    """A silent connection waits without a thread; a stalled handshake is cut at its deadline."""
+    import serving.server
 
-    monkeypatch.setattr(kiosk_sim.tls, "HANDSHAKE_TIMEOUT", 0.5)
+    monkeypatch.setattr(serving.server, "HANDSHAKE_TIMEOUT", 0.5)
     port = int(center_url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)):  # connects, then says nothing
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]  # say nothing
+    # starts a TLS record (a ClientHello's first bytes), then stops in the middle of it
+    stalled = socket.create_connection(("127.0.0.1", port))
+    stalled.sendall(bytes.fromhex("160301020001"))
+    try:
         assert post(center_url, pki, pki["kiosk"]).status_code == 201
-        center_log.handshake_refused("TimeoutError")  # cut off at the deadline
+        center_log.handshake_refused("TimeoutError")  # the stalled one, cut off at the deadline
+        assert post(center_url, pki, pki["kiosk"]).status_code == 201
+    finally:
+        for s in [*silent, stalled]:
+            s.close()
 
 
 @pytest.mark.measure("M05")

@@ -27,7 +27,7 @@ from issuance_center.kiosks import Kiosk, KioskRegistry
 from kiosk import create_app as kiosk_app
 from kiosk.browser import CHROMIUM, CHROMIUM_ARGS
 from kiosk.printer import SimulatedPrinter
-from kiosk_sim.tls import CA, mutual_tls_context, start
+from serving import CA, Server, mutual_tls_context
 from vrs import Vrs
 from vrs import create_app as vrs_app
 from vrs.crypto import MasterKey
@@ -100,12 +100,12 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         vrs.area(m.code).import_csv(io.StringIO(ledger(people, m.code)))
     lgwan = CA(root / "pki" / "lgwan", "LGWAN CA (test)")
     vrs_cert, vrs_key = lgwan.issue("vrs", "vrs", server=True)
-    vrs_server, _ = start(
+    vrs_server = Server(
         vrs_app({"VRS": vrs}),
         "127.0.0.1",
         0,
         mutual_tls_context(vrs_cert, vrs_key, lgwan.cert_path),
-    )
+    ).start()
     vrs_url = f"https://127.0.0.1:{vrs_server.port}"
     # the center
     kiosk_ca = CA(root / "pki" / "kiosk", "Kiosk CA (test)")
@@ -125,8 +125,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         kiosk_ca,
         rsa.generate_private_key(65537, 2048),
     )
-    center_server.shutdown()
-    vrs_server.shutdown()
+    center_server.stop()
+    vrs_server.stop()
     for name, h in handlers:
         logging.getLogger(name).removeHandler(h)
         h.close()
@@ -149,7 +149,9 @@ def start_center(
         }
     )
     c_cert, c_key = kiosk_ca.issue("center", "center", server=True)
-    server, _ = start(capp, "127.0.0.1", 0, mutual_tls_context(c_cert, c_key, kiosk_ca.cert_path))
+    server = Server(
+        capp, "127.0.0.1", 0, mutual_tls_context(c_cert, c_key, kiosk_ca.cert_path)
+    ).start()
     return capp, server
 
 
@@ -181,12 +183,12 @@ def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[Ki
             **config,
         }
     )
-    server, _ = start(app, "127.0.0.1", 0, None, "kiosk")
+    server = Server(app, "127.0.0.1", 0, None, name="kiosk").start()
     try:
         yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer)
     finally:
         app.extensions["kiosk_watcher"].stop()
-        server.shutdown()
+        server.stop()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pyzbar import pyzbar
 
 from card_reader import to_wire
 from certs import KeySets, from_numeric, verify
+from issuance_center.vrs_client import VrsClient
 
 from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips without pcscd
 from .conftest import KioskUnderTest, System
@@ -208,8 +209,8 @@ def test_vrs_down_is_clear_and_free(system: System, kiosk: KioskUnderTest, page:
     with inserted(system.card(holder)):
         through_pin(page, holder.pin)
         screen(page, "remove_card")
-    vrs_client = system.center.extensions["center"].vrs
-    real = vrs_client.base_url
+    center = system.center.extensions["center"]
+    real = center.vrs
     screen(page, "municipality")
     page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
     screen(page, "type")
@@ -219,12 +220,16 @@ def test_vrs_down_is_clear_and_free(system: System, kiosk: KioskUnderTest, page:
     screen(page, "confirm")
     page.click("[data-action=next]")
     screen(page, "payment")
-    vrs_client.base_url = "https://127.0.0.1:9"  # VRS goes away before the issuance
+    # VRS goes away before the issuance: the center's link now leads nowhere
+    cert, key = system.lgwan.issue("center-client", "issuance-center")
+    center.vrs = VrsClient(
+        "https://127.0.0.1:9", client_cert=(cert, key), ca_file=system.lgwan.cert_path
+    )
     try:
         page.click("[data-action=pay]")
         page.wait_for_selector("main[data-screen=error][data-code=vrs_unavailable]", timeout=30000)
     finally:
-        vrs_client.base_url = real
+        center.vrs = real
     assert "料金はかかりません" in page.inner_text("#message")
     assert kiosk.printer.tray == []
 

@@ -68,7 +68,7 @@ class Stack:
     def restart_center(self) -> None:
         """The center's process restarts: its connections end, its memory starts empty."""
         self.link.down()
-        self.server.shutdown()
+        self.server.stop()
         self.app, self.server = center(self.system, self.vrs)
         self.link.up(f"https://127.0.0.1:{self.server.port}")
 
@@ -91,7 +91,7 @@ def stack(system: System) -> Iterator[Stack]:
     app, server = center(system, vrs)
     s = Stack(system, vrs, Relay(f"https://127.0.0.1:{server.port}"), app, server)
     yield s
-    s.server.shutdown()
+    s.server.stop()
     s.link.down()
     s.vrs.down()
 

@@ -30,7 +30,7 @@ import requests
 from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 
-from kiosk_sim.tls import CA, mutual_tls_context, start
+from serving import CA, Server, mutual_tls_context
 from vrs import Vrs, create_app, open_vrs
 from vrs import staff as staff_module
 from vrs.demo import MUNICIPALITIES, Resident, residents
@@ -275,9 +275,9 @@ def test_an_issuance_on_a_full_disk_records_nothing_and_works_once_freed(
     vrs = new_instance(disk.path, people)
     lgwan = CA(tmp_path / "lgwan", "LGWAN CA (test)")
     cert, key = lgwan.issue("vrs", "localhost", server=True)
-    server, thread = start(
+    server = Server(
         create_app({"VRS": vrs}), "127.0.0.1", 0, mutual_tls_context(cert, key, lgwan.cert_path)
-    )
+    ).start()
     center = requests.Session()
     center.trust_env = False  # the link's own CA, never an environment bundle
     center.cert = tuple(map(str, lgwan.issue("center", "issuance-center")))  # type: ignore[assignment]
@@ -321,8 +321,7 @@ def test_an_issuance_on_a_full_disk_records_nothing_and_works_once_freed(
         assert logged == ids
         check_database(disk.path / "vrs.sqlite3", len(people), certificates=4)
     finally:
-        server.shutdown()
-        thread.join(5)
+        server.stop()
 
 
 def sqlite_full_error() -> sqlite3.OperationalError:

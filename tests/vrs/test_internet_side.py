@@ -15,7 +15,7 @@ import requests
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kiosk_sim.tls import CA, mutual_tls_context, start
+from serving import CA, Server, mutual_tls_context
 from vrs import Vrs, create_app, open_vrs
 from vrs.crypto import AreaKeys, DoseKeys, MasterKey, _seal
 from vrs.demo import Resident
@@ -61,17 +61,17 @@ def sides(loaded: Vrs, tmp_path: Path) -> Iterator[Sides]:
     app = create_app({"VRS": loaded})
     site_app = create_site_app({"DESK": CouponDesk.from_vrs(loaded)})
     servers = [
-        start(app, "127.0.0.1", 0, mutual_tls_context(*lgwan_server(lgwan), lgwan.cert_path)),
-        start(
+        Server(app, "127.0.0.1", 0, mutual_tls_context(*lgwan_server(lgwan), lgwan.cert_path)),
+        Server(
             site_app,
             "127.0.0.1",
             0,
             mutual_tls_context(*tablets.issue("site", "localhost", server=True), tablets.cert_path),
         ),
     ]
-    urls = [f"https://localhost:{s.port}" for s, _ in servers]
+    urls = [f"https://localhost:{s.start().port}" for s in servers]
     yield Sides(urls[0], urls[1], lgwan, tablets, tmp_path)
-    stops = [threading.Thread(target=server.shutdown) for server, _ in servers]  # both at once
+    stops = [threading.Thread(target=server.stop) for server in servers]  # both at once
     for t in stops:
         t.start()
     for t in stops:
@@ -141,7 +141,10 @@ def test_a_tablet_records_a_dose_by_coupon_number(
     ]
     assert site_log[0]["actor"] == "tablet:tablet-niihama-07"
     # every log line of the run (the site's, its access log, the LGWAN side's)
-    assert any(r.name == "werkzeug" and "/site/v1/doses" in r.getMessage() for r in caplog.records)
+    assert any(
+        r.name == "vrs.site.access" and "POST /site/v1/doses status=201" in r.getMessage()
+        for r in caplog.records
+    )
     for text in [*texts, str(site_log), caplog.text]:
         for secret in resident.secrets():
             assert secret not in text

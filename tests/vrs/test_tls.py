@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk_sim.tls import CA, mutual_tls_context, start
+from serving import CA, Server, mutual_tls_context
 from vrs import Vrs, create_app
 
 
@@ -16,12 +16,11 @@ from vrs import Vrs, create_app
 def vrs_url(loaded: Vrs, tmp_path: Path) -> Iterator[tuple[str, CA, Path]]:
     lgwan = CA(tmp_path / "lgwan", "LGWAN CA (test)")
     cert, key = lgwan.issue("vrs", "localhost", server=True)
-    server, thread = start(
+    server = Server(
         create_app({"VRS": loaded}), "127.0.0.1", 0, mutual_tls_context(cert, key, lgwan.cert_path)
-    )
+    ).start()
     yield f"https://localhost:{server.port}", lgwan, tmp_path
-    server.shutdown()
-    thread.join(5)
+    server.stop()
 
 
 @pytest.mark.measure("M05")

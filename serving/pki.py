@@ -1,41 +1,32 @@
-"""Development PKI and mutual-TLS serving, shared by the systems' launchers.
+"""The development PKI: one CA per link, its certificates and its CRL.
 
 Each link has its own CA (design.md): the kiosk CA for kiosk ↔ center (the
-dedicated line), the LGWAN CA for center ↔ VRS. Keys are made at first run in
-the instance folder (private keys mode 0600), never in the repository.
+dedicated line), the LGWAN CA for center ↔ VRS, the vaccination-site CA for
+the tablets. Keys are made at first run in the instance folder (private keys
+mode 0600), never in the repository.
 
 Revocation: a CA keeps the serials it revoked in its own signed CRL
-(``crl.pem`` beside ``ca.crt``). A server given that CRL checks the client's
-certificate against it at the handshake (``VERIFY_CRL_CHECK_LEAF``) and
-re-reads it when it changes (:class:`CrlContext`), so a revocation counts from
-the next connection without a restart.
+(``crl.pem`` beside ``ca.crt``); a server given that CRL checks client
+certificates against it at the handshake (:class:`serving.tls.CrlContext`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import logging
 import os
-import socket
-import ssl
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from flask import Flask
-from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, make_server
 
 VALIDITY = dt.timedelta(days=825)
 # A verifier refuses everyone once the CRL is past its next update (fail closed):
 # the CA signs it afresh on every revocation and whenever a server starts.
 CRL_VALIDITY = dt.timedelta(days=30)
-HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to complete its TLS handshake
 
 
 def _name(cn: str, org: str = "kiosk-sim development") -> x509.Name:
@@ -174,137 +165,3 @@ class CA:
             raise ValueError("this certificate was not issued by this CA")
         self.publish_crl([cert.serial_number])
         return cert.serial_number
-
-
-def mutual_tls_context(
-    cert: Path, key: Path, client_ca: Path, crl: Path | None = None
-) -> ssl.SSLContext:
-    """Server side of a mutual-TLS link: only clients certified by ``client_ca`` get in (M05).
-
-    With ``crl`` (the CA's, PEM), a client whose certificate it lists is refused
-    too; so is everyone while the CRL is expired or not the CA's (fail closed).
-    """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(cert), str(key))
-    ctx.load_verify_locations(cafile=str(client_ca))
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    if crl is not None:
-        ctx.load_verify_locations(cafile=str(crl))  # OpenSSL reads CRLs from the same store
-        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
-    return ctx
-
-
-class CrlContext:
-    """``mutual_tls_context`` with a CRL, made again whenever the CRL file changes.
-
-    ``start`` calls it for each connection. A CRL that disappears or cannot be
-    read refuses every handshake until it is fixed.
-    """
-
-    def __init__(self, cert: Path, key: Path, client_ca: Path, crl: Path) -> None:
-        self._args = (cert, key, client_ca, crl)
-        self._lock = threading.Lock()
-        self._stamp = self._stat()
-        self._ctx = mutual_tls_context(*self._args)  # a broken set-up fails at start
-
-    def _stat(self) -> tuple[int, int, int]:
-        st = self._args[3].stat()
-        return st.st_ino, st.st_mtime_ns, st.st_size
-
-    def __call__(self) -> ssl.SSLContext:
-        with self._lock:
-            stamp = self._stat()
-            if stamp != self._stamp:
-                self._ctx = mutual_tls_context(*self._args)
-                self._stamp = stamp
-            return self._ctx
-
-
-def _refusal_reason(exc: BaseException) -> str:
-    """OpenSSL's words for a refused handshake; never anything from the peer's certificate."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return str(exc.verify_message)
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason)
-    return type(exc).__name__
-
-
-class _TLSServer(ThreadedWSGIServer):
-    """Werkzeug's threaded server with each TLS handshake in its connection's thread.
-
-    Werkzeug wraps the listening socket, so its handshakes run inside accept():
-    one client that connects and says nothing stalls every other client, and a
-    refused handshake leaves no trace. Here accept() is plain TCP; the handshake
-    runs in the connection's own thread under a deadline, and a refusal is
-    logged with the peer's address and OpenSSL's reason only.
-    """
-
-    tls: Callable[[], ssl.SSLContext]
-    refusals: logging.Logger
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        conn: ssl.SSLSocket | None = None
-        try:
-            conn = self.tls().wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-            conn.settimeout(HANDSHAKE_TIMEOUT)
-            conn.do_handshake()
-            conn.settimeout(None)
-        except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
-            self.refusals.warning(
-                "op=tls_handshake outcome=handshake_refused peer=%s:%s reason=%s",
-                client_address[0],
-                client_address[1],
-                _refusal_reason(exc),
-            )
-            (conn or request).close()
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            self.shutdown_request(conn)  # the caller's shutdown gets the now-detached socket
-
-
-def start(
-    app: Flask,
-    host: str,
-    port: int,
-    ctx: ssl.SSLContext | Callable[[], ssl.SSLContext] | None,
-    name: str = "server",
-) -> tuple[BaseWSGIServer, threading.Thread]:
-    """Serves ``app`` in a background thread; ``port`` 0 picks a free one (``server.port``).
-
-    ``ctx`` is a server TLS context, a callable giving the current one for each
-    connection (:class:`CrlContext`), or None for plain HTTP. Refused handshakes
-    go to the app's logger (``app.import_name``), beside its access log.
-    """
-    if ctx is None:
-        server: BaseWSGIServer = make_server(host, port, app, threaded=True)
-    else:
-        tls = ctx if callable(ctx) else (lambda: ctx)
-        server = _TLSServer(host, port, app)
-        server.tls = tls
-        server.refusals = logging.getLogger(app.import_name)
-        # werkzeug reads this for the URL scheme and the client certificate in environ
-        server.ssl_context = tls()
-    # Accepted sockets inherit this on Linux: werkzeug writes headers and body
-    # separately, and Nagle + the peer's delayed ACK would hold each answer ~40 ms.
-    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # a short poll: shutdown() returns within 0.1 s instead of 0.5 (tests start many servers)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True
-    )
-    thread.start()
-    return server, thread
-
-
-def serve_until_stopped(server: BaseWSGIServer) -> None:
-    """Blocks until Ctrl-C or SIGTERM, then shuts ``server`` down cleanly."""
-    import contextlib
-    import signal
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    server.shutdown()

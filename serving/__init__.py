@@ -1,0 +1,24 @@
+"""Shared serving infrastructure: the development PKI, mutual TLS, the server, pooled clients.
+
+Every system serves and calls through this package; it imports no system
+(design.md), so any system can be installed and run without the others.
+"""
+
+from .client import Link, LinkCode, LinkError, Reply
+from .pki import CA
+from .server import Server, raise_open_files_limit, serve_until_stopped
+from .tls import CrlContext, client_context, mutual_tls_context
+
+__all__ = [
+    "CA",
+    "CrlContext",
+    "Link",
+    "LinkCode",
+    "LinkError",
+    "Reply",
+    "Server",
+    "client_context",
+    "mutual_tls_context",
+    "raise_open_files_limit",
+    "serve_until_stopped",
+]
