@@ -48,7 +48,8 @@ TlsSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
 HANDSHAKE_TIMEOUT = 5.0  # seconds a client may take for its TLS handshake, in a worker
 IDLE_TIMEOUT = 30.0  # an idle keep-alive connection is closed after this; also each read's limit
 MAX_CONNECTIONS = 1000
-GRACE = 4.0  # seconds requests in flight get to finish on stop (the process exits within 5 s)
+BACKLOG = 1024
+GRACE = 3.0  # seconds requests in flight get to finish on stop (the process exits within 5 s)
 
 
 class _TlsAdapter(Adapter):
@@ -166,6 +167,9 @@ class Server:
             server_name=name,
             timeout=idle_timeout,
             shutdown_timeout=GRACE,
+            # the listen backlog (cheroot's default is 5): a burst of clients connecting at
+            # once would otherwise see dropped SYNs and wait a second or more to retry
+            request_queue_size=BACKLOG,
             log=log or logging.getLogger(getattr(app, "import_name", name)),
             max_connections=max_connections,
         )
