@@ -72,6 +72,14 @@ def cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / CLK_TCK
 
 
+def machine_cpu_ms() -> tuple[float, float]:
+    """(busy, steal) CPU time of the whole machine, all cores, in milliseconds."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    total = sum(ticks[:8])  # guest time is already inside user
+    return (total - idle) * 1000 / CLK_TCK, ticks[7] * 1000 / CLK_TCK
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -466,6 +474,7 @@ def load_phase(inst: Instance, seconds: float, warmup: float, processes: int) ->
         w0 = time.monotonic()
         cpu0 = {n: cpu_ms(p) for n, p in servers.items()}
         cpu0["kiosks"] = sum(cpu_ms(p) for p in kiosk_pids)
+        busy0, steal0 = machine_cpu_ms()
         while (now := time.monotonic()) < w0 + seconds:
             memory.append((now - w0, rss_mb(inst.vrs.pid), rss_mb(inst.center.pid)))
             kiosk_rss.append(sum(rss_mb(p) for p in kiosk_pids))
@@ -473,6 +482,7 @@ def load_phase(inst: Instance, seconds: float, warmup: float, processes: int) ->
         w1 = time.monotonic()
         cpu = {n: cpu_ms(p) - cpu0[n] for n, p in servers.items()}
         cpu["kiosks"] = sum(cpu_ms(p) for p in kiosk_pids) - cpu0["kiosks"]
+        busy, steal = (b - a for a, b in zip((busy0, steal0), machine_cpu_ms(), strict=True))
         memory.append((w1 - w0, rss_mb(inst.vrs.pid), rss_mb(inst.center.pid)))
         stop.set()
         records: list[Record] = []
@@ -518,7 +528,12 @@ def load_phase(inst: Instance, seconds: float, warmup: float, processes: int) ->
         "server_p99_ms": round(pct(server, 0.99), 1),
         "card_read_p50_ms": round(pct([r.card_ms for r in ok], 0.5), 1),
         "cpu_ms_per_issuance": {k: round(v / n, 2) for k, v in cpu.items()},
-        "cpu_utilisation": {k: round(v / 1e3 / elapsed, 2) for k, v in cpu.items()},
+        # in CPUs busy on average; "others": whatever else ran on the machine meanwhile
+        "cpu_utilisation": {
+            **{k: round(v / 1e3 / elapsed, 2) for k, v in cpu.items()},
+            "others": round(max(0.0, busy - sum(cpu.values())) / 1e3 / elapsed, 2),
+            "steal": round(steal / 1e3 / elapsed, 2),
+        },
         "memory": mem,
         "kiosk_processes": len(procs),
         "kiosk_processes_peak_rss_mb": round(max(kiosk_rss, default=0.0), 1),
@@ -547,6 +562,7 @@ def scan(inst: Instance) -> dict:
 
 
 def run_point(args: argparse.Namespace, kiosks: int) -> dict:
+    loadavg = float(Path("/proc/loadavg").read_text().split()[0])  # the machine's noise before
     with tempfile.TemporaryDirectory(prefix="kiosk-sim-load-") as tmp:
         inst = start_instance(Path(tmp), kiosks, args.residents)
         try:
@@ -561,6 +577,7 @@ def run_point(args: argparse.Namespace, kiosks: int) -> dict:
     server_cpu = load["cpu_ms_per_issuance"]["center"] + load["cpu_ms_per_issuance"]["vrs"]
     return {
         "kiosks": kiosks,
+        "loadavg_before": loadavg,
         **load,
         "server_cpu_ms_per_issuance": round(server_cpu, 2),
         "crypto": crypto,
@@ -615,6 +632,12 @@ def print_point(p: dict) -> None:
         f" = {p['server_cpu_ms_per_issuance']:.2f} ms"
         f" ({p['server_cpu_over_crypto']:g}× the bare crypto {p['crypto']['issuance_ms']:.3f} ms);"
         f" kiosks {c['kiosks']:.2f} ms"
+    )
+    u = p["cpu_utilisation"]
+    print(
+        f"  CPUs busy on average: center {u['center']:.2f}, VRS {u['vrs']:.2f}, kiosks"
+        f" {u['kiosks']:.2f}, anything else {u['others']:.2f} (steal {u['steal']:.2f});"
+        f" load average before {p['loadavg_before']:.2f}"
     )
     for name, m in p["memory"].items():
         print(
@@ -814,16 +837,17 @@ def markdown(result: dict, counts: list[int]) -> str:
     rows = [
         "| kiosks | issuances/s | p50 ms | p99 ms | p99 ms without card read | failed"
         " | center CPU ms/iss. | VRS CPU ms/iss. | kiosks CPU ms/iss. | (center+VRS) / bare crypto"
-        " | RSS peak center / VRS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | RSS peak center / VRS MB | CPUs busy: servers + kiosks + others |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in pts:
-        c = p["cpu_ms_per_issuance"]
+        c, u = p["cpu_ms_per_issuance"], p["cpu_utilisation"]
         rows.append(
             f"| {p['kiosks']} | {p['per_second']:g} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f}"
             f" | {p['server_p99_ms']:.1f} | {p['failed']} | {c['center']:.2f} | {c['vrs']:.2f}"
             f" | {c['kiosks']:.2f} | {p['server_cpu_over_crypto']:g}×"
-            f" | {p['memory']['center']['peak_mb']:.0f} / {p['memory']['vrs']['peak_mb']:.0f} |"
+            f" | {p['memory']['center']['peak_mb']:.0f} / {p['memory']['vrs']['peak_mb']:.0f}"
+            f" | {u['center'] + u['vrs']:.2f} + {u['kiosks']:.2f} + {u['others']:.2f} |"
         )
     crypto = statistics.median(p["crypto"]["issuance_ms"] for p in pts)
     dirty = result["server_code_uncommitted"]
@@ -852,6 +876,11 @@ def markdown(result: dict, counts: list[int]) -> str:
         " for servers with the machine to themselves.",
         "",
         "![throughput, latency and CPU per issuance against kiosks](load.png)",
+        "",
+        "The last column is the CPUs busy on average over the window (of"
+        f" {result['machine']['cpus']}): center + VRS, the kiosk processes, and anything else"
+        " that ran on the machine meanwhile (from /proc/stat); a row with much of the latter was"
+        " measured on a busy machine.",
         "",
         *rows,
         "",
