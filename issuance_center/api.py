@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from flask import Blueprint, current_app, g, jsonify, request
 
 from card_reader import CardError, ErrorCode, from_wire, verify_card
 from card_reader.client import WIRE_FIELDS
+from serving import client_certificate
 
 from .errors import CenterError, Code
 from .sessions import Session
@@ -23,18 +22,15 @@ MAX_COPIES = 10
 
 def kiosk_id() -> str:
     """The kiosk is who its client certificate (checked by TLS against the kiosk CA) says."""
-    pem = request.environ.get("SSL_CLIENT_CERT")
-    if not pem:
-        raise CenterError(Code.NO_CLIENT_CERTIFICATE, "a kiosk client certificate is required")
     try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        kid = str(names[0].value)
-    except (ValueError, IndexError):
+        peer = client_certificate(request.environ)
+    except ValueError:
         raise CenterError(Code.NO_CLIENT_CERTIFICATE, "unreadable client certificate") from None
-    g.kiosk_id = kid  # logged with the refusal too, if the registry refuses it
-    current_app.extensions["center"].kiosks.check(kid, cert.serial_number)
-    return kid
+    if peer is None:
+        raise CenterError(Code.NO_CLIENT_CERTIFICATE, "a kiosk client certificate is required")
+    g.kiosk_id = peer.cn  # logged with the refusal too, if the registry refuses it
+    current_app.extensions["center"].kiosks.check(peer.cn, peer.serial)
+    return peer.cn
 
 
 def body(*fields: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Every system serves and calls through this package; it imports no system
 """
 
 from .client import Link, LinkCode, LinkError, Reply
+from .logs import add_log_options, setup_logging
+from .peer import Peer, client_certificate
 from .pki import CA
 from .server import Server, raise_open_files_limit, serve_until_stopped
 from .tls import CrlContext, client_context, mutual_tls_context
@@ -15,10 +17,14 @@ __all__ = [
     "Link",
     "LinkCode",
     "LinkError",
+    "Peer",
     "Reply",
     "Server",
+    "add_log_options",
+    "client_certificate",
     "client_context",
     "mutual_tls_context",
     "raise_open_files_limit",
     "serve_until_stopped",
+    "setup_logging",
 ]

@@ -6,11 +6,10 @@ import io
 import re
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from card_reader.mynumber import is_valid as my_number_valid
+from serving import client_certificate
 
 from .errors import Code, VrsError
 from .records import Vrs, valid_municipality_code
@@ -40,14 +39,11 @@ def body() -> dict[str, Any]:
 
 
 def client_cn() -> str | None:
-    pem = request.environ.get("SSL_CLIENT_CERT")
-    if not pem:
-        return None
     try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-        return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-    except (ValueError, IndexError):
+        peer = client_certificate(request.environ)
+    except ValueError:
         return None
+    return peer.cn if peer else None
 
 
 # --- the issuance center (LGWAN, mutual TLS; the certificate must be the center's)

@@ -30,11 +30,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from certs import VACCINES
+from serving import client_certificate
 from serving.access import log_requests
 
 from . import clock, json_errors
@@ -161,12 +160,11 @@ def desk() -> CouponDesk:
 
 def tablet() -> str:
     """The tablet's ID: its certificate's CN (the site CA let it in at the handshake)."""
-    pem = request.environ.get("SSL_CLIENT_CERT")
     try:
-        cert = x509.load_pem_x509_certificate(pem.encode()) if pem else None
-        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value if cert else None
-    except (ValueError, IndexError):
-        cn = None
+        peer = client_certificate(request.environ)
+    except ValueError:
+        peer = None
+    cn = peer.cn if peer else None
     if not cn:
         raise VrsError(Code.UNAUTHENTICATED, "a vaccination-site tablet certificate is required")
     return f"tablet:{str(cn)[:64]}"
