@@ -31,7 +31,13 @@ log and the kiosks wrote is searched for the residents' personal data.
 
 A single run writes ``.test-results/load.json`` (read by `kiosk-sim security`).
 ``--sweep`` runs each kiosk count on fresh servers and writes docs/load.json,
-docs/load.png and docs/load.md.
+docs/load.png and docs/load.md. To measure one commit while the tree is being
+edited, run it from a clean worktree (the commit recorded is the one the
+servers' code was imported from):
+
+    git worktree add /tmp/at HEAD
+    PYTHONPATH=/tmp/at .venv/bin/python /tmp/at/benchmarks/load.py --sweep 1,2,5,10,20,40 \
+        --seconds 20 --docs docs
 """
 
 from __future__ import annotations
@@ -321,6 +327,7 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[s
         stderr=log.open("w"),
         text=True,
         env=env,
+        cwd=log.parent,  # not the caller's: `-m` would import the checkout found there first
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -360,6 +367,7 @@ def start_instance(home: Path, kiosks: int, residents: int) -> Instance:
         ],
         check=True,
         env=env,
+        cwd=home,
         stdout=subprocess.DEVNULL,
     )
     DevCardIssuer.load_or_create(home / "card-issuer")
@@ -662,9 +670,15 @@ def print_idle(i: dict) -> None:
 
 
 def commit() -> dict:
+    """The commit of the code the servers ran: the checkout ``vrs`` is imported from (a
+    clean worktree given by PYTHONPATH measures one commit while others edit this one)."""
+    import vrs
+
+    code = Path(vrs.__file__).resolve().parents[1]
+
     def git(*a: str) -> str:
         return subprocess.run(
-            ["git", "-C", str(ROOT), *a], capture_output=True, text=True, check=False
+            ["git", "-C", str(code), *a], capture_output=True, text=True, check=False
         ).stdout.strip()
 
     # what the servers run on: uncommitted edits there mean the figures are not the commit's
