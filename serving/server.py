@@ -22,10 +22,17 @@ What we change, and why:
 - Refused handshakes are logged with the peer's address and OpenSSL's reason
   only; the client certificate reaches the app as ``SSL_CLIENT_CERT`` (PEM),
   as werkzeug's server gave it.
+- Cheroot reads requests through ``_pyio``, the pure-Python io module, so that it
+  can look into the read buffer; reading the header lines that way was a third
+  of its cost per request. Here a C ``io.BufferedReader`` reads, and a raw stream
+  that can answer "nothing now" lets us look into its buffer without reading
+  (:class:`_Reader`). A response's headers wait for its first body bytes and go
+  out with them: one TLS record and one send instead of two.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import resource
@@ -38,7 +45,6 @@ from typing import Any
 
 from cheroot import server as cheroot_server
 from cheroot import wsgi
-from cheroot.makefile import StreamReader, StreamWriter
 from cheroot.ssl import Adapter
 
 from .tls import refusal_reason
@@ -68,12 +74,88 @@ class _TlsAdapter(Adapter):
         return {}
 
     def makefile(self, sock: socket.socket, mode: str = "r", bufsize: int = -1) -> Any:
-        return (StreamReader if "r" in mode else StreamWriter)(sock, mode, bufsize)
+        return _makefile(sock, mode, bufsize)
+
+
+class _Raw(socket.SocketIO):
+    """The socket under a C BufferedReader; while ``probing`` it has "nothing now" to give."""
+
+    probing = False
+
+    def readinto(self, b: Any) -> int | None:
+        return None if self.probing else super().readinto(b)
+
+
+class _Reader(io.BufferedReader):
+    """What cheroot reads requests from (it wants ``has_data`` and ``bytes_read`` too)."""
+
+    def __init__(self, sock: socket.socket, bufsize: int) -> None:
+        super().__init__(_Raw(sock, "rb"), bufsize if bufsize > 0 else io.DEFAULT_BUFFER_SIZE)
+        self.sock = sock
+        self.bytes_read = 0  # cheroot's statistics, which are off
+
+    def has_data(self) -> bool:
+        """Bytes already read from the socket but not yet used (a pipelined request)?"""
+        raw = self.raw
+        raw.probing = True
+        try:
+            buffered = bool(self.peek(1))  # the probing raw stream makes this never block
+        finally:
+            raw.probing = False
+        return buffered or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0)
+
+
+class _Writer:
+    """Sends at once; a response's headers are held until its body (or its end) comes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.held = b""
+        self.hold_next = False
+        self.bytes_written = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        if self.hold_next:
+            self.hold_next = False
+            self.held += data
+        else:
+            self.sock.sendall(self.held + data if self.held else data)
+            self.held = b""
+        return len(data)
+
+    def flush(self) -> None:
+        if self.held:
+            self.sock.sendall(self.held)
+            self.held = b""
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _makefile(sock: socket.socket, mode: str = "r", bufsize: int = -1) -> Any:
+    return _Reader(sock, bufsize) if "r" in mode else _Writer(sock)
+
+
+class _Request(cheroot_server.HTTPRequest):
+    def send_headers(self) -> None:
+        self.conn.wfile.hold_next = True  # they go out with the first body bytes
+        super().send_headers()
+
+    def respond(self) -> None:
+        try:
+            super().respond()
+        finally:
+            self.conn.wfile.flush()  # a response without a body: its headers now
 
 
 class _Connection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _Request
     parked = False  # has waited in the selector once, until the client spoke
     handshake_due = False
+
+    def __init__(self, server: Any, sock: socket.socket, makefile: Any = None) -> None:
+        super().__init__(server, sock, _makefile)  # plain HTTP too, not cheroot's _pyio files
 
     def communicate(self) -> bool:
         if self.handshake_due:
