@@ -198,7 +198,7 @@ def test_sigterm_ends_the_process_within_five_seconds(sleep: float, finishes: bo
 def test_pipelined_requests_are_all_answered_at_once(pki: Pki) -> None:
     """Two requests in one packet: the second waits in our read buffer, not on the socket."""
     server = Server(echo_app(), "127.0.0.1", 0, None, threads=2, idle_timeout=5)
-    with server, socket.create_connection(("127.0.0.1", server.start().port), timeout=3) as s:
+    with server, socket.create_connection(("127.0.0.1", server.port), timeout=3) as s:
         one = b"GET /who HTTP/1.1\r\nHost: x\r\n\r\n"
         s.sendall(one + one.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
         t0 = time.monotonic()
