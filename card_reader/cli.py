@@ -63,6 +63,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instance", type=Path, default=None)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--slot", type=int, default=0, choices=(0, 1), help="Virtual PCD slot")
+    p.add_argument(
+        "--control",
+        type=Path,
+        default=None,
+        metavar="SOCKET",
+        help="stay up and insert, remove and switch cards on commands at this Unix socket "
+        "(card_reader/softcard/slot.py); --profile is then the card inserted first, if any",
+    )
+    from serving.logs import add_log_options
+
+    add_log_options(p)
     p.set_defaults(func=cmd_emulate)
 
 
@@ -214,12 +225,17 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
+    from serving.logs import setup_logging
+
     from .softcard import run_emulator  # the software card is only needed here
 
+    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     instance = args.instance or default_instance()
     state = args.state or instance / "cards" / (
         "demo-state.json" if args.profile is None else f"{args.profile.stem}-state.json"
     )
+    if args.control is not None:
+        return _emulate_controlled(args, instance, state)
 
     def ready(profile: object) -> None:
         if args.profile is None:
@@ -234,5 +250,38 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         run_emulator(
             args.profile, state, instance, args.host, VPCD_PORT + args.slot, stop, on_ready=ready
         )
+    print("software card removed", flush=True)
+    return EXIT_OK
+
+
+def _emulate_controlled(args: argparse.Namespace, instance: Path, state: Path) -> int:
+    """One long-lived card process: cards go in and out on commands at ``args.control``."""
+    from .pcsc import wait_for_card_state
+    from .softcard import DevCardIssuer
+    from .softcard.slot import CardShelf, CardSlot, ControlServer
+
+    reader = f"Virtual PCD 00 {args.slot:02d}"  # Debian's vpcd names its slots so
+
+    def seen_gone() -> None:
+        # a card switched for another must be seen leaving, or pcscd would take the
+        # next one for the same card still in (they share the ATR)
+        with contextlib.suppress(CardError):
+            wait_for_card_state(reader, False, 2.0)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    shelf = CardShelf(DevCardIssuer.load_or_create(instance / "card-issuer"))
+    slot = CardSlot(args.host, VPCD_PORT + args.slot, on_removed=seen_gone)
+    if args.profile is not None:
+        slot.insert(shelf.card(args.profile, state), args.profile.stem)
+        print("software card inserted", flush=True)
+    server = ControlServer(args.control, slot, shelf)
+    threading.Thread(target=server.serve_forever, args=(0.2,), daemon=True).start()
+    print(f"software card control listening on {args.control}", flush=True)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    slot.remove()
     print("software card removed", flush=True)
     return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 
@@ -32,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=16,
         help="keep-alive connections to VRS (size it to VRS's --threads)",
     )
+    from serving.logs import add_log_options
+
+    add_log_options(p)
     p.set_defaults(func=cmd_serve)
     r = cmds.add_parser(
         "revoke-kiosk",
@@ -47,12 +49,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving import CA, CrlContext, Server, raise_open_files_limit, serve_until_stopped
+    from serving import (
+        CA,
+        CrlContext,
+        Server,
+        raise_open_files_limit,
+        serve_until_stopped,
+        setup_logging,
+    )
 
     from . import create_app
     from .kiosks import Kiosk, KioskRegistry
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     home = args.home or default_home()
     kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
     lgwan = CA(home / "pki" / "lgwan", "LGWAN CA (development)")

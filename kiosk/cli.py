@@ -43,15 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=180.0,
         help="seconds the card/certificate reminders repeat before the kiosk wipes anyway",
     )
+    from serving.logs import add_log_options
+
+    add_log_options(p)
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving import CA, Server, serve_until_stopped
+    from serving import CA, Server, serve_until_stopped, setup_logging
 
     from . import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens (set
     # here, for the kiosk's own process: in create_app it silenced every server of a test run)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -4,24 +4,37 @@ VRS (with demo data), the center, the kiosk and a software card of a demo
 resident in pcscd's first virtual reader; a small control page on loopback
 inserts, removes and switches demo cards. Development CAs and keys are made on
 first run in the instance folder ($KIOSK_SIM_HOME), never in the repository.
+
+It runs all day: each child logs to its own rotated file in INSTANCE/logs
+(never to a pipe that nobody reads: a full pipe blocks the child, and a blocked
+child ignores SIGTERM), and the card is one long-lived emulator that takes
+insert/remove commands on a Unix socket rather than a process per card.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, redirect, render_template_string, request
+from flask import Flask, jsonify, redirect, render_template_string, request
 
 from card_reader.cli import default_instance
+from serving.logs import BACKUPS, MAX_BYTES
 
 PORTS = {"vrs": 8443, "center": 8444, "site": 8445, "kiosk": 8080, "control": 8090}
+START_TIMEOUT = 60.0  # seconds a child may take until it serves
+STOP_TIMEOUT = 4.5  # seconds children get after SIGTERM before they are killed (all within 5 s)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,61 +45,166 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--print-dir", type=Path, default=None, help="where the simulated printer puts PDFs"
     )
+    p.add_argument(
+        "--ports-from",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="VRS, center, vaccination site, kiosk and control page on PORT..PORT+4 "
+        f"(default {', '.join(f'{k} {v}' for k, v in PORTS.items())})",
+    )
+    p.add_argument(
+        "--slot",
+        type=int,
+        default=0,
+        choices=(0, 1),
+        help="the vpcd reader slot of the card (default 0: 'Virtual PCD 00 00'; tests use 1)",
+    )
+    p.add_argument(
+        "--log-max-bytes", type=int, default=MAX_BYTES, help="each child's log rotates at this"
+    )
+    p.add_argument("--log-backups", type=int, default=BACKUPS, help="rotated logs kept per child")
     p.set_defaults(func=run)
 
 
+def ports_from(base: int) -> dict[str, int]:
+    if not 1024 <= base <= 65535 - len(PORTS):
+        raise ValueError(f"--ports-from must be 1024..{65535 - len(PORTS)}")
+    return {name: base + i for i, name in enumerate(PORTS)}
+
+
+class DemoError(Exception):
+    """Something the user must be told, without a traceback."""
+
+
 class Demo:
-    def __init__(self, home: Path) -> None:
+    def __init__(
+        self,
+        home: Path,
+        ports: dict[str, int] | None = None,
+        *,
+        slot: int = 0,
+        log_max_bytes: int = MAX_BYTES,
+        log_backups: int = BACKUPS,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.home = home
+        self.ports = ports or dict(PORTS)
+        self.slot = slot
+        self.reader = f"Virtual PCD 00 {slot:02d}"
+        self.logs = home / "logs"
+        self.log_limits = ("--log-max-bytes", str(log_max_bytes), "--log-backups", str(log_backups))
+        self.stop_event = stop or threading.Event()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.reported: set[str] = set()
         self.cards: list[dict[str, Any]] = []
         self.inserted: int | None = None
+        self._card_lock = threading.Lock()
+        # a short private folder: a Unix socket path may not exceed 107 bytes
+        self._run_dir = Path(tempfile.mkdtemp(prefix="kiosk-sim-demo-"))
+        self.card_socket = self._run_dir / "card.sock"
 
-    def spawn(self, name: str, *args: str, wait_for: str | None = None) -> None:
-        cmd = [sys.executable, "-m", "kiosk_sim.cli", *args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.procs[name] = proc  # type: ignore[assignment]
-        if wait_for is None:
-            return
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        for line in proc.stdout:
-            if wait_for in line:
-                return
+    # --- children
+
+    def log_of(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def spawn(self, name: str, args: list[str], ready: Callable[[], bool]) -> None:
+        """Starts ``kiosk-sim ARGS --log-file logs/NAME.log`` and waits until ``ready()``."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "kiosk_sim.cli", *args, "--log-file", str(self.log_of(name))]
+        # stdout and stderr (a few start-up lines) to a file of their own, truncated at each start
+        with (self.logs / f"{name}.out").open("wb") as out:
+            proc = subprocess.Popen(
+                [*cmd, *self.log_limits], stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        self.procs[name] = proc
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready():
+            if proc.poll() is not None:
+                raise DemoError(
+                    f"{name} exited (code {proc.returncode}) before it was ready; see "
+                    f"{self.log_of(name)} and {self.logs / f'{name}.out'}"
+                )
+            if self.stop_event.is_set():
+                raise DemoError("stopped while starting")
             if time.monotonic() > deadline:
-                break
-        raise SystemExit(f"{name} did not start (see `kiosk-sim {' '.join(args)}`)")
+                raise DemoError(
+                    f"{name} did not start within {START_TIMEOUT:.0f} s; see {self.log_of(name)}"
+                )
+            time.sleep(0.05)
 
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
+    def check_children(self) -> None:
+        """Says once when a child has died, and where its log is."""
+        for name, proc in self.procs.items():
+            if name not in self.reported and proc.poll() is not None:
+                self.reported.add(name)
+                print(
+                    f"kiosk-sim demo: {name} exited (code {proc.returncode}); see {self.log_of(name)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def shutdown(self) -> None:
+        """SIGTERM to every child at once; whoever is still there after STOP_TIMEOUT is killed."""
+        procs = [p for p in self.procs.values() if p.poll() is None]
+        for p in procs:
+            p.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for p in procs:
             try:
-                proc.wait(5)
+                p.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                p.kill()
+                p.wait()
+        self.procs.clear()
+        shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    # --- the card
+
+    def _card(self, message: dict[str, Any]) -> dict[str, Any]:
+        from card_reader.softcard.slot import request as card_request
+
+        try:
+            reply = card_request(self.card_socket, message)
+        except (OSError, ValueError) as exc:
+            raise DemoError(
+                f"the card emulator does not answer ({exc}); see {self.log_of('card')}"
+            ) from None
+        if not reply.get("ok"):
+            raise DemoError(str(reply.get("message") or reply.get("error")))
+        return reply
 
     def insert(self, index: int) -> None:
-        self.remove()
         card = self.cards[index]
         state = self.home / "cards" / f"{Path(card['profile']).stem}-state.json"
-        self.spawn(
-            "card",
-            "card",
-            "emulate",
-            "--instance",
-            str(self.home),
-            "--profile",
-            str(self.home / "vrs" / "demo" / card["profile"]),
-            "--state",
-            str(state),
-            wait_for="inserted",
-        )
-        self.inserted = index
+        profile = self.home / "vrs" / "demo" / card["profile"]
+        with self._card_lock:
+            self.inserted = None
+            self._card({"op": "insert", "profile": str(profile), "state": str(state)})
+            self.inserted = index
 
     def remove(self) -> None:
-        self.stop("card")
-        self.inserted = None
+        with self._card_lock:
+            self._card({"op": "remove"})
+            self.inserted = None
+
+    def _says(self, name: str, line: str) -> Callable[[], bool]:
+        """Ready once the child printed ``line`` (the TLS servers print it once bound: a bare
+        TCP probe of their port would be logged as a refused handshake)."""
+        out = self.logs / f"{name}.out"
+        return lambda: line in out.read_text(errors="replace")
+
+    def _card_ready(self) -> bool:
+        if not self.card_socket.exists():
+            return False
+        try:
+            self._card({"op": "status"})
+        except DemoError:
+            return False
+        return True
+
+    # --- start
 
     def start(self, print_dir: Path | None) -> None:
         vrs = self.home / "vrs"
@@ -94,32 +212,40 @@ class Demo:
             subprocess.run(
                 [sys.executable, "-m", "kiosk_sim.cli", "vrs", "demo-data", "--instance", str(vrs)],
                 check=True,
+                stdin=subprocess.DEVNULL,
             )
         self.cards = json.loads((vrs / "demo" / "cards.json").read_text())
+        p = self.ports
         self.spawn(
             "vrs",
-            "vrs",
-            "serve",
-            "--instance",
-            str(vrs),
-            "--port",
-            str(PORTS["vrs"]),
-            "--site-port",
-            str(PORTS["site"]),
-            wait_for="listening",
+            [
+                "vrs",
+                "serve",
+                "--instance",
+                str(vrs),
+                "--port",
+                str(p["vrs"]),
+                "--site-port",
+                str(p["site"]),
+            ],
+            self._says("vrs", "VRS listening"),
         )
         self.spawn(
             "center",
-            "center",
-            "serve",
-            "--home",
-            str(self.home),
-            "--port",
-            str(PORTS["center"]),
-            "--vrs",
-            f"https://127.0.0.1:{PORTS['vrs']}",
-            wait_for="listening",
+            [
+                "center",
+                "serve",
+                "--home",
+                str(self.home),
+                "--port",
+                str(p["center"]),
+                "--vrs",
+                f"https://127.0.0.1:{p['vrs']}",
+            ],
+            self._says("center", "center listening"),
         )
+        card_args = ["card", "emulate", "--instance", str(self.home), "--slot", str(self.slot)]
+        self.spawn("card", [*card_args, "--control", str(self.card_socket)], self._card_ready)
         if _has_kiosk():
             args = [
                 "kiosk",
@@ -127,20 +253,24 @@ class Demo:
                 "--home",
                 str(self.home),
                 "--port",
-                str(PORTS["kiosk"]),
+                str(p["kiosk"]),
                 "--center",
-                f"https://127.0.0.1:{PORTS['center']}",
+                f"https://127.0.0.1:{p['center']}",
                 "--reader",
-                "Virtual PCD 00 00",
+                self.reader,
             ]
             if print_dir is not None:
                 args += ["--print-dir", str(print_dir)]
-            self.spawn("kiosk", *args, wait_for="listening")
+            self.spawn("kiosk", args, lambda: _accepts(p["kiosk"]))
         self.insert(0)
 
-    def shutdown(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 def _has_kiosk() -> bool:
@@ -163,59 +293,132 @@ tr.in{background:#e6f4ea}button{font-size:15px}</style>
 
 
 def control_app(demo: Demo) -> Flask:
+    """The control page (HTML) and the same as JSON under /api for scripts."""
     app = Flask("kiosk_sim.demo")
+    problem: dict[str, str] = {}
 
-    @app.get("/")
-    def index() -> str:
-        message = "no card in the reader" if demo.inserted is None else "a card is in the reader"
+    def page() -> str:
+        message = problem.pop("message", None) or (
+            "no card in the reader" if demo.inserted is None else "a card is in the reader"
+        )
         return render_template_string(
             CONTROL, cards=demo.cards[:40], inserted=demo.inserted, message=message
         )
 
+    @app.get("/")
+    def index() -> str:
+        return page()
+
     @app.post("/insert/<int:index>")
     def insert(index: int) -> Any:
         if 0 <= index < len(demo.cards):
-            demo.insert(index)
+            try:
+                demo.insert(index)
+            except DemoError as exc:
+                problem["message"] = f"the card was not inserted: {exc}"
         return redirect("/")
 
     @app.post("/remove")
     def remove() -> Any:
-        demo.remove()
+        try:
+            demo.remove()
+        except DemoError as exc:
+            problem["message"] = f"the card was not removed: {exc}"
         return redirect(request.referrer or "/")
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(
+            cards=demo.cards,
+            inserted=demo.inserted,
+            reader=demo.reader,
+            logs=str(demo.logs),
+            children={name: p.pid for name, p in demo.procs.items() if p.poll() is None},
+        )
+
+    @app.post("/api/insert/<int:index>")
+    def api_insert(index: int) -> Any:
+        if not 0 <= index < len(demo.cards):
+            return jsonify(error="no_such_card", message=f"cards are 0..{len(demo.cards) - 1}"), 404
+        try:
+            demo.insert(index)
+        except DemoError as exc:
+            return jsonify(error="card_unavailable", message=str(exc)), 503
+        return jsonify(inserted=index)
+
+    @app.post("/api/remove")
+    def api_remove() -> Any:
+        try:
+            demo.remove()
+        except DemoError as exc:
+            return jsonify(error="card_unavailable", message=str(exc)), 503
+        return jsonify(inserted=None)
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> Any:
+        return jsonify(error="not_found", message="no such page"), 404
+
+    @app.errorhandler(405)
+    def not_allowed(_: Exception) -> Any:
+        return jsonify(error="method_not_allowed", message="not with this method"), 405
 
     return app
 
 
 def run(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
+    from serving import Server
 
     home = args.home or default_instance()
-    demo = Demo(home)
-
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM, or SIGINT ignored by a background shell: stop everything
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
+    try:
+        ports = ports_from(args.ports_from) if args.ports_from is not None else dict(PORTS)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    # SIGTERM, or Ctrl-C (also a SIGINT that a background shell would otherwise ignore)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    demo = Demo(
+        home,
+        ports,
+        slot=args.slot,
+        log_max_bytes=args.log_max_bytes,
+        log_backups=args.log_backups,
+        stop=stop,
+    )
+    print(f"kiosk-sim demo: logs in {demo.logs}/ (vrs, center, card, kiosk)", flush=True)
+    control: Server | None = None
+    code = 0
     try:
         demo.start(args.print_dir)
-        control = make_server("127.0.0.1", PORTS["control"], control_app(demo), threaded=True)
+        control = Server(
+            control_app(demo), "127.0.0.1", ports["control"], None, name="demo-control", threads=4
+        ).start()
         first = demo.cards[0]
         print("\nkiosk-sim demo is running:")
         if "kiosk" in demo.procs:
-            print(f"  kiosk screen:  http://127.0.0.1:{PORTS['kiosk']}/   (open it in a browser)")
+            print(f"  kiosk screen:  http://127.0.0.1:{ports['kiosk']}/   (open it in a browser)")
         print(
-            f"  card control:  http://127.0.0.1:{PORTS['control']}/   (insert, remove, switch demo cards)"
+            f"  card control:  http://127.0.0.1:{ports['control']}/   (insert, remove, switch demo cards)"
         )
-        print(f"  inserted card: {first['label']} — PIN {first['pin']}")
+        print(f"  inserted card: {first['label']} — PIN {first['pin']}  ({demo.reader})")
         print(
-            f"  vaccination-site API (tablets, coupon numbers): https://127.0.0.1:{PORTS['site']}"
+            f"  vaccination-site API (tablets, coupon numbers): https://127.0.0.1:{ports['site']}"
             f"/site/v1/  (tablet certificate: {home / 'pki' / 'site' / 'tablet-demo.crt'})"
         )
+        print(f"  logs:          {demo.logs}/")
         print("Ctrl-C stops everything.", flush=True)
-        control.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(1.0):
+            demo.check_children()
+    except (DemoError, OSError, subprocess.CalledProcessError) as exc:
+        if not stop.is_set():
+            print(f"kiosk-sim demo: {exc}", file=sys.stderr, flush=True)
+            code = 1
     finally:
+        stopper = threading.Thread(target=control.stop, daemon=True) if control else None
+        if stopper is not None:
+            stopper.start()
         demo.shutdown()
-    return 0
+        if stopper is not None:
+            stopper.join(0.3)
+    return code

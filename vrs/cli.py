@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="folder of the vaccination-site CA for tablets (default: INSTANCE/../pki/site)",
     )
+    from serving.logs import add_log_options
+
+    add_log_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = cmds.add_parser("create-admin", help="issue the first administrator ID of a municipality")
@@ -113,10 +116,18 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving import CA, Server, mutual_tls_context, raise_open_files_limit, serve_until_stopped
+    from serving import (
+        CA,
+        Server,
+        mutual_tls_context,
+        raise_open_files_limit,
+        serve_until_stopped,
+        setup_logging,
+    )
 
     from . import create_app
 
+    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     instance = args.instance or default_instance()
     lgwan = CA(args.pki or instance.parent / "pki" / "lgwan", "LGWAN CA (development)")
     cert, key = lgwan.issue("vrs-server", "vrs.localhost", server=True)

@@ -1,0 +1,123 @@
+"""`kiosk-sim demo` as a user runs it, for many visits: real processes, pcscd + vpcd, TLS.
+
+The demo's card goes into the test slot ("Virtual PCD 00 01", held by the
+session's reader lock, so no other test's card is pulled) and its servers on
+free ports (so a demo someone runs on the usual ports is left alone). Visits
+are driven by benchmarks/demo_visits.py, the same driver as the long run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .card_reader.test_pcsc import pcscd  # noqa: F401 - the reader lock; skips without pcscd
+
+pytestmark = pytest.mark.pcsc
+
+ROOT = Path(__file__).resolve().parents[1]
+VISITS = 50  # pcscd sees a card come or go within its 0.4 s poll: about 0.8 s a visit
+LOG_MAX = 4096  # small, so that 50 visits rotate the kiosk's and the center's logs
+BACKUPS = 3  # the demo's default
+
+
+def _driver() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "demo_visits", ROOT / "benchmarks" / "demo_visits.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo_visits"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+dv = _driver()
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie its parent has not reaped yet (it has exited all the same)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def wait_ended(pids: list[int], timeout: float) -> float:
+    t0 = time.monotonic()
+    while not all(ended(p) for p in pids):
+        if time.monotonic() - t0 > timeout:
+            break
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo-home")
+
+
+@pytest.fixture
+def demo(home: Path) -> Iterator[Any]:
+    with dv.running_demo(home, slot=1, log_max_bytes=LOG_MAX) as d:
+        yield d
+
+
+def test_demo_serves_visits_with_bounded_logs_and_stops_each_child(demo: Any) -> None:
+    children = demo.children
+    assert set(children) == {"vrs", "center", "kiosk", "card"}
+    for name, pid in children.items():
+        # nothing a child writes ever goes to a pipe that may stop being read
+        for fd in (1, 2):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            assert not target.startswith("pipe:"), f"{name}'s fd {fd} is {target}"
+
+    report = dv.drive(demo, VISITS)
+
+    assert report["failures"] == {}
+    assert report["done"] == VISITS
+    assert all(report["children_alive"].values()), report["children_alive"]
+    logs = demo.home / "logs"
+    for name in children:
+        assert (logs / f"{name}.log").stat().st_size > 0, f"{name} logged nothing"
+    for name in ("kiosk", "center"):  # the chattiest: rotated, and no more files than kept
+        rotated = sorted(p.name for p in logs.glob(f"{name}.log.*"))
+        assert rotated == [f"{name}.log.{i}" for i in range(1, BACKUPS + 1)], rotated
+    for f in logs.iterdir():
+        limit = LOG_MAX if ".log" in f.name else 4096  # .out: a few start-up lines
+        assert f.stat().st_size <= limit, f"{f.name}: {f.stat().st_size} bytes"
+    assert report["files"]["prints_bytes"] == 0  # no --print-dir: nothing printed to disk
+
+    # SIGTERM to each child, one after another: each ends within 5 s
+    for name, pid in children.items():
+        os.kill(pid, signal.SIGTERM)
+        took = wait_ended([pid], 10)
+        assert took < 5.0, f"{name} took {took:.1f} s to stop"
+    # and the demo says so, with where the log is
+    deadline = time.monotonic() + 5
+    out = ""
+    while time.monotonic() < deadline and out.count(" exited (code ") < len(children):
+        out = (demo.home / "demo.out").read_text()
+        time.sleep(0.1)
+    for name in children:
+        assert f"{name} exited (code 0); see {logs / f'{name}.log'}" in out
+
+
+def test_demo_stops_everything_within_5_s_on_sigterm(demo: Any) -> None:
+    status = demo.http.get(demo.control + "/api/status", timeout=5).json()
+    assert status["inserted"] == 0  # the first card is in, as for a user
+    pids = [demo.proc.pid, *demo.children.values()]
+    assert not any(ended(p) for p in pids)
+    demo.proc.send_signal(signal.SIGTERM)
+    took = wait_ended(pids, 10)
+    assert took < 5.0, f"the demo and its children took {took:.1f} s to stop"
+    assert demo.proc.wait(1) == 0
