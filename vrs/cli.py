@@ -187,9 +187,10 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     try:
         vrs = _open(args)  # a full disk can refuse even the opening
-        with args.file.open(encoding="utf-8", newline="") as f, vrs.storage.transaction():
-            n = vrs.area(args.municipality).import_csv(f)
-            vrs.log("cli", args.municipality, "records.import", f"{n} persons")
+        # the rows and their log entry in one short transaction at the end: VRS, serving from
+        # the same database, goes on issuing while the file is read and sealed
+        with args.file.open(encoding="utf-8", newline="") as f:
+            n = vrs.area(args.municipality).import_csv(f, actor="cli")
     except VrsError as exc:
         print(json.dumps(exc.to_json(), ensure_ascii=False, indent=1), file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from certs import VACCINES, Dose, IssuerKey, Person, build_bundle, sign, to_nume
 from . import clock
 from .crypto import AreaKeys, MasterKey, new_data_key
 from .errors import Code, VrsError
-from .storage import MunicipalityRow, PersonRow, Storage
+from .storage import MunicipalityRow, PersonRow, Staging, Storage
 
 PERSON_FIELDS = (
     "my_number",
@@ -151,11 +151,13 @@ class Vrs:
     def log(
         self, actor: str, area: str, action: str, target: str = "-", outcome: str = "ok"
     ) -> None:
-        """An operation-log entry: who, when, what, which area — never personal data (M15)."""
-        with self.storage.transaction():
-            self.storage.log(
-                clock.now().isoformat(timespec="seconds"), actor, area, action, target, outcome
-            )
+        """An operation-log entry: who, when, what, which area — never personal data (M15).
+
+        Inside a transaction it is part of it; otherwise it is on disk when
+        this returns, committed together with other threads' entries.
+        """
+        at = clock.now().isoformat(timespec="seconds")
+        self.storage.append_log(at, actor, area, action, target, outcome)
 
 
 class Area:
@@ -191,19 +193,23 @@ class Area:
         with self.storage.transaction():
             return self.storage.erase_person(self.code, person_id)
 
-    def import_csv(self, text: TextIO) -> int:
+    def import_csv(self, text: TextIO, actor: str | None = None) -> int:
         """All rows or none: errors are reported by row number and nothing is kept.
 
-        One pass inside one transaction: rows are checked and inserted as they
-        come, one person in memory at a time (a ledger export lists a person's
-        rows together); the first bad row stops the inserts, the pass goes on
-        to report every bad row, and the transaction is rolled back.
+        Rows are checked and sealed as they come, one person in memory at a
+        time (a ledger export lists a person's rows together), into a staging
+        file, holding no lock: issuance and every other write go on meanwhile.
+        The first bad row stops the staging; the pass goes on to report every
+        bad row. Only a clean file is merged, in one short transaction with
+        its log entry (``actor``'s ``records.import``, when given): a person
+        already registered, a full disk or a crash there keeps nothing, and
+        the staging file is removed in every case.
         """
         errors: list[dict[str, object]] = []
         seen: set[bytes] = set()
         count = 0
         seal_doses = self.keys.dose_keys().seal_doses
-        with self.storage.transaction():
+        with self.storage.staging() as stage:
             batch: list[tuple[PersonRow, bytes, bytes | None]] = []
             dose_rows: list[tuple[str, bytes]] = []
             for line, record, flags, doses, problem in self._groups(text):
@@ -237,21 +243,34 @@ class Area:
                     dose_rows.append((pid, seal_doses(pid, doses)))
                 count += 1
                 if len(batch) >= BATCH:
-                    self._flush(batch, dose_rows)
+                    self._stage(stage, batch, dose_rows)
             if errors:
                 raise VrsError(
                     Code.IMPORT_REJECTED,
                     f"{len(errors)} row(s) rejected; nothing was imported",
                     errors[:100],
                 )
-            self._flush(batch, dose_rows)
+            self._stage(stage, batch, dose_rows)
+            with self.storage.transaction():
+                self._merge(stage)
+                if actor is not None:  # the rows and their log entry, or neither
+                    self.vrs.log(actor, self.code, "records.import", f"{count} persons")
         return count
 
-    def _flush(
-        self, persons: list[tuple[PersonRow, bytes, bytes | None]], doses: list[tuple[str, bytes]]
+    @staticmethod
+    def _stage(
+        stage: Staging,
+        persons: list[tuple[PersonRow, bytes, bytes | None]],
+        doses: list[tuple[str, bytes]],
     ) -> None:
+        stage.add_persons(persons)
+        stage.add_doses(doses)
+        persons.clear()
+        doses.clear()
+
+    def _merge(self, stage: Staging) -> None:
         try:
-            self.storage.add_persons(persons)
+            self.storage.merge(stage)
         except Exception as exc:  # sqlite3.IntegrityError and its kin in other backends
             if "UNIQUE" in str(exc).upper() and "coupon_index" in str(exc):
                 raise VrsError(
@@ -265,9 +284,6 @@ class Area:
                     "a person in the file is already registered in this area; nothing was imported",
                 ) from None
             raise
-        self.storage.add_doses(doses)
-        persons.clear()
-        doses.clear()
 
     def _groups(
         self, text: TextIO
@@ -360,9 +376,18 @@ class Area:
                 "this municipality does not provide convenience-store issuance",
             )
         found = self.find(my_number)
-        if found is None:
-            raise VrsError(Code.NO_RECORD, "no vaccination record in this municipality")
+        self._check(found[0] if found else None)
+        assert found is not None
         row, person = found
+        doses = self.doses(row.id)
+        if not doses:
+            raise VrsError(Code.NO_DOSES, "no vaccination is recorded in this municipality")
+        return row, person, doses
+
+    @staticmethod
+    def _check(row: PersonRow | None) -> None:
+        if row is None:
+            raise VrsError(Code.NO_RECORD, "no vaccination record in this municipality")
         if row.deceased:
             raise VrsError(
                 Code.DECEASED, "this record cannot be issued; ask at the municipal window"
@@ -372,16 +397,20 @@ class Area:
                 Code.MOVED_OUT,
                 "the holder moved out of this municipality; ask at the municipal window",
             )
-        doses = self.doses(row.id)
-        if not doses:
-            raise VrsError(Code.NO_DOSES, "no vaccination is recorded in this municipality")
-        return row, person, doses
 
     def eligibility(self, my_number: str) -> dict[str, Any]:
         _row, person, doses = self._eligible(my_number)
         return {"domestic": True, "overseas": _has_passport(person), "doses": len(doses)}
 
-    def issue(self, my_number: str, kind: str, copies: int) -> list[dict[str, Any]]:
+    def issue(
+        self, my_number: str, kind: str, copies: int, actor: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Signed certificates, their IDs recorded (M19) and, for ``actor``, logged (M15).
+
+        The signing (CPU) happens before the write transaction; the
+        transaction only records the IDs and log entries, after checking that
+        the person is still there and still eligible.
+        """
         row, person, doses = self._eligible(my_number)
         if kind == "overseas" and not _has_passport(person):
             raise VrsError(
@@ -408,16 +437,21 @@ class Area:
         ]
         now = clock.now()
         out = []
-        with self.vrs.storage.transaction():
-            for k in kinds:
-                bundle = build_bundle(holder, shc_doses, overseas=k == "overseas")
-                for _ in range(copies):
-                    cid = self.code + "".join(secrets.choice("0123456789") for _ in range(10))
-                    jws = sign(self.vrs.issuer, self.vrs.iss, bundle, nbf=int(now.timestamp()))
-                    self.storage.add_certificate(
-                        cid, row.id, self.code, k, now.isoformat(timespec="seconds")
-                    )
-                    out.append(self._printable(k, cid, now, person, doses, jws))
+        for k in kinds:
+            bundle = build_bundle(holder, shc_doses, overseas=k == "overseas")
+            for _ in range(copies):
+                cid = self.code + "".join(secrets.choice("0123456789") for _ in range(10))
+                jws = sign(self.vrs.issuer, self.vrs.iss, bundle, nbf=int(now.timestamp()))
+                out.append(self._printable(k, cid, now, person, doses, jws))
+        with self.storage.transaction():
+            # erased, moved out or deceased since it was read: nothing recorded, nothing issued
+            self._check(self.storage.get_person(self.code, row.id))
+            for cert in out:
+                cid = cert["certificate_id"]
+                at = now.isoformat(timespec="seconds")
+                self.storage.add_certificate(cid, row.id, self.code, cert["type"], at)
+                if actor is not None:  # no certificate recorded without its log entry
+                    self.vrs.log(actor, self.code, "certificate.issue", cid)
         return out
 
     def _printable(

@@ -128,10 +128,12 @@ class CouponDesk:
             raise
 
     def _log(self, tablet: str, area: str, action: str, target: str, outcome: str = "ok") -> None:
-        """An operation-log entry, as ``Vrs.log`` writes them: no personal data (M15)."""
-        with self._storage.transaction():
-            at = clock.now().isoformat(timespec="seconds")
-            self._storage.log(at, tablet, area, action, target, outcome)
+        """An operation-log entry, as ``Vrs.log`` writes them: no personal data (M15).
+
+        Inside the desk's transaction, part of it; outside (a refusal), group-committed.
+        """
+        at = clock.now().isoformat(timespec="seconds")
+        self._storage.append_log(at, tablet, area, action, target, outcome)
 
     def _holder(self, municipality: str, coupon: str) -> tuple[str, DoseKeys]:
         keys = self._keys.get(municipality)

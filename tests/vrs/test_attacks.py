@@ -42,11 +42,11 @@ def first(people: list[Resident], code: str) -> Resident:
 
 def oplog(vrs: Vrs) -> list[dict[str, Any]]:
     """Every operation-log entry of every area, oldest first."""
-    cur = vrs.storage._db.execute(  # type: ignore[attr-defined]
+    rows = vrs.storage.sql(  # type: ignore[attr-defined]
         "SELECT actor, area, action, target, outcome FROM oplog ORDER BY id"
     )
     cols = ("actor", "area", "action", "target", "outcome")
-    return [dict(zip(cols, r, strict=True)) for r in cur]
+    return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
 def entries(vrs: Vrs, **want: str) -> list[dict[str, Any]]:

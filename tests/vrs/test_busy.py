@@ -1,4 +1,9 @@
-"""A long write (an import holds the write lock for its whole run) never turns into a 500."""
+"""A write lock held past the busy timeout never turns into a 500.
+
+An import no longer holds the lock while it reads the file (test_concurrency
+shows issuance answering throughout one); this is any other process's write
+that keeps SQLite's lock too long: the reads wait, then hear 503 busy.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ def test_the_center_hears_busy_while_another_write_holds_the_lock(
     ask = {"municipality_code": holder.code, "my_number": holder.my_number}
 
     importer = sqlite3.connect(db_path, isolation_level=None)
-    importer.execute("BEGIN IMMEDIATE")  # what a running import holds
+    importer.execute("BEGIN IMMEDIATE")  # another process's write, stuck
     resp = center.post("/v1/eligibility", json=ask)
     assert (resp.status_code, resp.json["error"]) == (503, "busy")
     importer.execute("ROLLBACK")

@@ -1,4 +1,12 @@
-"""A killed import process (kill -9, a power cut) leaves no half-imported records."""
+"""A killed import process (kill -9, a power cut) leaves no half-imported records.
+
+An import stages its rows in a file beside the database, then merges them
+in one transaction. The child below is killed at either point: while
+staging (the database untouched, a staging file left behind) or inside the
+merge transaction (the rows written into the database file's WAL,
+uncommitted). Either way nothing of the import is visible after reopening,
+the staging file is gone, and the same import runs again.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from certs import IssuerKey
 from vrs import Vrs
 from vrs.crypto import MasterKey
@@ -18,7 +28,8 @@ from vrs.storage import SQLiteStorage
 from .conftest import ledger
 
 ROOT = Path(__file__).resolve().parents[2]
-# the child imports and says "writing" once the first batch sits in the database file's WAL
+# the child imports and says "staging" once the first batch sits in the staging file, or
+# "merging" once the rows sit in the database file's WAL, uncommitted; then waits to be killed
 CHILD = """
 import sys
 from pathlib import Path
@@ -27,26 +38,41 @@ from vrs import Vrs, records
 from vrs.crypto import MasterKey
 from vrs.storage import SQLiteStorage
 
-tmp = Path(sys.argv[1])
+tmp, where = Path(sys.argv[1]), sys.argv[2]
 vrs = Vrs(SQLiteStorage(tmp / "vrs.sqlite3"), MasterKey.load_or_create(tmp / "master.key"),
           IssuerKey.generate(), "https://vrs.test/issuer")
-vrs.storage._db.execute("PRAGMA cache_size=5")  # a tiny cache spills uncommitted pages to disk
-flush = records.Area._flush
+vrs.storage.each_connection("PRAGMA cache_size=5")  # a tiny cache spills uncommitted pages
 
-def announce(self, persons, doses):
-    flush(self, persons, doses)
-    print("writing", flush=True)
+def pause(word):
+    print(word, flush=True)
     sys.stdin.readline()  # wait here, mid-import, to be killed
 
-records.BATCH = 400  # the kill comes after the first batch
-records.Area._flush = announce
+if where == "staging":
+    stage = records.Area._stage
+
+    def announce(*args):
+        stage(*args)
+        args[0].finish()  # the batch in the file, as a bigger import would have spilled it
+        pause("staging")
+
+    records.BATCH = 400  # the kill comes after the first batch
+    records.Area._stage = staticmethod(announce)
+else:
+    merge = vrs.storage.merge
+
+    def announce(stage):
+        merge(stage)
+        pause("merging")
+
+    vrs.storage.merge = announce
 with (tmp / "ledger.csv").open(encoding="utf-8", newline="") as f:
-    vrs.area("382051").import_csv(f)
+    vrs.area("382051").import_csv(f, actor="test")
 """
 
 
+@pytest.mark.parametrize("where", ["staging", "merging"])
 def test_a_killed_import_leaves_nothing_and_can_run_again(
-    vrs: Vrs, db_path: Path, tmp_path: Path, shc_key: IssuerKey
+    where: str, vrs: Vrs, db_path: Path, tmp_path: Path, shc_key: IssuerKey
 ) -> None:
     people = list(residents(600, seed=3))
     for r in people:
@@ -54,14 +80,17 @@ def test_a_killed_import_leaves_nothing_and_can_run_again(
     (tmp_path / "ledger.csv").write_text(ledger(people, "382051"), encoding="utf-8")
     vrs.storage.close()  # type: ignore[attr-defined]
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(tmp_path)],
+        [sys.executable, "-c", CHILD, str(tmp_path), where],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert child.stdout is not None and child.stdout.readline().strip() == "writing"
-    assert Path(f"{db_path}-wal").stat().st_size > 0  # rows reached the file, uncommitted
+    assert child.stdout is not None and child.stdout.readline().strip() == where
+    staged = list(tmp_path.glob("vrs.sqlite3-import-*"))
+    assert len(staged) == 1 and staged[0].stat().st_size > 0
+    if where == "merging":
+        assert Path(f"{db_path}-wal").stat().st_size > 0  # rows reached the file, uncommitted
     child.send_signal(signal.SIGKILL)
     child.wait(10)
 
@@ -69,6 +98,9 @@ def test_a_killed_import_leaves_nothing_and_can_run_again(
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert db.execute("SELECT COUNT(*) FROM persons").fetchone() == (0,)
     assert db.execute("SELECT COUNT(*) FROM doses").fetchone() == (0,)
+    assert db.execute("SELECT COUNT(*) FROM oplog WHERE action = 'records.import'").fetchone() == (
+        0,
+    )
     db.close()
     again = Vrs(
         SQLiteStorage(db_path),
@@ -76,5 +108,6 @@ def test_a_killed_import_leaves_nothing_and_can_run_again(
         shc_key,
         "https://vrs.test/issuer",
     )
+    assert not list(tmp_path.glob("vrs.sqlite3-import-*"))  # the dead import's file removed
     text = (tmp_path / "ledger.csv").read_text(encoding="utf-8")
     assert again.area("382051").import_csv(io.StringIO(text)) == len(people)

@@ -146,39 +146,53 @@ def staff_client(app: Any, role: str) -> FlaskClient:
 # --- F11: an import meets the full disk
 
 
-@pytest.fixture(params=["tmpfs-at-commit", "tmpfs-mid-import", "max_page_count"])
+@pytest.fixture(params=["tmpfs-staging", "tmpfs-merge", "max_page_count"])
 def filling(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, Callable[[Vrs], None], Callable[[Vrs], None]]:
     """(instance folder, fill, free) for one way of running out of room.
 
-    tmpfs-at-commit: VRS's 64 MB page cache holds the whole import, so the WAL
-    write at COMMIT meets the full disk. tmpfs-mid-import: a small cache spills
-    pages into the WAL while rows are still being read, so an INSERT part-way
-    meets it. max_page_count: SQLite refuses to grow the database file.
+    tmpfs-staging: the disk is full before the import starts, so writing the
+    staging file beside the database meets it. tmpfs-merge: the disk fills
+    once every row is staged, so the merge into the database (its WAL) meets
+    it. max_page_count: SQLite refuses to grow the database file, at the merge.
     """
     if request.param == "max_page_count":
-        limit = 0
 
         def fill(vrs: Vrs) -> None:
-            nonlocal limit
-            db = vrs.storage._db  # type: ignore[attr-defined]
-            limit = db.execute("PRAGMA max_page_count").fetchone()[0]
-            db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
+            pages = vrs.storage.sql("PRAGMA page_count")[0][0]  # type: ignore[attr-defined]
+            vrs.storage.each_connection(f"PRAGMA max_page_count={pages}")  # type: ignore[attr-defined]
 
         def free(vrs: Vrs) -> None:
-            vrs.storage._db.execute(f"PRAGMA max_page_count={limit}")  # type: ignore[attr-defined]
+            vrs.storage.each_connection(f"PRAGMA max_page_count={2**32 - 2}")  # type: ignore[attr-defined]
 
         return tmp_path / "vrs", fill, free
 
     small: Disk = request.getfixturevalue("disk")
+    at_merge = False
 
     def fill_disk(vrs: Vrs) -> None:
-        if request.param == "tmpfs-mid-import":
-            vrs.storage._db.execute("PRAGMA cache_size=50")  # type: ignore[attr-defined]
-        small.fill(leave=64 * 1024)
+        nonlocal at_merge
+        if request.param == "tmpfs-staging":
+            small.fill(leave=64 * 1024)
+            return
+        at_merge = True
+        merge = vrs.storage.merge
 
-    return small.path, fill_disk, lambda _vrs: small.free()
+        def full_then_merge(stage: Any) -> None:
+            if at_merge:
+                stage.finish()  # every row in the staging file, then no room for the merge
+                small.fill(leave=64 * 1024)
+            merge(stage)
+
+        monkeypatch.setattr(vrs.storage, "merge", full_then_merge)
+
+    def free(vrs: Vrs) -> None:
+        nonlocal at_merge
+        at_merge = False
+        small.free()
+
+    return small.path, fill_disk, free
 
 
 @pytest.mark.security("F11")
@@ -204,8 +218,9 @@ def test_an_import_meets_a_full_disk_and_keeps_nothing(
     assert resp.json["error"] == "storage_full" and "disk is full" in resp.json["message"]
     assert_private(resp.get_data(as_text=True) + caplog.text, newcomers + people)
     assert "disk is full" in caplog.text  # the operator hears of it in the service log
-    # not one row of the import; the earlier records as they were
+    # not one row of the import, no staging file left; the earlier records as they were
     assert vrs.storage.count_persons() == before
+    assert not list(folder.glob("vrs.sqlite3-import-*"))
     check_database(folder / "vrs.sqlite3", sum(before.values()))
     assert records(vrs, people) == earlier
 
@@ -288,7 +303,7 @@ def test_an_issuance_on_a_full_disk_records_nothing_and_works_once_freed(
     order = {**ask, "certificate_type": "overseas", "copies": 2}
     try:
         # as after a restart: the WAL checkpointed and emptied, so any write must grow a file
-        vrs.storage._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
+        vrs.storage.checkpoint()  # type: ignore[attr-defined]
         disk.fill(leave=0)
         with caplog.at_level(logging.WARNING):
             for path, body in (("/certificates", order), ("/eligibility", ask)):

@@ -302,7 +302,7 @@ def test_a_database_made_before_dose_keys_is_resealed_once(
                     data_key, m.code, "doses", pid, {"doses": keys.open_doses(pid, blob)}
                 )
                 storage.put_doses(pid, legacy[pid])
-        storage._db.execute("DELETE FROM meta")  # type: ignore[attr-defined]
+        storage.sql("DELETE FROM meta")  # type: ignore[attr-defined]
     persons = {r.id: r.sealed for r in storage.persons(NIIHAMA)}
     assert storage.format_version() is None and len(legacy) >= 5
     # one damaged list: the migration fails as a whole and the database is left as it was

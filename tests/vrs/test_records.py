@@ -265,25 +265,27 @@ def test_an_interrupted_import_leaves_nothing_behind(
     vrs: Vrs, people: list[Resident], monkeypatch: pytest.MonkeyPatch, db_path: Path
 ) -> None:
     from vrs import records
+    from vrs.storage import SQLiteStaging
 
     monkeypatch.setattr(records, "BATCH", 2)  # several batches, the crash after the first ones
     calls = 0
-    real = vrs.storage.add_doses
+    real = SQLiteStaging.add_doses
 
-    def crash(rows):  # type: ignore[no-untyped-def]
+    def crash(self, rows):  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
         if calls == 2:
             raise OSError("disk full")
-        real(rows)
+        real(self, rows)
 
-    monkeypatch.setattr(vrs.storage, "add_doses", crash)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(SQLiteStaging, "add_doses", crash)
+    with pytest.raises(OSError, match="disk full"):
         vrs.area(NIIHAMA).import_csv(io.StringIO(ledger(people, NIIHAMA)))
     assert calls == 2
     db = sqlite3.connect(db_path)
     assert db.execute("SELECT COUNT(*) FROM persons").fetchone() == (0,)
     assert db.execute("SELECT COUNT(*) FROM doses").fetchone() == (0,)
+    assert not list(db_path.parent.glob(db_path.name + "-import-*"))  # the staging file too
 
 
 def test_importing_a_registered_person_again_is_refused_whole(

@@ -1,0 +1,222 @@
+"""VRS: issuance over mutual TLS while a big CSV import runs.
+
+    .venv/bin/python benchmarks/bench_vrs_import.py [--residents 100000] [--via api cli]
+                                                     [--issuers 4] [--baseline 3]
+
+A fresh instance with a few residents is served on a real mutual-TLS
+listener (serving.Server, 16 workers, as ``kiosk-sim vrs serve``). Issuers
+(the center's pooled link, one thread each) issue one domestic certificate
+after another: first for ``--baseline`` seconds alone, then while a ledger
+of ``--residents`` new residents (about 3 CSV rows each) is imported, either
+through the staff API of the same server (``api``: the import's CPU work
+shares the process with issuance) or by ``kiosk-sim vrs import`` in a
+process of its own (``cli``). Reported: issuance p50/p99/max and failures
+before and during the import, the import's duration and rows/s, and for
+``api`` the time from the merge's start to the import's answer and the
+longest any write held the write lock (the merge's transaction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from serving import CA, Link, LinkError, Server, mutual_tls_context  # noqa: E402
+from vrs import create_app, open_vrs  # noqa: E402
+from vrs.demo import MUNICIPALITIES, csv_rows, residents  # noqa: E402
+from vrs.records import IMPORT_COLUMNS  # noqa: E402
+
+PASSWORD = "benchmark password 1"
+
+
+def write_ledger(path: Path, people: list[Any], code: str) -> int:
+    rows = 0
+    rng = random.Random(3)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(IMPORT_COLUMNS)
+        for r in people:
+            r.code = code
+            for row in csv_rows(r, rng):
+                w.writerow(row)
+                rows += 1
+    return rows
+
+
+def summary(latencies: list[float]) -> str:
+    if not latencies:
+        return "no requests"
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (
+        f"{len(ordered)} requests, p50 {statistics.median(ordered) * 1e3:.0f} ms,"
+        f" p99 {p99 * 1e3:.0f} ms, max {ordered[-1] * 1e3:.0f} ms"
+    )
+
+
+def run(n: int, via: str, issuers: int, baseline: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        vrs = open_vrs(d / "vrs", "https://vrs.bench/issuer")
+        code = MUNICIPALITIES[0].code
+        for m in MUNICIPALITIES:
+            vrs.add_municipality(m)
+        holders = [r for r in residents(50, seed=1) if r.doses and not (r.moved_out or r.deceased)]
+        write_ledger(d / "few.csv", holders, code)
+        with (d / "few.csv").open(encoding="utf-8", newline="") as f:
+            vrs.area(code).import_csv(f)
+        rows = write_ledger(d / "ledger.csv", list(residents(n, seed=11)), code)
+
+        lgwan = CA(d / "lgwan", "LGWAN CA (bench)")
+        cert, key = lgwan.issue("vrs", "localhost", server=True)
+        ctx = mutual_tls_context(cert, key, lgwan.cert_path)
+        app = create_app({"VRS": vrs})
+        server = Server(app, "127.0.0.1", 0, ctx, name="vrs", threads=16).start()
+        center = Link(
+            f"https://localhost:{server.port}",
+            ca=lgwan.cert_path,
+            cert=lgwan.issue("center", "issuance-center"),
+            size=issuers,
+            read_timeout=60,
+        )
+        staff = Link(
+            f"https://localhost:{server.port}",
+            ca=lgwan.cert_path,
+            cert=lgwan.issue("terminal", "staff-terminal"),
+            size=1,
+            read_timeout=600,
+        )
+
+        samples: list[tuple[float, float, bool]] = []  # (start, latency, answered 200)
+        stop = threading.Event()
+
+        def issue(i: int) -> None:
+            r = holders[i % len(holders)]
+            order = {
+                "municipality_code": code,
+                "my_number": r.my_number,
+                "certificate_type": "domestic",
+                "copies": 1,
+            }
+            while not stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    ok = center.request("POST", "/v1/certificates", order).status == 200
+                except LinkError:
+                    ok = False
+                samples.append((t0, time.monotonic() - t0, ok))
+
+        threads = [threading.Thread(target=issue, args=(i,)) for i in range(issuers)]
+        for t in threads:
+            t.start()
+        time.sleep(baseline)
+        merge_started = [0.0]
+        held: list[float] = []
+        if via == "api":
+            app.extensions["vrs_staff"].create("bench", code, "importer", PASSWORD, "operator")
+            login = {"user_id": "importer", "password": PASSWORD}
+            token = staff.request("POST", "/staff/login", login).data["token"]
+            real_merge, real_writing = vrs.storage.merge, vrs.storage._writing
+
+            def merge(stage: Any) -> None:
+                merge_started[0] = time.monotonic()
+                real_merge(stage)
+
+            @contextlib.contextmanager
+            def writing(db: Any) -> Iterator[None]:  # how long each write holds the lock
+                t0 = time.monotonic()
+                with real_writing(db):
+                    yield
+                held.append(time.monotonic() - t0)
+
+            vrs.storage.merge = merge  # type: ignore[method-assign]
+            vrs.storage._writing = writing  # type: ignore[method-assign]
+            body = (d / "ledger.csv").read_text(encoding="utf-8")
+            start = time.monotonic()
+            # the Link sends JSON; the import takes the CSV as the raw body
+            reply = staff._pool.urlopen(
+                "POST",
+                "/staff/import",
+                body=body.encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+            )
+            ended = time.monotonic()
+            assert reply.status == 200, reply.data[:300]
+        else:
+            start = time.monotonic()
+            command = ["vrs", "import", code, str(d / "ledger.csv"), "--instance", str(d / "vrs")]
+            done = subprocess.run(
+                [sys.executable, "-m", "kiosk_sim.cli", *command],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            ended = time.monotonic()
+            assert done.stdout.strip() == f"imported {n} persons", done.stderr[-300:]
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        server.stop()
+        center.close()
+        staff.close()
+        before = [s for s in samples if s[0] + s[1] < start]
+        during = [s for s in samples if s[0] < ended and s[0] + s[1] > start]
+        return {
+            "via": via,
+            "residents": n,
+            "rows": rows,
+            "import_s": ended - start,
+            "rows_per_s": rows / (ended - start),
+            "merge_to_answer_s": ended - merge_started[0] if merge_started[0] else None,
+            "longest_lock_s": max(held, default=None),
+            # every attempt's time, failed ones too (a 503 busy comes after the busy timeout)
+            "before": summary([s[1] for s in before]),
+            "during": summary([s[1] for s in during]),
+            "failures_during": sum(1 for s in during if not s[2]),
+            "persons": vrs.storage.count_persons()[code],
+        }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--residents", type=int, default=100_000)
+    ap.add_argument("--via", nargs="+", choices=("api", "cli"), default=["api", "cli"])
+    ap.add_argument("--issuers", type=int, default=4)
+    ap.add_argument("--baseline", type=float, default=3.0)
+    args = ap.parse_args()
+    for via in args.via:
+        r = run(args.residents, via, args.issuers, args.baseline)
+        merge = (
+            f"; merge start to answer {r['merge_to_answer_s']:.2f} s, the write lock held"
+            f" {r['longest_lock_s']:.2f} s at most"
+            if r["merge_to_answer_s"]
+            else ""
+        )
+        print(
+            f"import via {via}: {r['residents']:,} residents ({r['rows']:,} CSV rows) in"
+            f" {r['import_s']:.1f} s = {r['rows_per_s']:,.0f} rows/s{merge}\n"
+            f"  issuance before: {r['before']}\n"
+            f"  issuance during: {r['during']}; failures {r['failures_during']}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
