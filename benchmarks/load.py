@@ -333,6 +333,8 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[s
     assert proc.stdout is not None
     for line in proc.stdout:
         if "listening" in line:
+            # whatever it prints later is read, so a full pipe can never stall it
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc
     raise SystemExit(f"could not start: {args} (see {log.name})")
 
