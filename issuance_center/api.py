@@ -12,7 +12,7 @@ from card_reader.client import WIRE_FIELDS
 from serving import client_certificate
 
 from .errors import CenterError, Code
-from .sessions import Session
+from .sessions import Step
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -72,11 +72,11 @@ def municipality(data: dict[str, Any]) -> str:
     return code
 
 
-def verified_session(sid: str) -> Session:
-    session = current_app.extensions["center"].sessions.get(sid, kiosk_id())
+def verified_session(sid: str, kid: str) -> None:
+    """Refuses early, before the body is read; ``claim`` checks it all again under the lock."""
+    session = current_app.extensions["center"].sessions.get(sid, kid)
     if session.my_number is None:
         raise CenterError(Code.SESSION_STATE, "the card has not been verified in this session")
-    return session
 
 
 @bp.post("/sessions")
@@ -99,21 +99,19 @@ def open_session() -> Any:
 @bp.post("/sessions/<sid>/card")
 def submit_card(sid: str) -> Any:
     center = current_app.extensions["center"]
-    session = center.sessions.get(sid, kiosk_id())
+    kid = kiosk_id()
+    session = center.sessions.get(sid, kid)
     data = body(*WIRE_FIELDS)
     try:
         card = from_wire(data, session.challenge)
     except CardError as exc:
         raise CenterError(Code.BAD_REQUEST, exc.message) from None
-    if session.card_used:
-        # one challenge, one answer: a second submission is a replay attempt
-        center.sessions.close(sid)
-        raise CenterError(Code.CARD_REPLAYED, "card data was already submitted in this session")
-    session.card_used = True
+    # the session's one answer is taken here, atomically: a second one is busy or a replay
+    claim = center.sessions.claim(sid, kid, Step.CARD)
+    verified = None
     try:
-        verified = verify_card(card, center.trust, expected_challenge=session.challenge)
+        verified = verify_card(card, center.trust, expected_challenge=claim.session.challenge)
     except CardError as exc:
-        center.sessions.close(sid)
         if exc.code is ErrorCode.BAD_PRESENCE_SIGNATURE:
             raise CenterError(
                 Code.CARD_REPLAYED,
@@ -123,16 +121,23 @@ def submit_card(sid: str) -> Any:
         raise CenterError(
             Code.CARD_INVALID, "the card's data did not verify", exc.code.value
         ) from None
-    session.my_number = verified.my_number
+    finally:
+        if verified is None:  # refused, or failed unforeseen: the answer is spent either way
+            center.sessions.close(sid)
+    if not center.sessions.release(claim, verified.my_number):
+        # cancelled or expired while the card was verified: the number is not kept
+        raise CenterError(Code.SESSION_UNKNOWN, "the session ended while the card was verified")
     return jsonify(ok=True)
 
 
 @bp.post("/sessions/<sid>/eligibility")
 def eligibility(sid: str) -> Any:
-    session = verified_session(sid)
+    kid = kiosk_id()
+    verified_session(sid, kid)
     code = municipality(body("municipality_code"))
     center = current_app.extensions["center"]
-    answer = center.vrs.eligibility(code, session.my_number)
+    with center.sessions.step(sid, kid, Step.ELIGIBILITY) as claim:
+        answer = center.vrs.eligibility(code, claim.my_number)
     return jsonify(
         municipality_code=code,
         domestic=bool(answer.get("domestic")),
@@ -142,7 +147,8 @@ def eligibility(sid: str) -> Any:
 
 @bp.post("/sessions/<sid>/certificates")
 def issue(sid: str) -> Any:
-    session = verified_session(sid)
+    kid = kiosk_id()
+    verified_session(sid, kid)
     data = body("municipality_code", "certificate_type", "copies")
     code = municipality(data)
     kind = data.get("certificate_type")
@@ -152,10 +158,12 @@ def issue(sid: str) -> Any:
     if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
         raise CenterError(Code.BAD_REQUEST, f"copies must be 1 to {MAX_COPIES}")
     center = current_app.extensions["center"]
+    # one issuance per session: the claim is never released, the session is closed instead
+    claim = center.sessions.claim(sid, kid, Step.ISSUE)
     try:
-        answer = center.vrs.issue(code, session.my_number, kind, copies)
+        answer = center.vrs.issue(code, claim.my_number, kind, copies)
     finally:
-        # one issuance per session, whatever VRS said: the kiosk starts over after
+        # whatever VRS said: the kiosk starts over after
         center.sessions.close(sid)
     return jsonify(certificates=answer.get("certificates", []))
 

@@ -17,6 +17,7 @@ class Code(StrEnum):
     SESSION_UNKNOWN = "session_unknown"
     SESSION_EXPIRED = "session_expired"
     SESSION_STATE = "session_state"
+    SESSION_BUSY = "session_busy"  # another call on the same session is still in flight
     CARD_INVALID = "card_invalid"
     CARD_REPLAYED = "card_replayed"
     MUNICIPALITY_NOT_OFFERED = "municipality_not_offered"
@@ -36,6 +37,7 @@ STATUS = {
     Code.SESSION_UNKNOWN: 404,
     Code.SESSION_EXPIRED: 410,
     Code.SESSION_STATE: 409,
+    Code.SESSION_BUSY: 409,
     Code.CARD_INVALID: 422,
     Code.CARD_REPLAYED: 422,
     Code.MUNICIPALITY_NOT_OFFERED: 403,

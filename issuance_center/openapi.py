@@ -20,7 +20,13 @@ SPEC: dict[str, Any] = {
     "info": {
         "title": "Certificate issuance center (kiosk side)",
         "version": "1",
-        "description": "Mutual TLS with a kiosk-CA client certificate; the certificate's CN is the kiosk ID.",
+        "description": (
+            "Mutual TLS with a kiosk-CA client certificate; the certificate's CN is the kiosk ID."
+            " One call at a time per session: a card, eligibility or issuance call that arrives"
+            " while another call on the same session is in flight is refused with 409"
+            " session_busy (it did nothing); a card submitted again after one was taken is 422"
+            " card_replayed and ends the session."
+        ),
     },
     "paths": {
         "/v1/sessions": {
@@ -77,7 +83,7 @@ SPEC: dict[str, Any] = {
                 ),
                 "responses": {
                     "200": {"description": "verified"},
-                    **errors(400, 401, 403, 404, 410, 413, 422),
+                    **errors(400, 401, 403, 404, 409, 410, 413, 422),
                 },
             }
         },

@@ -2,6 +2,13 @@
 
 A session lives for one issuance at one kiosk and is wiped at its end, on
 cancel, or when it expires. Nothing of it is ever written anywhere.
+
+Calls on one session may arrive at once (the server has many workers), so each
+step that does slow work (verifying the card, asking VRS) first claims the
+session under the store's lock, works outside it, and then releases it: one
+step in flight per session, the others refused with ``session_busy``. That is
+what keeps one card answer from being verified twice and one payment from
+being issued twice.
 """
 
 from __future__ import annotations
@@ -9,9 +16,18 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .errors import CenterError, Code
+
+
+class Step(StrEnum):
+    CARD = "card"
+    ELIGIBILITY = "eligibility"
+    ISSUE = "issue"
 
 
 @dataclass
@@ -21,7 +37,17 @@ class Session:
     challenge: bytes
     expires: float
     my_number: str | None = field(default=None, repr=False)  # set once the card verified
-    card_used: bool = False
+    card_used: bool = False  # the session's one card answer was taken for verification
+    busy: Step | None = None  # the step in flight, if any
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claimed step works with outside the lock: a cancel may wipe the session meanwhile."""
+
+    session: Session
+    step: Step
+    my_number: str = field(repr=False)  # the verified card's; "" in the card step
 
 
 class SessionStore:
@@ -39,6 +65,17 @@ class SessionStore:
         if session is not None:
             session.my_number = None
 
+    def _live(self, sid: str, kiosk_id: str) -> Session:
+        """The session, under the lock: unknown, another kiosk's or expired ones are refused."""
+        session = self._sessions.get(sid)
+        # another kiosk's session is as unknown to this kiosk as a made-up one
+        if session is None or session.kiosk_id != kiosk_id:
+            raise CenterError(Code.SESSION_UNKNOWN, "no such session at this kiosk")
+        if session.expires <= time.time():
+            self._wipe(sid)
+            raise CenterError(Code.SESSION_EXPIRED, "the session expired; start again")
+        return session
+
     def open(self, kiosk_id: str) -> Session:
         now = time.time()
         with self._lock:
@@ -51,14 +88,53 @@ class SessionStore:
 
     def get(self, sid: str, kiosk_id: str) -> Session:
         with self._lock:
-            session = self._sessions.get(sid)
-            # another kiosk's session is as unknown to this kiosk as a made-up one
-            if session is None or session.kiosk_id != kiosk_id:
-                raise CenterError(Code.SESSION_UNKNOWN, "no such session at this kiosk")
-            if session.expires <= time.time():
+            return self._live(sid, kiosk_id)
+
+    def claim(self, sid: str, kiosk_id: str, step: Step) -> Claim:
+        """Marks ``step`` in flight on the session, or refuses it; never blocks on other steps."""
+        with self._lock:
+            session = self._live(sid, kiosk_id)
+            if step is Step.CARD and session.card_used and session.busy is not Step.CARD:
+                # one challenge, one answer: a second submission is a replay attempt
                 self._wipe(sid)
-                raise CenterError(Code.SESSION_EXPIRED, "the session expired; start again")
-            return session
+                raise CenterError(
+                    Code.CARD_REPLAYED, "card data was already submitted in this session"
+                )
+            if session.busy is not None:
+                raise CenterError(
+                    Code.SESSION_BUSY, "another request on this session is still being processed"
+                )
+            if step is Step.CARD:
+                session.card_used = True
+            elif session.my_number is None:
+                raise CenterError(
+                    Code.SESSION_STATE, "the card has not been verified in this session"
+                )
+            session.busy = step
+            return Claim(session, step, session.my_number or "")
+
+    def release(self, claim: Claim, my_number: str | None = None) -> bool:
+        """Ends the claimed step (with the verified My Number, for the card step).
+
+        False if the session was wiped meanwhile (cancel, expiry): nothing is put back.
+        """
+        with self._lock:
+            session = self._sessions.get(claim.session.id)
+            if session is not claim.session or session.busy is not claim.step:
+                return False
+            if my_number is not None:
+                session.my_number = my_number
+            session.busy = None
+            return True
+
+    @contextmanager
+    def step(self, sid: str, kiosk_id: str, step: Step) -> Iterator[Claim]:
+        """``claim`` then ``release`` whatever the step raised (VRS down: the kiosk may retry)."""
+        claim = self.claim(sid, kiosk_id, step)
+        try:
+            yield claim
+        finally:
+            self.release(claim)
 
     def close(self, sid: str) -> None:
         with self._lock:

@@ -156,6 +156,7 @@ ERRORS: dict[str, Text] = {
     "session_expired": _EXPIRED,
     "session_unknown": _START_AGAIN,
     "session_state": _START_AGAIN,
+    "session_busy": _START_AGAIN,  # an earlier call of the visit was still at the center
     "no_client_certificate": _TERMINAL,
     "kiosk_unknown": _TERMINAL,
     "kiosk_disabled": _TERMINAL,

@@ -80,6 +80,32 @@ def test_issuing_before_the_card_is_verified_is_refused(kiosk: KioskClient) -> N
     assert (resp.status_code, resp.json["error"]) == (409, "session_state")
 
 
+@pytest.mark.parametrize("failure", ["refused", "crashed"])
+def test_a_card_that_did_not_verify_ends_the_session(
+    kiosk: KioskClient, card: CardFactory, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """One challenge, one answer: after a refused answer, or a verification that failed in a
+    way nobody foresaw, the session is gone, never left half-claimed (busy) for later calls."""
+    client = kiosk("K0001")
+    session = open_session(client)
+    sid, answer = session["session_id"], card_payload(card(), session["challenge"])
+    if failure == "crashed":
+
+        def crash(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("a bug in verification")
+
+        monkeypatch.setattr("issuance_center.api.verify_card", crash)
+        first = client.post(f"/v1/sessions/{sid}/card", json=answer)
+        assert (first.status_code, first.json["error"]) == (500, "internal")
+        monkeypatch.undo()
+    else:  # the answer to another session's challenge
+        stale = card_payload(card(), open_session(client)["challenge"])
+        first = client.post(f"/v1/sessions/{sid}/card", json=stale)
+        assert (first.status_code, first.json["error"]) == (422, "card_replayed")
+    again = client.post(f"/v1/sessions/{sid}/card", json=answer)
+    assert (again.status_code, again.json["error"]) == (404, "session_unknown")
+
+
 def test_another_kiosk_cannot_use_a_session(kiosk: KioskClient, card: CardFactory) -> None:
     sid = verified(kiosk("K0001"), card)
     resp = kiosk("K0002").post(
