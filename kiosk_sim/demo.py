@@ -17,7 +17,6 @@ import argparse
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -116,7 +115,11 @@ class Demo:
         # stdout and stderr (a few start-up lines) to a file of their own, truncated at each start
         with (self.logs / f"{name}.out").open("wb") as out:
             proc = subprocess.Popen(
-                [*cmd, *self.log_limits], stdin=subprocess.DEVNULL, stdout=out, stderr=out
+                [*cmd, *self.log_limits],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                preexec_fn=_end_with_parent,
             )
         self.procs[name] = proc
         deadline = time.monotonic() + START_TIMEOUT
@@ -190,8 +193,9 @@ class Demo:
             self.inserted = None
 
     def _says(self, name: str, line: str) -> Callable[[], bool]:
-        """Ready once the child printed ``line`` (the TLS servers print it once bound: a bare
-        TCP probe of their port would be logged as a refused handshake)."""
+        """Ready once the child printed ``line``, which the servers print once bound: a probe of
+        the port could meet another program that holds it, and a TLS server would log a bare
+        TCP probe as a refused handshake."""
         out = self.logs / f"{name}.out"
         return lambda: line in out.read_text(errors="replace")
 
@@ -261,16 +265,18 @@ class Demo:
             ]
             if print_dir is not None:
                 args += ["--print-dir", str(print_dir)]
-            self.spawn("kiosk", args, lambda: _accepts(p["kiosk"]))
+            self.spawn("kiosk", args, self._says("kiosk", "kiosk listening"))
         self.insert(0)
 
 
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
+def _end_with_parent() -> None:
+    """In the child: SIGTERM when the demo dies, even by SIGKILL (Linux), so no child is left
+    holding its port. Spawning happens on the main thread, which lives as long as the demo."""
+    if sys.platform == "linux":
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _has_kiosk() -> bool:
