@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from card_reader import CardFiles, to_wire
@@ -11,11 +13,92 @@ from serving import Link, LinkError
 
 from .errors import KioskError
 
+log = logging.getLogger("kiosk")
+
 # A cancel the center missed is sent again every RETRY_EVERY seconds (and at once
 # when the center next answers) until it gets through or the center has expired
 # the session by itself (its 10-minute TTL): its My Number should not wait for that.
 RETRY_EVERY = 1.0
 RETRY_FOR = 600.0
+
+
+class Canceller:
+    """One long-lived thread that sends session cancels and resends those the center missed.
+
+    One thread for every cancel, however many wait: a cancel takes one of the link's
+    few connections at a time, so a center that is down never has a thread (and a
+    connection) per session tied up in it while a visit waits for the pool.
+    """
+
+    def __init__(self, send: Callable[[str], bool]) -> None:
+        self._send = send  # True once the center has the cancel (or no longer the session)
+        self._cond = threading.Condition()
+        self._waiting: dict[str, tuple[float, float]] = {}  # session ID -> (since, due)
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def add(self, sid: str) -> None:
+        """Sends the cancel of ``sid`` at once, off the caller's thread."""
+        now = time.monotonic()
+        with self._cond:
+            if self._stopped:
+                return
+            since, _due = self._waiting.get(sid, (now, now))
+            self._waiting[sid] = (since, now)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kiosk-cancels", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def resend_now(self) -> None:
+        """The center answers again: every cancel still waiting goes now, not at its turn."""
+        with self._cond:
+            if not self._waiting:
+                return
+            now = time.monotonic()
+            self._waiting = {sid: (since, now) for sid, (since, _due) in self._waiting.items()}
+            self._cond.notify()
+
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+    def stop(self) -> None:
+        """The thread ends after the cancel it may be sending; those still waiting are dropped."""
+        with self._cond:
+            self._stopped = True
+            self._waiting.clear()
+            self._cond.notify()
+
+    def _next(self) -> tuple[str, float] | None:
+        """The next cancel that is due (and when it was due), waiting until one is."""
+        with self._cond:
+            while not self._stopped:
+                now = time.monotonic()
+                for sid, (_since, due) in self._waiting.items():
+                    if due <= now:
+                        return sid, due
+                first = min((due for _since, due in self._waiting.values()), default=None)
+                self._cond.wait(None if first is None else first - now)
+            return None
+
+    def _run(self) -> None:
+        while (job := self._next()) is not None:
+            sid, due = job
+            try:
+                done = self._send(sid)
+            except Exception as exc:  # never lose the thread that every later cancel needs
+                log.error("cancel failed: %s", type(exc).__name__)
+                done = False
+            with self._cond:
+                if sid not in self._waiting:
+                    continue  # stopped meanwhile
+                since, due_now = self._waiting[sid]
+                now = time.monotonic()
+                if done or now - since >= RETRY_FOR:
+                    del self._waiting[sid]  # got through, or the center has expired it by now
+                elif due_now == due:  # (made due again while it was sent: it goes at once)
+                    self._waiting[sid] = (since, now + RETRY_EVERY)
 
 
 class CenterClient:
@@ -33,15 +116,16 @@ class CenterClient:
             connect_timeout=min(timeout, 3.0),
             read_timeout=timeout,
         )
-        self._unsent: dict[str, float] = {}  # cancels the center did not get: session ID -> since
-        self._lock = threading.Lock()
+        self._cancels = Canceller(self._delete)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
             reply = self._link.request(method, path, body)
         except LinkError:
             raise KioskError("center_unavailable") from None
-        self._flush()
+        # the center answers again: wipe what earlier visits left there now, not at its TTL
+        # (on the canceller's thread, so a link that is still slow does not hold a visit up)
+        self._cancels.resend_now()
         if reply.status == 204:
             return {}
         data = reply.data
@@ -52,14 +136,6 @@ class CenterClient:
             code = data.get("detail") if data.get("error") == "vrs_refused" else data.get("error")
             raise KioskError(str(code or "center_unavailable"))
         return data
-
-    def _flush(self) -> None:
-        """The center answers again: wipe what earlier visits left there now, not at its TTL
-        (off the caller's path, so a link that is still slow does not hold a visit up)."""
-        with self._lock:
-            unsent, self._unsent = self._unsent, {}
-        for sid, since in unsent.items():
-            threading.Thread(target=self.cancel, args=(sid, since), daemon=True).start()
 
     def open_session(self) -> dict[str, Any]:
         return self._call("POST", "/v1/sessions")
@@ -83,16 +159,20 @@ class CenterClient:
             {"municipality_code": municipality, "certificate_type": kind, "copies": copies},
         )["certificates"]
 
-    def cancel(self, sid: str, since: float | None = None) -> None:
-        since = time.monotonic() if since is None else since
+    def cancel(self, sid: str) -> None:
+        """Ends the session at the center; returns at once. Slow or down: sent again every
+        RETRY_EVERY seconds, not only when the next call gets through (that call may have
+        ended before this one timed out, and may be the last for a while)."""
+        self._cancels.add(sid)
+
+    def _delete(self, sid: str) -> bool:
         try:
             self._call("DELETE", f"/v1/sessions/{sid}")
         except KioskError as exc:
-            # slow or down: sent again. Not only when the next call gets through: that
-            # call may have ended before this one timed out, and may be the last for a while.
-            if exc.code == "center_unavailable" and time.monotonic() - since < RETRY_FOR:
-                with self._lock:
-                    self._unsent[sid] = since
-                retry = threading.Timer(RETRY_EVERY, self._flush)
-                retry.daemon = True
-                retry.start()
+            return exc.code != "center_unavailable"  # any answer means the center has it
+        return True
+
+    def close(self) -> None:
+        """Stops the canceller (cancels still waiting are dropped) and the link's pool."""
+        self._cancels.stop()
+        self._link.close()

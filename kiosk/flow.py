@@ -9,13 +9,17 @@ ever written to disk or logged (M06).
 Slow steps (the card, the center, the printer) run off the lock in a
 background job while the screen says "please wait", so the screen, the card
 watcher and the timers never freeze behind a slow or dead link; a job whose
-visit ended meanwhile drops its result.
+visit ended meanwhile drops its result. No card I/O runs under the lock: not
+the tries left (a job), not closing the card's PC/SC link (the closer's thread),
+not the center's cancel (its client's canceller). A job that fails in a way
+nobody foresaw still ends its visit, on the error screen, with nothing charged.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +51,8 @@ REMINDER_EVERY = 6.0  # seconds between spoken reminders (card, certificate)
 NEEDS_CARD = {"menu", "pin", "reading"}
 # screens where a placed card starts a new visit
 STARTS = {"welcome", "cancelled", "error", "locked"}
-# a background job is running: no cancel, no idle timeout (each job has its own bound)
+# a background job is running: no cancel, no idle timeout (each job has its own bound).
+# "reading" is the card's: its tries left, then the PIN check and the read.
 WAITING = {"reading", "checking", "printing"}
 # VRS's "not here" answers for one municipality: the resident may still choose another
 # (each municipality issues its own certificate for the doses it gave)
@@ -77,15 +82,44 @@ class Transaction:
         self.sheets = 0
         self.charged = 0
 
-    def release_card(self) -> None:
-        """The chip's part is over (or the transaction is): drop the reader link."""
-        if self.transport is not None:
-            self.transport.close()
-        self.transport = self.app = None
+    def take_card(self) -> Transport | None:
+        """The chip's part is over (or the transaction is): the reader link, for the closer."""
+        transport, self.transport, self.app = self.transport, None, None
+        return transport
 
 
 def open_pcsc(reader: str) -> Transport:
     return PcscTransport(reader, wait=1.0, timeout=5.0)
+
+
+class Closer:
+    """One long-lived thread that closes card links, so that no caller waits for PC/SC.
+
+    Closing talks to pcscd (and waits for an APDU still in flight), which a hung reader
+    or pcscd can stall; the screen, the card watcher and the timers must not stall with it.
+    """
+
+    def __init__(self) -> None:
+        self._links: queue.SimpleQueue[Transport] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def close(self, transport: Transport | None) -> None:
+        if transport is None:
+            return
+        self._links.put(transport)
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="card-closer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            transport = self._links.get()
+            try:
+                transport.close()
+            except Exception as exc:  # the link is dropped either way; the next one still closes
+                log.error("card close failed: %s", type(exc).__name__)
 
 
 class Flow:
@@ -114,6 +148,7 @@ class Flow:
         self._lock = threading.RLock()
         self._txn = Transaction()
         self._gen = 0  # which transaction a background job belongs to
+        self._closer = Closer()
         self._set("welcome")
 
     # --- state
@@ -141,13 +176,17 @@ class Flow:
 
     def _discard(self, t: Transaction) -> None:
         """Lets go of what a visit holds: the reader link, and its center session (once)."""
-        t.release_card()
+        self._release_card(t)
         sid = (t.session or {}).get("session_id")
         if sid is not None and sid != t.cancelled:
             t.cancelled = sid
-            # off the lock: a slow or unreachable center must not freeze the screen (the
-            # center expires the session by itself anyway)
-            threading.Thread(target=self.center.cancel, args=(sid,), daemon=True).start()
+            # returns at once: the center client sends it (and again, while the center does
+            # not answer) on its own thread, so a slow center does not freeze the screen
+            self.center.cancel(sid)
+
+    def _release_card(self, t: Transaction) -> None:
+        """Drops the visit's reader link now; the closer's thread closes it."""
+        self._closer.close(t.take_card())
 
     def _fail(self, gen: int, t: Transaction, exc: CardError | KioskError) -> None:
         """A step failed: end the visit with the words for why, unless it had ended already."""
@@ -223,7 +262,7 @@ class Flow:
             elif not present and self.screen in NEEDS_CARD:
                 self._end("cancelled", "card_removed")
             elif not present and self.screen == "remove_card":
-                self._txn.release_card()
+                self._release_card(self._txn)
                 self._set("municipality")
 
     def reader_event(self, available: bool) -> None:
@@ -246,7 +285,7 @@ class Flow:
         if self.screen != "welcome":
             self._end("welcome")
         self._set("reading")
-        self._background(self._open)
+        self._background("open", self._open)
 
     def _open(self, t: Transaction, gen: int) -> None:
         """The card was placed: select its text application and open a center session."""
@@ -280,26 +319,35 @@ class Flow:
     def _on_menu(self, action: str, value: Any) -> None:
         if action != "covid-certificate":
             return
-        t = self._txn
+        self._set("reading")  # asking the card is I/O: never under the lock
+        self._background("tries", self._read_tries)
+
+    def _read_tries(self, t: Transaction, gen: int) -> None:
+        app = t.app
         try:
-            assert t.app is not None
-            t.tries = t.app.pin_tries_left()  # spends nothing
-        except CardError as exc:
-            return self._fail(self._gen, t, exc)
-        # a locked PIN gets no keypad at all (M30)
-        self._set("locked" if t.tries == 0 else "pin")
+            if app is None:  # the visit ended before this job began (anything else is a bug)
+                raise KioskError("internal_error")
+            tries = app.pin_tries_left()  # spends nothing
+        except (CardError, KioskError) as exc:
+            return self._fail(gen, t, exc)
+        with self._lock:
+            if gen != self._gen:
+                return
+            t.tries = tries
+            # a locked PIN gets no keypad at all (M30)
+            self._set("locked" if tries == 0 else "pin")
 
     def _on_pin(self, action: str, value: Any) -> None:
         if action != "pin" or not pin_is_well_formed(value):
             return  # the keypad sends exactly 4 digits; anything else is never sent to the card
         self._set("reading")
-        self._background(lambda t, gen: self._read_card(t, gen, value))
+        self._background("read", lambda t, gen: self._read_card(t, gen, value))
 
     def _read_card(self, t: Transaction, gen: int, pin: str) -> None:
         app, session = t.app, t.session
-        if app is None or session is None:
-            return  # the card was taken away before this job began
         try:
+            if app is None or session is None:  # the visit ended before this job began
+                raise KioskError("internal_error")
             app.verify_pin(pin)
             card = app.read_card_files(base64.b64decode(session["challenge"]))
             self.center.submit_card(session["session_id"], card)
@@ -322,7 +370,7 @@ class Flow:
             if self.card_present:
                 self._set("remove_card")
             else:
-                t.release_card()
+                self._release_card(t)
                 self._set("municipality")
 
     def _on_municipality(self, action: str, value: Any) -> None:
@@ -331,12 +379,13 @@ class Flow:
         if action != "municipality" or value not in allowed:
             return
         self._set("checking")
-        self._background(lambda t, gen: self._check(t, gen, value))
+        self._background("check", lambda t, gen: self._check(t, gen, value))
 
     def _check(self, t: Transaction, gen: int, municipality: str) -> None:
         """Asks the center (and VRS behind it) which certificates this municipality can issue."""
         try:
-            assert t.session is not None
+            if t.session is None:  # the visit ended before this job began
+                raise KioskError("internal_error")
             eligibility = self.center.eligibility(t.session["session_id"], municipality)
         except KioskError as exc:
             with self._lock:
@@ -381,22 +430,29 @@ class Flow:
         if action != "pay":
             return
         self._set("printing")
-        self._background(self._issue_and_print)
+        self._background("issue", self._issue_and_print)
 
     def _issue_and_print(self, t: Transaction, gen: int) -> None:
+        # payment is captured only after printing: whatever fails before, nothing is charged
         try:
-            assert t.session is not None and t.municipality and t.kind
+            if t.session is None or not t.municipality or not t.kind:  # the visit ended
+                raise KioskError("internal_error")
             issued = self.center.issue(t.session["session_id"], t.municipality, t.kind, t.copies)
-            t.session = None  # the center closed it with the issuance
-            for cert in issued:
-                self.printer.print_page(printable_from_json(cert["printable"]))
-        except Exception as exc:  # whatever failed, nothing is charged
-            code = exc.code if isinstance(exc, KioskError) else "print_failed"
+        except KioskError as exc:
+            return self._fail(gen, t, exc)
+        t.session = None  # the center closed it with the issuance
+        # an answer the kiosk cannot read is not the printer's fault: internal_error (the job)
+        pages = [printable_from_json(cert["printable"]) for cert in issued]
+        try:
+            for page in pages:
+                self.printer.print_page(page)
+        except Exception as exc:  # a printer (CUPS, a driver) fails in ways of its own
             if not isinstance(exc, KioskError):
                 log.error("print failed: %s", type(exc).__name__)
+            code = exc.code if isinstance(exc, KioskError) else "print_failed"
             with self._lock:
                 if gen == self._gen:
-                    self._end("error", code)  # payment is captured only after printing
+                    self._end("error", code)
             return
         with self._lock:
             if gen != self._gen:
@@ -434,10 +490,23 @@ class Flow:
                 else:
                     self._end("cancelled", "timeout")
 
-    def _background(self, job: Callable[[Transaction, int], None]) -> None:
+    def _background(self, name: str, job: Callable[[Transaction, int], None]) -> None:
         """Runs ``job(transaction, generation)`` off the lock, for the visit under way now."""
-        args = (self._txn, self._gen)
-        threading.Thread(target=job, args=args, name="kiosk-job", daemon=True).start()
+        t, gen = self._txn, self._gen
+
+        def run() -> None:
+            try:
+                job(t, gen)
+            except Exception as exc:
+                # a fault nobody foresaw must not leave "please wait" up for ever. The type
+                # only: an exception's text may hold what the card or the center sent (M06)
+                log.error("job=%s failed: %s", name, type(exc).__name__)
+                with self._lock:
+                    if gen != self._gen:
+                        return self._discard(t)
+                    self._end("error", "internal_error")
+
+        threading.Thread(target=run, name=f"kiosk-job-{name}", daemon=True).start()
 
 
 class CardWatcher:

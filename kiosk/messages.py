@@ -11,7 +11,7 @@ SCREENS: dict[str, Text] = {
     },
     "menu": {"ja": "発行する証明書を選んでください", "en": "Choose the certificate"},
     "pin": {"ja": "暗証番号（数字4桁）を入力してください", "en": "Enter your 4-digit PIN"},
-    "reading": {
+    "reading": {  # the card's tries left, then the PIN check and the read
         "ja": "カードを読み取っています。カードに触れないでください",
         "en": "Reading your card. Do not touch it",
     },
@@ -182,6 +182,11 @@ ERRORS: dict[str, Text] = {
     "payment_cancelled": {
         "ja": "お支払いを取り消しました。料金はかかりません",
         "en": "Payment cancelled. You were not charged",
+    },
+    # a step of the kiosk failed in a way nobody foresaw (a bug, a driver): the visit ends
+    "internal_error": {
+        "ja": "この端末で問題が発生したため取り消しました。料金はかかりません。店員にお知らせください",
+        "en": "This machine ran into a problem, so the request was cancelled. You were not charged. Please tell the staff",
     },
 }
 GENERIC: Text = {

@@ -283,8 +283,8 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, 
         cards.append(card)
         flow.card_event(True)
         if until("menu", "cancelled", "error") == "menu":
-            flow.act("covid-certificate")
-            if flow.screen == "pin":
+            flow.act("covid-certificate")  # the tries left are read off the lock: "reading"
+            if until("pin", "locked", "cancelled", "error") == "pin":
                 flow.act("pin", holder.pin)
                 until("remove_card", "cancelled", "error")
         return flow.screen

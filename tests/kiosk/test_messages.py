@@ -22,6 +22,7 @@ KIOSK_CODES = [
     "wrong_pin",
     "reader_unavailable",
     "out_of_service",
+    "internal_error",
 ]
 
 
@@ -49,6 +50,7 @@ def test_a_failure_that_costs_nothing_says_so() -> None:
         "card_removed",
         "reader_unavailable",
         "session_unknown",
+        "internal_error",
     ):
         text = messages.error_text(code)
         assert "料金はかかりません" in text["ja"] and "not charged" in text["en"]
