@@ -362,6 +362,7 @@ def drive(
     samples = [sample(pids, 0)]
     failed: Counter[str] = Counter()
     pcscd_restarts: list[int] = []  # visits that failed while pcscd was restarted
+    aborted: str | None = None
     last_pcscd = pids.get("pcscd")
     done = 0
     t0 = time.monotonic()
@@ -373,7 +374,13 @@ def drive(
         except (VisitFailed, requests.RequestException) as exc:
             failed[str(exc)] += 1
             print(f"visit {n + 1} failed: {exc}", file=sys.stderr, flush=True)
-            reset(demo)
+            try:
+                reset(demo)
+            except SystemExit as stuck:  # e.g. pcscd stopped for good: report what was done
+                aborted = f"after visit {n + 1}: {stuck}"
+                print(aborted, file=sys.stderr, flush=True)
+                samples.append(sample(pids, n + 1))
+                break
             # pcscd restarted meanwhile (a kiosk fault test on this machine does that): the
             # reader was really away, not the demo's doing; counted apart, and in failed
             if (now := pcscd_pid()) != last_pcscd:
@@ -388,7 +395,7 @@ def drive(
                     | {"failed_as_pcscd_restarted": pcscd_restarts}
                 )
     rep = report(demo, pids, samples, done, failed, time.monotonic() - t0)
-    return rep | {"failed_as_pcscd_restarted": pcscd_restarts}
+    return rep | {"failed_as_pcscd_restarted": pcscd_restarts, "aborted": aborted}
 
 
 def card_in_slot(slot: int) -> bool:
