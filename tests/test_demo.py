@@ -9,6 +9,7 @@ are driven by benchmarks/demo_visits.py, the same driver as the long run.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import sys
@@ -96,6 +97,14 @@ def test_demo_serves_visits_with_bounded_logs_and_stops_each_child(demo: Any) ->
         limit = LOG_MAX if ".log" in f.name else 4096  # .out: a few start-up lines
         assert f.stat().st_size <= limit, f"{f.name}: {f.stat().st_size} bytes"
     assert report["files"]["prints_bytes"] == 0  # no --print-dir: nothing printed to disk
+    # no personal data of any card in any log (the card emulator's included)
+    secrets = set()
+    for card in demo.status["cards"]:
+        holder = json.loads((demo.home / "vrs" / "demo" / card["profile"]).read_text())
+        secrets |= {holder["my_number"], holder["birth_date"], *holder["name"].split("\u3000")}
+    for f in logs.iterdir():
+        text = f.read_text(errors="replace")
+        assert not [s for s in secrets if s in text], f"personal data in {f.name}"
 
     # SIGTERM to each child, one after another: each ends within 5 s
     for name, pid in children.items():
