@@ -172,7 +172,9 @@ class _Cheroot(wsgi.Server):
         super().__init__(*args, **kw)
         self.log = log
         self.max_connections = max_connections
-        self.keep_alive_conn_limit = max_connections
+        # no limit of cheroot's own: _make_room keeps the count (cheroot would take a lock
+        # to count its connections after every response)
+        self.keep_alive_conn_limit = None
 
     def process_conn(self, conn: _Connection) -> None:
         if not conn.parked:
