@@ -113,3 +113,25 @@ def test_a_short_run_issues_through_kiosk_processes_and_reports_what_security_re
         {"tests": [], "when": "today", "hypothesis_profile": "default"}, [], figures, None
     )
     assert f"issued: {figures['issued']}, failed: 0" in report
+
+
+def test_a_paced_run_starts_visits_on_schedule_not_back_to_back(tmp_path: Path) -> None:
+    # 3 kiosks at 15 visits/s for 3 s: about 45 visits, where back to back they would do
+    # several hundred; the latency of each counts from its scheduled start
+    out = tmp_path / "load.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "load.py"),
+            *("--kiosks", "3", "--rate", "15", "--seconds", "3", "--warmup", "1"),
+            *("--idle-issuances", "0", "--json", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    point = json.loads(out.read_text())["point"]
+    assert point["rate"] == 15 and point["failed"] == 0
+    assert 30 <= point["issued"] <= 60, point["issued"]
+    assert "paced at 15/s" in run.stdout
