@@ -25,7 +25,8 @@ from .card_reader.test_pcsc import pcscd  # noqa: F401 - the reader lock; skips 
 pytestmark = pytest.mark.pcsc
 
 ROOT = Path(__file__).resolve().parents[1]
-VISITS = 300  # "a few hundred"; pcscd sees a card come or go within its 0.4 s poll: 0.5-0.8 s a visit
+# "a few hundred"; pcscd sees a card come or go within its 0.4 s poll: 0.5-0.8 s a visit
+VISITS = 300
 LOG_MAX = 4096  # small, so that the visits rotate the kiosk's and the center's logs
 BACKUPS = 3  # the demo's default
 
