@@ -71,6 +71,7 @@ CLASSES: dict[str, tuple[str, str, str]] = {
         "VRS's HTTP APIs against their OpenAPI descriptions",
         "no 5xx, 4xx with a reason",
     ),
+    "B08": ("input", "The ICAO VDS-NC seal parser and verifier", "only VdsError"),
 }
 KINDS = {"attack": "Attacks", "fault": "Faults", "input": "Bad input"}
 
