@@ -12,10 +12,10 @@ import dataclasses
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
-from typing import Any
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import atheris
 from cryptography.hazmat.primitives import hashes
