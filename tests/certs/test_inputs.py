@@ -51,12 +51,15 @@ def test_an_shc_value_given_as_an_argument_is_the_card(domestic: Path) -> None:
     assert read_argument(jws) == [Found(Kind.SHC, jws, "argument 1", "argument 1")]
 
 
-def test_a_file_named_like_a_jws_is_read_as_the_file(domestic: Path, tmp_path: Path) -> None:
+def test_a_file_named_like_a_jws_is_read_as_the_file(
+    domestic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     jws = (domestic / "certificate.jws").read_text().strip()
-    odd = tmp_path / "eyJx.y.z"
-    odd.write_text(jws)
-    assert not is_value(str(odd)) and is_value(jws)
-    assert read_argument(str(odd))[0].value == jws
+    monkeypatch.chdir(tmp_path)
+    Path("eyJx.y.z").write_text(jws)
+    assert not is_value("eyJx.y.z") and is_value(jws)
+    (found,) = read_argument("eyJx.y.z")
+    assert found.value == jws and found.source == "eyJx.y.z"
 
 
 def test_the_printed_pdf_holds_the_card_on_its_page(domestic: Path) -> None:
@@ -132,7 +135,8 @@ def test_a_cut_pdf_and_a_file_past_the_bound(domestic: Path, tmp_path: Path) -> 
     big = tmp_path / "big.png"
     with big.open("wb") as f:
         f.truncate(inputs_module.MAX_FILE + 1)  # sparse: no 20 MB written
-    assert "larger than" in _refused(Code.TOO_LARGE, lambda: read_argument(str(big)))
+    message = _refused(Code.TOO_LARGE, lambda: read_argument(str(big)))
+    assert message == f"{big} is larger than {inputs_module.MAX_FILE:,} bytes"
 
 
 def test_pdftoppm_that_takes_too_long_is_stopped(
