@@ -14,6 +14,7 @@ from .inputs import read_argument
 from .jws import IssuerKey, sign
 from .qr import qr_image, to_numeric
 from .render import render_pdf, render_png
+from .vds import VdsError, load_csca
 from .verdicts import KIND_NAMES, Status, Trust, judge
 from .verify import KeySets
 
@@ -93,8 +94,6 @@ def _trust(args: argparse.Namespace) -> Trust:
         for path in args.jwks:
             trust.keys.add_path(path)
     if args.csca:
-        from .vds import load_csca
-
         trust.csca = [cert for path in args.csca for cert in load_csca(path)]
     return trust
 
@@ -112,7 +111,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         found = []
         for position, arg in enumerate(args.input, 1):
             found += read_argument(arg, sys.stdin.buffer, position)
-    except (CertError, OSError) as exc:  # the readers raise nothing else (test_fuzz)
+    except (CertError, VdsError, OSError) as exc:  # the readers raise nothing else (test_fuzz)
         message = f"cannot read {arg}: {exc.strerror}" if isinstance(exc, OSError) else exc.message
         if args.json:
             print(json.dumps({"valid": False, "error": "unusable_input", "message": message}))

@@ -22,6 +22,7 @@ from . import clock
 from .errors import Code
 from .fhir import VACCINES
 from .inputs import Found, Kind
+from .vds import VdsCode, VdsError, parse_seal, verify_seal
 from .verify import KeySets, Verification, verify
 
 KIND_NAMES = {Kind.SHC: "SMART Health Card", Kind.SEAL: "ICAO seal"}
@@ -123,39 +124,37 @@ def judge_shc(found: Found, keys: KeySets | None) -> Verdict:
 
 
 def judge_seal(found: Found, csca: list[x509.Certificate] | None) -> Verdict:
-    from .vds import VdsError, parse_seal, verify_seal
-
     out = Verdict(found)
     try:
         seal = parse_seal(found.value)
-    except VdsError as exc:
-        out.problems.append(Reason(str(exc.code), exc.message))
+        check = verify_seal(seal, csca or [])
+    except VdsError as exc:  # not a well-formed seal: nothing in it is worth showing
+        out.problems.append(Reason(exc.code.value, exc.message))
         return out
-    msg = _obj(_obj(seal.get("data")).get("msg"))
-    pid = _obj(msg.get("pid"))
-    out.certificate_id = _str(msg.get("uvci"))
-    out.birth_date = _str(pid.get("dob"))
+    msg = seal["data"]["msg"]  # parse_seal checked the schema
+    out.certificate_id, out.birth_date = check.uvci, msg["pid"]["dob"]
     out.lines = [
-        f"UVCI:    {out.certificate_id}",
-        f"state:   {_obj(_obj(seal.get('data')).get('hdr')).get('is')}",
-        f"name:    {pid.get('n')}",
+        f"UVCI:    {check.uvci}",
+        f"state:   {seal['data']['hdr']['is']}",
+        f"name:    {msg['pid']['n']}",
         f"born:    {out.birth_date}",
     ]
-    for event in _list(msg.get("ve")):
-        product = _obj(event).get("nam") or _obj(event).get("des")
-        for dose in _list(_obj(event).get("vd")):
-            dose = _obj(dose)
-            out.lines.append(f"dose:    {dose.get('dvc')}  {product}  lot {dose.get('lot', '-')}")
+    for event in msg["ve"]:
+        out.lines += [
+            f"dose:    {d['dvc']}  {event.get('nam') or event['des']}  lot {d.get('lot', '-')}"
+            for d in event["vd"]
+        ]
+    if check.signer is not None:
+        out.lines.append(f"signer:  {check.signer.subject.rfc4514_string()}")
     out.detail = {"seal": seal}
     if csca is None:
         out.unverified = Reason(
             Code.NO_TRUST_LIST.value, "no CSCA trust list given (--csca): signature not checked"
         )
-        return out
-    try:
-        verify_seal(seal, csca)
-    except VdsError as exc:
-        out.problems.append(Reason(str(exc.code), exc.message))
+        if check.code is VdsCode.BAD_SIGNATURE:  # checked with the seal's own certificate
+            out.problems.append(Reason(check.code.value, check.message))
+    elif check.code is not None:
+        out.problems.append(Reason(check.code.value, check.message))
     return out
 
 
