@@ -169,6 +169,7 @@ def test_other_birth_dates_or_no_card_id_on_one_page_fail(
     page = issuers.page("noid.png", issuers.shc(cert_id=None), issuers.seal())
     rc, verdicts = run_json(capsys, *trust(issuers), page)
     assert rc == 1 and [codes(v) for v in verdicts] == [["id_mismatch"]] * 2
+    assert "names no certificate ID" in verdicts[0]["problems"][0]["message"]
 
 
 def test_codes_of_two_arguments_are_not_cross_checked(
@@ -228,8 +229,11 @@ def test_bad_input_gets_a_reason_and_exit_1_or_2(
         assert reason in captured.out + captured.err, (argv, captured)
 
 
-def test_a_reader_that_leaves_early_gets_no_traceback(issuers: Issuers) -> None:
+@pytest.mark.parametrize("unbuffered", ["", "1"])  # the pipe breaks at exit, or at print
+def test_a_reader_that_leaves_early_gets_no_traceback(issuers: Issuers, unbuffered: str) -> None:
     """`kiosk-sim cert verify … | head -1`: the pipe is closed before anything is written."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env |= {"PYTHONPATH": str(ROOT)} | ({"PYTHONUNBUFFERED": "1"} if unbuffered else {})
     read, write = os.pipe()
     command = ["cert", "verify", "--jwks", issuers.jwks, issuers.shc()]
     proc = subprocess.Popen(
@@ -238,7 +242,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback(issuers: Issuers) -> None:
         stdout=write,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env,
     )
     os.close(write)
     os.close(read)  # the reader is gone before the process prints
