@@ -73,6 +73,8 @@ def read_argument(arg: str, stdin: BinaryIO | None = None, position: int = 1) ->
         found = from_bytes(stdin.read(MAX_FILE + 1), "standard input")
     elif is_value(arg):
         found = from_text(arg, f"argument {position}")
+    elif "\0" in arg:  # open() would raise ValueError: no file name holds one
+        raise CertError(Code.BAD_INPUT, "a file name holds no NUL character")
     else:
         with open(arg, "rb") as f:
             found = from_bytes(f.read(MAX_FILE + 1), arg)

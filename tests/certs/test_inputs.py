@@ -166,6 +166,7 @@ def in_empty_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 ARGUMENTS = (
     st.text(max_size=60)
+    | st.sampled_from(["\0", "a\0b", "-", ".", "/", "", " "])
     | st.from_regex(r"\s*shc:/[0-9]{0,60}\s*", fullmatch=True)
     | st.from_regex(r"shc:/[0-9]{1,3}/[0-9]{1,3}/[0-9]{0,20}", fullmatch=True)
     | st.from_regex(
