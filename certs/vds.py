@@ -224,9 +224,14 @@ def sign_seal(
 
 
 class SealSigner:
-    """The barcode signer: its key and certificate, loaded once."""
+    """The barcode signer: its key and certificate, loaded once, and the CSCAs to publish."""
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+    def __init__(
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        cert: x509.Certificate,
+        csca: list[x509.Certificate] | None = None,
+    ) -> None:
         public = cert.public_key()
         if not isinstance(public, ec.EllipticCurvePublicKey) or (
             public.public_numbers() != key.public_key().public_numbers()
@@ -234,9 +239,14 @@ class SealSigner:
             raise VdsError(VdsCode.BAD_CERTIFICATE, "the signer certificate is not of this key")
         self.key = key
         self.cert = cert
+        self.csca = list(csca or [])
+
+    def csca_pem(self) -> bytes:
+        """The CSCA list a verifier needs (``/.well-known/csca.pem``), PEM."""
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.csca)
 
     @classmethod
-    def load(cls, key_file: Path, cert_file: Path) -> SealSigner:
+    def load(cls, key_file: Path, cert_file: Path, csca_file: Path | None = None) -> SealSigner:
         try:
             key = serialization.load_pem_private_key(Path(key_file).read_bytes(), None)
             cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
@@ -244,7 +254,7 @@ class SealSigner:
             raise VdsError(VdsCode.BAD_CERTIFICATE, "cannot read the barcode signer") from None
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise VdsError(VdsCode.BAD_ALG, "the barcode signer key is not an EC key")
-        return cls(key, cert)
+        return cls(key, cert, load_csca(csca_file) if csca_file else None)
 
     def sign(self, data: dict[str, Any]) -> dict[str, Any]:
         return sign_seal(data, self.key, self.cert)

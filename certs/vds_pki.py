@@ -29,9 +29,8 @@ from .vds import (
     DOCUMENT_TYPE_LIST,
     EKU_VDS_NC,
     SealSigner,
-    VdsCode,
-    VdsError,
     encode_document_type_list,
+    load_csca,
 )
 
 SIGNER_PKUP = timedelta(days=96)  # the guidelines' barcode signer key usage: about 3 months
@@ -139,7 +138,7 @@ def make_signer(
     )
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage([EKU_VDS_NC]), critical=True)
-    return SealSigner(key, builder.sign(csca_key, hashes.SHA256()))
+    return SealSigner(key, builder.sign(csca_key, hashes.SHA256()), [csca])
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -171,7 +170,7 @@ def load_or_create(folder: Path) -> SealSigner:
     )
     now = clock.now()
     if key_file.exists() and cert_file.exists():
-        signer = SealSigner.load(key_file, cert_file)
+        signer = SealSigner.load(key_file, cert_file, csca_file)
         if _usable(signer, now):
             return signer
     folder.mkdir(parents=True, exist_ok=True)
@@ -187,12 +186,4 @@ def load_or_create(folder: Path) -> SealSigner:
     os.replace(csca_file.with_suffix(".tmp"), csca_file)
     _write_new(key_file, key_pem, 0o600)
     _write_new(cert_file, _pem(signer.cert), 0o644)
-    return signer
-
-
-def csca_pem(folder: Path) -> bytes:
-    """The published CSCA list (PEM), as ``/.well-known/csca.pem`` serves it."""
-    try:
-        return (Path(folder) / "csca.pem").read_bytes()
-    except OSError:
-        raise VdsError(VdsCode.BAD_TRUST_LIST, "no CSCA certificate in this instance") from None
+    return SealSigner(signer.key, signer.cert, load_csca(csca_file))
