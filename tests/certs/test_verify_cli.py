@@ -45,9 +45,7 @@ class Issuers:
         person = sample.person(overseas=True)
         if born:
             person = dataclasses.replace(person, birth_date=born)
-        bundle = build_bundle(person, sample.doses(2), overseas=True)
-        if cert_id:
-            bundle["identifier"] = {"system": "urn:example:certificate-id", "value": cert_id}
+        bundle = build_bundle(person, sample.doses(2), overseas=True, certificate_id=cert_id)
         return to_numeric(sign(self.shc_key, sample.ISS, bundle))
 
     def seal(self, uvci: str = CERT_ID, **changes: Any) -> str:
