@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import io
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import zxingcpp
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -199,6 +201,20 @@ def test_a_seal_without_a_trust_list_is_unverifiable(
     forged = issuers.seal(sigvl=sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:])
     rc, (verdict,) = run_json(capsys, forged)  # a broken signature needs no trust list
     assert rc == 1 and verdict["status"] == "invalid" and codes(verdict) == ["bad_signature"]
+
+
+def test_a_signer_certificate_with_an_unreadable_name_is_a_bad_certificate(
+    issuers: Issuers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cryptography parses a certificate's names only when asked: found by fuzz/cert_input.py."""
+    der = issuers.signer.cert.public_bytes(serialization.Encoding.DER)
+    cn = issuers.signer.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    at = der.rindex(str(cn).encode()) - 2  # the subject's CN: its UTF8String tag
+    bad = der[:at] + b"\x02" + der[at + 1 :]  # now an INTEGER, which no name holds
+    seal = issuers.seal(cer=base64.urlsafe_b64encode(bad).decode())
+    for argv in ([seal], ["--csca", issuers.csca, seal]):
+        rc, (verdict,) = run_json(capsys, *argv)
+        assert rc == 1 and "bad_certificate" in codes(verdict)
 
 
 def test_bad_input_gets_a_reason_and_exit_1_or_2(
