@@ -68,6 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instance", type=Path, default=None)
     p.set_defaults(func=cmd_create_admin)
 
+    p = cmds.add_parser(
+        "csca", help="print the CSCA certificates of the ICAO VDS-NC seal (PEM), for verifiers"
+    )
+    p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
+    p.set_defaults(func=cmd_csca)
+
     for name, text in (
         ("import", "import a ledger CSV into a municipality's area"),
         ("export", "export a municipality's records as CSV, without My Number"),
@@ -83,6 +89,15 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from . import open_vrs
 
     return open_vrs(args.instance or default_instance())
+
+
+def cmd_csca(args: argparse.Namespace) -> int:
+    from certs import vds_pki
+
+    # made at first run, as serving VRS would make it
+    signer = vds_pki.load_or_create((args.instance or default_instance()) / "vds-pki")
+    sys.stdout.write(signer.csca_pem().decode("ascii"))
+    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
