@@ -222,6 +222,9 @@ class Flow:
                 )
                 repeat = int((now - self.entered) / REMINDER_EVERY)
             text = messages.SCREENS[self.screen]
+            if self.screen == "welcome" and self.card_present:
+                # a card left after a visit ended: "place your card" would contradict the reminder
+                text = messages.CARD_LEFT
             if reminder and repeat:
                 voice = reminder  # said again and again until the resident acts (M07)
             elif self.message:
@@ -247,18 +250,25 @@ class Flow:
                 "copies": t.copies,
                 "kind": t.kind,
                 "fee": FEE_YEN,
+                "copy_fee": FEE_YEN * self._pages_per_copy(t),
+                "max_copies": MAX_COPIES,
                 "total": self._total(t),
                 "charged": t.charged,
                 "municipality": t.municipality,
                 "overseas_allowed": bool(t.eligibility and t.eligibility.get("overseas")),
                 "municipalities": (t.session or {}).get("municipalities", []),
+                "not_offering": (t.session or {}).get("not_offering", []),
                 "tray": len(getattr(self.printer, "tray", [])) if self.screen == "done" else 0,
             }
             return out
 
     @staticmethod
-    def _total(t: Transaction) -> int:
-        return FEE_YEN * t.copies * (2 if t.kind == "overseas" else 1)
+    def _pages_per_copy(t: Transaction) -> int:
+        return 2 if t.kind == "overseas" else 1  # overseas comes with a domestic one
+
+    @classmethod
+    def _total(cls, t: Transaction) -> int:
+        return FEE_YEN * t.copies * cls._pages_per_copy(t)
 
     # --- the card
 
@@ -482,9 +492,16 @@ class Flow:
 
     def _on_done(self, action: str, value: Any) -> None:
         if action == "taken":
-            self.printer.clear()
-            self.lang = "ja"
-            self._end("welcome")
+            self._next_resident()
+
+    def _next_resident(self) -> None:
+        """The certificate is taken (or given up on): the next resident starts, in Japanese,
+        with the card they may have placed meanwhile (the watcher saw it come on this screen,
+        so it would otherwise lie there unused until lifted and placed again)."""
+        self.lang = "ja"
+        self._end("welcome")
+        if self.card_present and self.screen == "welcome":
+            self._start()
 
     # --- time
 
@@ -495,8 +512,7 @@ class Flow:
                 # the reminders repeat; only after take_timeout does the kiosk wipe anyway
                 if idle >= self.take_timeout:
                     if self.screen == "done":
-                        self.lang = "ja"  # the next resident starts in Japanese
-                        self._end("welcome")
+                        self._next_resident()
                     else:
                         self._end("cancelled", "timeout")
                 return
