@@ -83,3 +83,21 @@ def test_setup_waits_before_each_apt_get() -> None:
     first_apt = setup.index("apt-get ")
     assert setup.index("bin/wait-for-apt") < first_apt
     assert setup.count("DPkg::Lock::Timeout") == setup.count("apt-get ")
+
+
+def test_the_readme_warns_that_vpcd_listens_on_every_interface() -> None:
+    readme = (ROOT / "README.md").read_text()
+    # prominent: before the first screenshot, where a new user reads
+    warning = readme[: readme.index("| welcome |")]
+    assert "**Warning: the virtual card reader listens on every network interface.**" in warning
+    assert "**35963 and 35964**" in warning
+    assert "iifname != \"lo\" tcp dport '{ 35963, 35964 }' drop" in warning
+    assert "iptables -A INPUT ! -i lo -p tcp -m multiport --dports 35963,35964 -j DROP" in warning
+    # and what it says of the driver's configuration is what Debian ships, where it is installed
+    conf = Path("/etc/reader.conf.d/vpcd")
+    if conf.exists():
+        device = next(
+            ln.split()[1] for ln in conf.read_text().splitlines() if ln.startswith("DEVICENAME")
+        )
+        assert device.startswith("/dev/null:")  # server mode: INADDR_ANY, no address to set
+        assert f"DEVICENAME {device}" in " ".join(warning.split())
