@@ -78,14 +78,17 @@ def test_the_overseas_sample_has_a_seal_that_verifies_and_names_its_certificate(
     )
 
 
-@pytest.mark.parametrize("name", sorted(ARTIFACTS - {"certificate.pdf", "jwks.json"}))
+@pytest.mark.parametrize("name", sorted(ARTIFACTS - {"jwks.json"}))
 def test_verify_accepts_every_form(
     sample_dir: Path, name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc, (result,) = verify_json(
-        capsys, "--jwks", str(sample_dir / "jwks.json"), str(sample_dir / name)
-    )
-    assert rc == 0 and result["valid"] is True and result["problems"] == []
+    trust = ["--jwks", str(sample_dir / "jwks.json"), "--csca", str(sample_dir / "csca.pem")]
+    rc, results = verify_json(capsys, *trust, str(sample_dir / name))
+    # the overseas page also carries the ICAO seal: a verdict each, both valid
+    kinds = ["icao_seal", "shc"] if name in ("certificate.png", "certificate.pdf") else ["shc"]
+    assert sorted(r["kind"] for r in results) == kinds
+    assert rc == 0 and all(r["valid"] is True and r["problems"] == [] for r in results)
+    [result] = [r for r in results if r["kind"] == "shc"]
     assert result["payload"]["iss"] == "https://vrs.localhost/issuer"
     assert result["payload"]["nbf"] == 1774971000  # the frozen clock's issue time
 
@@ -95,10 +98,13 @@ def test_verify_reads_the_printed_page_as_a_jpeg_photo(
 ) -> None:
     photo = Image.open(sample_dir / "certificate.png").convert("L").resize((1240, 1754))  # 150 dpi
     photo.save(tmp_path / "photo.jpg", quality=70)
-    rc, (result,) = verify_json(
-        capsys, "--jwks", str(sample_dir / "jwks.json"), str(tmp_path / "photo.jpg")
+    rc, results = verify_json(
+        capsys,
+        *("--jwks", str(sample_dir / "jwks.json"), "--csca", str(sample_dir / "csca.pem")),
+        str(tmp_path / "photo.jpg"),
     )
-    assert rc == 0 and result["valid"]
+    assert rc == 0 and sorted(r["kind"] for r in results) == ["icao_seal", "shc"]
+    assert all(r["valid"] for r in results)
 
 
 def test_verify_reads_standard_input(
