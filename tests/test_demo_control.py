@@ -113,7 +113,10 @@ def test_the_demo_writes_vrs_key_set_and_its_command_verifies_vrs_signatures(
     jws = sign(issuer, sample.ISS, build_bundle(sample.person(False), sample.doses(2)))
     (tmp_path / "certificate.jws").write_text(jws)
     args = demo.verify_args(str(tmp_path / "certificate.jws"))
-    assert "--csca" not in args  # this VRS has no seal yet: /.well-known/csca.pem is 404
+    # VRS serves its seal's CSCA list (/.well-known/csca.pem): the command takes it too
+    assert args[args.index("--csca") + 1] == str(demo.verify_dir / "csca.pem")
+    served = (demo.verify_dir / "csca.pem").read_bytes()
+    assert served == (demo.home / "vrs" / "vds-pki" / "csca.pem").read_bytes()
     done = subprocess.run(
         [sys.executable, "-m", "kiosk_sim.cli", *args],
         capture_output=True,

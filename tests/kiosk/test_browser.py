@@ -16,6 +16,7 @@ from pyzbar import pyzbar
 
 from card_reader import to_wire
 from certs import KeySets, from_numeric, verify
+from certs.vds import parse_seal
 from issuance_center.vrs_client import VrsClient
 
 from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips without pcscd
@@ -74,13 +75,21 @@ def forgotten(system: System, visit: Visit, sessions: int = 1) -> None:
     assert eventually(lambda: not any(sid in store for sid in opened)), "the center kept it"
 
 
-def printed_cards(kiosk: KioskUnderTest) -> list[str]:
-    """Each tray page's QR, read by zbar from the page image the kiosk shows as printed."""
-    values = []
+def printed_codes(kiosk: KioskUnderTest) -> list[list[str]]:
+    """Each tray page's QR values, read by zbar from the page image the kiosk shows as printed."""
+    pages = []
     for i in range(len(kiosk.printer.tray)):
         png = requests.get(f"{kiosk.url}/api/tray/{i}.png", timeout=10).content
-        (found,) = pyzbar.decode(Image.open(io.BytesIO(png)))
-        values.append(from_numeric(found.data.decode()))
+        pages.append([s.data.decode() for s in pyzbar.decode(Image.open(io.BytesIO(png)))])
+    return pages
+
+
+def printed_cards(kiosk: KioskUnderTest) -> list[str]:
+    """Each tray page's SMART Health Card (an overseas page also carries the ICAO seal)."""
+    values = []
+    for codes in printed_codes(kiosk):
+        (shc,) = [c for c in codes if c.startswith("shc:/")]
+        values.append(from_numeric(shc))
     return values
 
 
@@ -146,6 +155,9 @@ def test_overseas_issuance(system: System, kiosk: KioskUnderTest, page: Any) -> 
         for p in payloads
     ]
     assert sorted(names) == [1, 1, 2, 2]  # the overseas ones carry the romanized name
+    # and the overseas pages the ICAO seal beside it, naming the printed certificate
+    seals = [parse_seal(c) for codes in printed_codes(kiosk) for c in codes if c.startswith("{")]
+    assert len(seals) == 2 and all(s["data"]["hdr"]["t"] == "icao.vacc" for s in seals)
 
 
 def test_overseas_is_not_offered_without_passport_data(
