@@ -33,6 +33,7 @@ TARGETS = {
     "shc_verify": ["B04"],
     "qr_numeric": ["B05"],
     "qr_image": ["B05"],
+    "vds_seal": ["B08"],
     "cert_input": ["B09"],
 }
 MAX_RESTARTS = 20  # a target that crashes at once would otherwise spin for all its seconds
