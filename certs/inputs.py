@@ -119,8 +119,8 @@ def from_text(text: str, label: str) -> list[Found]:
 def _json(text: str, label: str) -> list[Found]:
     try:
         doc = parse_json(text)
-    except ValueError:
-        raise CertError(Code.BAD_INPUT, f"{label} is not JSON (cut short?)") from None
+    except ValueError as exc:  # the parser's reasons name places, never the content
+        raise CertError(Code.BAD_INPUT, f"{label} is not strict JSON: {exc!s:.80}") from None
     if isinstance(doc, dict) and "verifiableCredential" in doc:
         return [Found(Kind.SHC, jws, label, label) for jws in file_credentials(text)]
     if isinstance(doc, dict) and "data" in doc and "sig" in doc:

@@ -266,7 +266,7 @@ def test_bad_input_gets_a_reason_and_exit_1_or_2(
     huge["data"]["msg"]["pad"] = "x" * 20_000
     (tmp_path / "huge.json").write_text(json.dumps(huge))
     cases = [
-        ([seal[:-5]], 2, "not JSON"),
+        ([seal[:-5]], 2, "is not strict JSON"),
         ([wrong_alg], 1, "bad_alg"),
         (["--csca", str(tmp_path / "not-x509.pem"), seal], 2, "holds no readable certificate"),
         ([str(tmp_path / "huge.json")], 1, "too_large"),
