@@ -69,7 +69,9 @@ def read_argument(arg: str, stdin: BinaryIO | None = None, position: int = 1) ->
     ``position`` names a value among the arguments: codes of two arguments are never
     taken for one page.
     """
-    if arg == "-" and stdin is not None:
+    if arg == "-":
+        if stdin is None:
+            raise CertError(Code.BAD_INPUT, "standard input is closed")
         found = from_bytes(stdin.read(MAX_FILE + 1), "standard input")
     elif is_value(arg):
         found = from_text(arg, f"argument {position}")

@@ -301,6 +301,22 @@ def test_a_reader_that_leaves_early_gets_no_traceback(issuers: Issuers, unbuffer
     assert proc.returncode == 141
 
 
+@pytest.mark.parametrize(("arg", "rc"), [("SHC", 0), ("-", 2)])
+def test_a_closed_standard_input_is_no_traceback(issuers: Issuers, arg: str, rc: int) -> None:
+    """`kiosk-sim cert verify … <&-`: Python then has no sys.stdin at all."""
+    command = ["cert", "verify", "--jwks", issuers.jwks, issuers.shc() if arg == "SHC" else arg]
+    run = subprocess.run(
+        ["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "kiosk_sim.cli", *command],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert "Traceback" not in run.stderr and run.returncode == rc, run.stderr
+    assert rc == 0 or "standard input is closed" in run.stderr
+
+
 # --- the argument parser on anything ----------------------------------------------------------
 
 WORDS = st.sampled_from(
