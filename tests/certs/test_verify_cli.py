@@ -301,12 +301,16 @@ def test_a_reader_that_leaves_early_gets_no_traceback(issuers: Issuers, unbuffer
     assert proc.returncode == 141
 
 
-@pytest.mark.parametrize(("arg", "rc"), [("SHC", 0), ("-", 2)])
-def test_a_closed_standard_input_is_no_traceback(issuers: Issuers, arg: str, rc: int) -> None:
-    """`kiosk-sim cert verify … <&-`: Python then has no sys.stdin at all."""
+@pytest.mark.parametrize(
+    ("closed", "arg", "rc"), [("<&-", "SHC", 0), ("<&-", "-", 2), (">&-", "SHC", 0)]
+)
+def test_a_closed_standard_stream_is_no_traceback(
+    issuers: Issuers, closed: str, arg: str, rc: int
+) -> None:
+    """`kiosk-sim cert verify … <&-` or `>&-`: Python then has no sys.stdin or sys.stdout."""
     command = ["cert", "verify", "--jwks", issuers.jwks, issuers.shc() if arg == "SHC" else arg]
     run = subprocess.run(
-        ["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "kiosk_sim.cli", *command],
+        ["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "kiosk_sim.cli", *command],
         capture_output=True,
         text=True,
         cwd=ROOT,
