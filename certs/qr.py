@@ -93,6 +93,25 @@ def qr_symbol(numeric: str) -> Any:
     return symbol
 
 
+MAX_BYTES = 2953  # a version 40 symbol at level L, in byte mode
+
+
+def bytes_symbol(data: bytes) -> Any:
+    """A byte-mode QR symbol of ``data`` at level L (the ICAO seal's JSON)."""
+    if len(data) > MAX_BYTES:
+        raise CertError(Code.TOO_LARGE, f"a QR code holds at most {MAX_BYTES} bytes")
+    return zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level="L")
+
+
+def symbol_modules(data: bytes) -> list[list[bool]]:
+    return modules(bytes_symbol(data))
+
+
+def bytes_qr_image(data: bytes, *, module_px: int = 4) -> Image.Image:
+    """The byte-mode QR of ``data`` as a 1-bit image with its quiet zone."""
+    return _image(bytes_symbol(data), module_px)
+
+
 def modules(symbol: Any) -> list[list[bool]]:
     """The symbol's modules, row by row (True: dark), without the quiet zone."""
     raw = symbol.to_image(scale=1, add_quiet_zones=False)
@@ -107,7 +126,11 @@ def version(symbol: Any) -> int:
 
 def qr_image(numeric: str, *, module_px: int = 4) -> Image.Image:
     """The QR as a 1-bit image with its quiet zone, ``module_px`` pixels a module."""
-    raw = qr_symbol(numeric).to_image(scale=module_px, add_quiet_zones=True)
+    return _image(qr_symbol(numeric), module_px)
+
+
+def _image(symbol: Any, module_px: int) -> Image.Image:
+    raw = symbol.to_image(scale=module_px, add_quiet_zones=True)
     h, w = raw.shape
     return Image.frombytes("L", (w, h), bytes(memoryview(raw))).convert("1")
 

@@ -71,7 +71,8 @@ CLASSES: dict[str, tuple[str, str, str]] = {
         "VRS's HTTP APIs against their OpenAPI descriptions",
         "no 5xx, 4xx with a reason",
     ),
-    "B08": (
+    "B08": ("input", "The ICAO VDS-NC seal parser and verifier", "only VdsError"),
+    "B09": (
         "input",
         "`cert verify` arguments: values, files, pictures, PDFs, seals",
         "exit 1 or 2 with a reason, never a traceback",

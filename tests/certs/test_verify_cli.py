@@ -147,6 +147,42 @@ def test_a_page_with_both_codes_gives_two_verdicts(
     assert "VALID  ICAO seal" in out and f"UVCI:    {CERT_ID}" in out
 
 
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`cert sample` of each kind: the simulator's own printed page as PNG and PDF."""
+    out = {}
+    for kind in ("overseas", "domestic"):
+        out[kind] = tmp_path_factory.mktemp(kind)
+        flag = ["--overseas"] if kind == "overseas" else []
+        assert main(["cert", "sample", "--out", str(out[kind]), *flag]) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", ["certificate.pdf", "certificate.png"])
+def test_the_printed_overseas_certificate_gives_two_valid_verdicts(
+    printed: dict[str, Path], capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    folder = printed["overseas"]
+    trust = ["--jwks", str(folder / "jwks.json"), "--csca", str(folder / "csca.pem")]
+    rc, verdicts = run_json(capsys, *trust, str(folder / name))
+    assert rc == 0, verdicts
+    assert sorted(v["kind"] for v in verdicts) == ["icao_seal", "shc"]
+    assert {v["certificate_id"] for v in verdicts} == {"SAMPLE-0000000001"}
+    assert {v["birth_date"] for v in verdicts} == {"1980-04-01"}
+    page = f"{folder / name}, page 1" if name.endswith(".pdf") else str(folder / name)
+    assert {v["source"] for v in verdicts} == {page}
+
+
+def test_the_printed_domestic_certificate_gives_one_verdict(
+    printed: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = printed["domestic"]
+    rc, verdicts = run_json(
+        capsys, "--jwks", str(folder / "jwks.json"), str(folder / "certificate.pdf")
+    )
+    assert rc == 0 and [v["kind"] for v in verdicts] == ["shc"]
+
+
 def test_a_seal_whose_uvci_is_not_the_cards_id_fails_both(
     issuers: Issuers, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -280,7 +316,7 @@ def in_empty_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-@pytest.mark.security("B08")
+@pytest.mark.security("B09")
 @fuzz(150)
 @given(argv=st.lists(WORDS | st.text(max_size=12), max_size=6))
 def test_any_command_line_exits_0_1_or_2(
