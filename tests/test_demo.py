@@ -97,7 +97,7 @@ def test_demo_serves_visits_with_bounded_logs_and_stops_each_child(demo: Any) ->
     for f in logs.iterdir():
         limit = LOG_MAX if ".log" in f.name else 4096  # .out: a few start-up lines
         assert f.stat().st_size <= limit, f"{f.name}: {f.stat().st_size} bytes"
-    assert report["files"]["prints_bytes"] == 0  # no --print-dir: nothing printed to disk
+    assert report["files"]["prints_bytes"] == 0  # --no-print-files: nothing printed to disk
     # no personal data of any card in any log (the card emulator's included)
     secrets = set()
     for card in demo.status["cards"]:
