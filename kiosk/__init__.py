@@ -32,6 +32,12 @@ def index() -> Response:
     return send_from_directory(STATIC, "index.html")
 
 
+@ui.get("/favicon.ico")
+def favicon() -> Response:
+    """For whatever asks the usual place (the page itself names the SVG): no 404 to log."""
+    return send_from_directory(STATIC, "favicon.svg")
+
+
 @ui.get("/static/<path:name>")
 def static_file(name: str) -> Response:
     return send_from_directory(STATIC, name)
