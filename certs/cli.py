@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from . import clock, sample
-from .errors import CertError, Code
-from .fhir import VACCINES, build_bundle
+from .errors import CertError
+from .fhir import build_bundle
+from .inputs import read_argument
 from .jws import IssuerKey, sign
-from .qr import from_numeric, open_image, qr_image, read_image, to_numeric
+from .qr import qr_image, to_numeric
 from .render import render_pdf, render_png
-from .verify import KeySets, Verification, file_credentials, verify
+from .vds import VdsError, load_csca
+from .verdicts import KIND_NAMES, Status, Trust, judge
+from .verify import KeySets
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
-UNREADABLE = "the input is neither a JWS, a .smart-health-card file, shc:/ text nor an image"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,20 +33,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = cmds.add_parser(
         "verify",
-        help="verify a JWS, .smart-health-card, shc:/ value or QR image",
-        description="Exit 0 when valid, 1 when not, 2 when the input or a key set is unusable.",
+        help="verify the SMART Health Cards and ICAO seals in values, files, pictures and PDFs",
+        description=(
+            "One verdict per code found. Exit 0 when every code is valid, 1 when one is invalid"
+            " or could not be checked (no --jwks or --csca for it), 2 when an input or a trust"
+            " list is unusable."
+        ),
     )
     p.add_argument(
         "--jwks",
         type=Path,
         nargs="+",
         action="extend",  # --jwks A --jwks B keeps both
-        required=True,
         metavar="FILE_OR_DIR",
-        help="a key-set file, or an issuer folder holding .well-known/jwks.json (and crl/)",
+        help="SHC issuers: a key-set file, or an issuer folder holding .well-known/jwks.json",
     )
     p.add_argument(
-        "input", nargs="?", help="JWS, .smart-health-card, shc:/ text or image; '-': stdin"
+        "--csca",
+        type=Path,
+        action="append",
+        metavar="FILE_OR_DIR",
+        help="ICAO seals: a CSCA certificate (PEM or DER), or a folder of them; repeatable",
+    )
+    p.add_argument(
+        "input",
+        nargs="*",
+        help="shc:/ value, JWS, seal JSON, or a file: JWS, .smart-health-card, seal JSON,"
+        " picture, PDF; '-': stdin",
     )
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=cmd_verify)
@@ -74,117 +87,48 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
-def read_input(source: str) -> list[str]:
-    """The JWSs in INPUT, whatever its form; a bad INPUT raises CertError (OSError: unread)."""
-    raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    image = open_image(raw)
-    if image is not None:
-        values = [v for v in read_image(image) if v.startswith("shc:/")]
-        if not values:
-            raise CertError(Code.BAD_INPUT, "no SMART Health Card QR code found in the image")
-        return [from_numeric(values)]
-    try:
-        text = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise CertError(Code.BAD_INPUT, UNREADABLE) from None
-    if text.startswith("{"):
-        return file_credentials(text)
-    if text.startswith("shc:/"):
-        return [from_numeric(text.split())]
-    if not text:
-        raise CertError(Code.BAD_INPUT, "the input is empty")
-    return [text]
-
-
-def _when(ts: Any) -> str:
-    if not isinstance(ts, int | float) or isinstance(ts, bool):
-        return "?"
-    try:
-        when = datetime.fromtimestamp(ts, UTC)
-    except (OverflowError, OSError, ValueError):  # a NumericDate past the years 1–9999
-        return "?"
-    return when.astimezone(clock.JST).strftime("%Y-%m-%d %H:%M JST")
-
-
-# the payload is the sender's: any member may hold any JSON type
-def _obj(x: Any) -> dict[str, Any]:
-    return x if isinstance(x, dict) else {}
-
-
-def _list(x: Any) -> list[Any]:
-    return x if isinstance(x, list) else []
-
-
-def summarize(result: Verification) -> list[str]:
-    """The card's content in a few lines a person reads (the whole payload is in --json)."""
-    payload = result.payload or {}
-    kid = (result.header or {}).get("kid")
-    lines = [f"issuer:  {payload.get('iss')}  (key {kid}, from {result.key_source or '-'})"]
-    lines.append(f"issued:  {_when(payload.get('nbf'))}")
-    if "exp" in payload:
-        lines.append(f"expires: {_when(payload.get('exp'))}")
-    subject = _obj(_obj(payload.get("vc")).get("credentialSubject"))
-    entries = _obj(subject.get("fhirBundle")).get("entry")
-    by_cvx = {v.cvx: f"{v.name_en} ({v.manufacturer_en})" for v in VACCINES.values()}
-    others: dict[str, int] = {}
-    for entry in _list(entries):
-        res = _obj(_obj(entry).get("resource"))
-        kind = res.get("resourceType")
-        if kind == "Patient":
-            names = [
-                " ".join(str(x) for x in [n.get("family", ""), *n.get("given", [])]).strip()
-                for n in _list(res.get("name"))
-                if isinstance(n, dict) and isinstance(n.get("given", []), list)
-            ]
-            lines.append(f"name:    {' / '.join(names)}")
-            lines.append(f"born:    {res.get('birthDate')}")
-        elif kind == "Immunization":
-            codes = [_obj(c).get("code") for c in _list(_obj(res.get("vaccineCode")).get("coding"))]
-            product = ", ".join(by_cvx.get(str(c), f"CVX {c}") for c in codes)
-            lines.append(
-                f"dose:    {res.get('occurrenceDateTime')}  {product}  lot {res.get('lotNumber', '-')}"
-            )
-        else:
-            others[str(kind)] = others.get(str(kind), 0) + 1
-    lines += [f"also:    {n} {kind}" for kind, n in others.items()]
-    return lines
+def _trust(args: argparse.Namespace) -> Trust:
+    trust = Trust()
+    if args.jwks:
+        trust.keys = KeySets()
+        for path in args.jwks:
+            trust.keys.add_path(path)
+    if args.csca:
+        trust.csca = [cert for path in args.csca for cert in load_csca(path)]
+    return trust
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    if args.input is None:
+    if not args.input:
         # `--jwks A B INPUT`: argparse hands INPUT to --jwks; the last path is the input
-        if len(args.jwks) < 2:
+        if len(args.jwks or []) < 2:
             print("error: INPUT is required", file=sys.stderr)
             return EXIT_UNUSABLE
-        args.input = str(args.jwks.pop())
+        args.input = [str(args.jwks.pop())]
+    arg = "--jwks/--csca"
     try:
-        trusted = KeySets()
-        for path in args.jwks:
-            trusted.add_path(path)
-        jwss = read_input(args.input)
-    except (
-        CertError,
-        OSError,
-    ) as exc:  # the decoders raise CertError only (tests/certs/test_fuzz.py)
-        if isinstance(exc, CertError):
-            message = exc.message
-        else:
-            message = f"cannot read {args.input}: {exc.strerror}"
+        trust = _trust(args)
+        found = []
+        for position, arg in enumerate(args.input, 1):
+            found += read_argument(arg, sys.stdin.buffer, position)
+    except (CertError, VdsError, OSError) as exc:  # the readers raise nothing else (test_fuzz)
+        message = f"cannot read {arg}: {exc.strerror}" if isinstance(exc, OSError) else exc.message
         if args.json:
             print(json.dumps({"valid": False, "error": "unusable_input", "message": message}))
         else:
             print(f"error: {message}", file=sys.stderr)
         return EXIT_UNUSABLE
-    results = [verify(jws, trusted) for jws in jwss]
+    verdicts = judge(found, trust)
     if args.json:
-        print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+        print(json.dumps([v.to_json() for v in verdicts], ensure_ascii=False, indent=2))
     else:
-        for r in results:
-            print("VALID" if r.valid else "INVALID")
-            for p in r.problems:
-                print(f"  problem: {p.message} [{p.code.value}]")
-            for p in r.warnings:
-                print(f"  warning: {p.message} [{p.code.value}]")
-            if r.payload is not None:
-                print("\n".join(f"  {line}" for line in summarize(r)))
-    return EXIT_VALID if all(r.valid for r in results) else EXIT_INVALID
+        for v in verdicts:
+            print(f"{v.status.value.upper()}  {KIND_NAMES[v.found.kind]}  ({v.found.source})")
+            for p in v.problems:
+                print(f"  problem: {p.message} [{p.code}]")
+            for p in v.warnings:
+                print(f"  warning: {p.message} [{p.code}]")
+            if v.unverified:
+                print(f"  unverified: {v.unverified.message} [{v.unverified.code}]")
+            print("\n".join(f"  {line}" for line in v.lines))
+    return EXIT_VALID if all(v.status is Status.VALID for v in verdicts) else EXIT_INVALID

@@ -23,6 +23,10 @@ class Code(StrEnum):
     UNKNOWN_PRODUCT = "unknown_product"
     BAD_INPUT = "bad_input"
     NO_FONT = "no_font"
+    # cert verify: a code nobody was asked to trust, and two codes of one page that disagree
+    NO_TRUST_LIST = "no_trust_list"
+    ID_MISMATCH = "id_mismatch"
+    BIRTH_DATE_MISMATCH = "birth_date_mismatch"
     # observations that do not make a card invalid (Verification.warnings)
     NOT_MINIFIED = "not_minified"
     REVOCATION_UNCHECKED = "revocation_unchecked"

@@ -15,6 +15,8 @@ from .errors import CertError, Code
 
 CVX = "http://hl7.org/fhir/sid/cvx"
 PERFORMER = "MHLW_Gov_of_JAPAN"  # what Japan's certificates named as performer
+# Bundle.identifier of an overseas certificate: its ID, the VDS-NC seal's uvci beside it
+CERTIFICATE_ID_SYSTEM = "urn:kiosk-sim:certificate-id"
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,18 @@ def _name(family: str | None, given: str | None) -> dict[str, Any]:
     return {"family": family, "given": [given]} if given else {"family": family}
 
 
-def build_bundle(person: Person, doses: list[Dose], *, overseas: bool = False) -> dict[str, Any]:
-    """The certificate's FHIR bundle; overseas certificates add the romanized name."""
+def build_bundle(
+    person: Person,
+    doses: list[Dose],
+    *,
+    overseas: bool = False,
+    certificate_id: str | None = None,
+) -> dict[str, Any]:
+    """The certificate's FHIR bundle; overseas certificates add the romanized name.
+
+    ``certificate_id`` goes into ``Bundle.identifier``, so that a verifier can tell
+    that the SHC and the ICAO seal printed beside it are one certificate.
+    """
     if not doses:
         raise CertError(Code.BAD_INPUT, "a certificate lists at least one dose")
     if len({d.number for d in doses}) != len(doses):
@@ -116,4 +128,7 @@ def build_bundle(person: Person, doses: list[Dose], *, overseas: bool = False) -
                 },
             }
         )
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "collection"}
+    if certificate_id is not None:
+        bundle["identifier"] = {"system": CERTIFICATE_ID_SYSTEM, "value": certificate_id}
+    return {**bundle, "entry": entries}

@@ -47,6 +47,7 @@ class Printable:
     romanized_name: str | None = field(default=None, repr=False)
     nationality: str | None = field(default=None, repr=False)
     passport_number: str | None = field(default=None, repr=False)
+    seal_value: str | None = field(default=None, repr=False)  # overseas: the ICAO seal's JSON
 
 
 def printable_from_json(d: dict[str, Any]) -> Printable:
@@ -70,6 +71,7 @@ def printable_from_json(d: dict[str, Any]) -> Printable:
             romanized_name=d.get("romanized_name"),
             nationality=d.get("nationality"),
             passport_number=d.get("passport_number"),
+            seal_value=d.get("seal_value"),
         )
     except (KeyError, TypeError, ValueError):
         raise CertError(Code.BAD_INPUT, "the printable certificate fields are incomplete") from None

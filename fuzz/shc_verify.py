@@ -15,8 +15,8 @@ import atheris
 
 with atheris.instrument_imports(include=["certs"]):
     from certs import CertError, KeySets, Verification, file_credentials, verify
-    from certs.cli import summarize
     from certs.jws import minify, parse_json
+    from certs.verdicts import summarize
 
 import _harness
 

@@ -89,6 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cfg["READER"],
         idle_timeout=float(cfg["IDLE_TIMEOUT"]),
         take_timeout=float(cfg["TAKE_TIMEOUT"]),
+        terminal=cfg.get("PAYMENT"),  # a PaymentTerminal; None: the simulated one
     )
     app.extensions["kiosk_flow"] = kiosk_flow
     if cfg["WATCH"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 # system name -> module that owns its CLI; a system is added here when it lands.
@@ -46,9 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader left (`| head -1`): stop quietly, as a killed `cat` would; stdout goes to
+        # /dev/null so the interpreter's own flush at exit finds no pipe to complain about
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        return 128 + 13  # the shell's status for a death by SIGPIPE
 
 
 if __name__ == "__main__":

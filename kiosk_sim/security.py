@@ -71,6 +71,11 @@ CLASSES: dict[str, tuple[str, str, str]] = {
         "VRS's HTTP APIs against their OpenAPI descriptions",
         "no 5xx, 4xx with a reason",
     ),
+    "B08": (
+        "input",
+        "`cert verify` arguments: values, files, pictures, PDFs, seals",
+        "exit 1 or 2 with a reason, never a traceback",
+    ),
 }
 KINDS = {"attack": "Attacks", "fault": "Faults", "input": "Bad input"}
 

@@ -2,7 +2,8 @@
 
 ``create_app(config)`` builds the Flask app; the center calls ``/v1/…`` over
 mutual TLS (LGWAN), staff use ``/staff/…`` after logging in, and the SHC
-issuer's key set is served at ``/.well-known/jwks.json``.
+issuer's key set is served at ``/.well-known/jwks.json`` and the VDS-NC seal's CSCA
+at ``/.well-known/csca.pem``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from certs import IssuerKey
+from certs import IssuerKey, vds_pki
 from serving.access import log_requests
 
 from .crypto import MasterKey
@@ -42,6 +43,7 @@ def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = Non
         MasterKey.load_or_create(instance / "master.key"),
         IssuerKey.load_or_create(instance / "shc-issuer.key.pem"),
         iss,
+        vds_pki.load_or_create(instance / "vds-pki"),
     )
 
 

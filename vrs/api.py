@@ -1,4 +1,4 @@
-"""HTTP: the center's issuance API, the staff API, and the issuer's key set."""
+"""HTTP: the center's issuance API, the staff API, the issuer's key set and the seal's CSCA."""
 
 from __future__ import annotations
 
@@ -275,3 +275,9 @@ def statistics() -> Any:
 @wellknown.get("/issuer/.well-known/jwks.json")
 def jwks() -> Any:
     return jsonify(vrs().issuer.jwks())
+
+
+@wellknown.get("/.well-known/csca.pem")
+def csca() -> Any:
+    """The CSCA certificates that issued the VDS-NC barcode signers (PEM), for verifiers."""
+    return Response(vrs().seal_signer.csca_pem(), mimetype="application/x-pem-file")

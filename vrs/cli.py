@@ -127,6 +127,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_create_admin)
 
     p = cmds.add_parser(
+        "csca", help="print the CSCA certificates of the ICAO VDS-NC seal (PEM), for verifiers"
+    )
+    _common(p)
+    p.set_defaults(func=cmd_csca)
+
+    p = cmds.add_parser(
         "import",
         help="import a ledger CSV into a municipality's area",
         description="Import a municipality's vaccination ledger: all rows or none. A rejected "
@@ -230,6 +236,18 @@ def _area(vrs, args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _reading(path: Path, what: str, exc: OSError) -> CliError:
     return CliError("unreadable_file", f"cannot {what} {path}: {exc.strerror or exc}")
+
+
+def cmd_csca(args: argparse.Namespace) -> int:
+    from certs import vds_pki
+
+    folder = _instance(args)
+    if not is_instance(folder):
+        return _fail(args, _no_instance(folder))
+    # made at first run, as serving VRS would make it
+    signer = vds_pki.load_or_create(folder / "vds-pki")
+    sys.stdout.write(signer.csca_pem().decode("ascii"))
+    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:

@@ -70,11 +70,13 @@ PERSON_ASK = obj(
     ["municipality_code", "my_number"], municipality_code=MUNICIPALITY, my_number=MY_NUMBER
 )
 CERTIFICATE = obj(
-    ["type", "certificate_id", "issue_date", "jws", "printable"],
+    ["type", "certificate_id", "issue_date", "jws", "seal", "printable"],
     type={"type": "string", "enum": ["domestic", "overseas"]},
     certificate_id=STR,
     issue_date=DATE,
     jws=STR,
+    # overseas: the ICAO VDS-NC seal (certs/vds.py); domestic: null
+    seal={"type": "object", "nullable": True, "required": ["data", "sig"]},
     printable={"type": "object"},
 )
 OPLOG = obj(
@@ -355,6 +357,17 @@ LGWAN_SPEC: dict[str, Any] = {
         },
         "/.well-known/jwks.json": JWKS,
         "/issuer/.well-known/jwks.json": JWKS,
+        "/.well-known/csca.pem": {
+            "get": {
+                "summary": "The CSCA certificates of the ICAO VDS-NC seal (PEM)",
+                "responses": {
+                    "200": {
+                        "description": "PEM certificates",
+                        "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/openapi.json": SPEC_ITSELF,
     },
     "components": COMPONENTS,

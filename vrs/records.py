@@ -18,6 +18,8 @@ from typing import Any, TextIO
 
 from card_reader.mynumber import is_valid as my_number_valid
 from certs import VACCINES, Dose, IssuerKey, Person, build_bundle, sign, to_numeric
+from certs.fhir import PERFORMER
+from certs.vds import SealSigner, seal_data, seal_json
 
 from . import clock
 from .crypto import AreaKeys, MasterKey, new_data_key
@@ -80,14 +82,32 @@ class Municipality:
 
 
 class Vrs:
-    def __init__(self, storage: Storage, master: MasterKey, issuer: IssuerKey, iss: str) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        master: MasterKey,
+        issuer: IssuerKey,
+        iss: str,
+        seal_signer: SealSigner | None = None,
+    ) -> None:
         self.storage = storage
         self.master = master
         self.issuer = issuer
         self.iss = iss.rstrip("/")
+        self._seal_signer = seal_signer
         self._areas: dict[str, tuple[Municipality, AreaKeys]] = {}
         self._load_areas()
         self._upgrade()
+
+    @property
+    def seal_signer(self) -> SealSigner:
+        """The VDS-NC barcode signer; without one given, a throwaway one in memory."""
+        if self._seal_signer is None:
+            from certs import vds_pki
+
+            key, csca = vds_pki.make_csca()
+            self._seal_signer = vds_pki.make_signer(key, csca)
+        return self._seal_signer
 
     def _load_areas(self) -> None:
         for row in self.storage.municipalities():
@@ -437,12 +457,18 @@ class Area:
         ]
         now = clock.now()
         out = []
+        # every signature (SHC and seal) before the transaction: if one fails, nothing
+        # is recorded and nothing returned
         for k in kinds:
-            bundle = build_bundle(holder, shc_doses, overseas=k == "overseas")
             for _ in range(copies):
                 cid = self.code + "".join(secrets.choice("0123456789") for _ in range(10))
+                overseas = k == "overseas"
+                bundle = build_bundle(
+                    holder, shc_doses, overseas=overseas, certificate_id=cid if overseas else None
+                )
                 jws = sign(self.vrs.issuer, self.vrs.iss, bundle, nbf=int(now.timestamp()))
-                out.append(self._printable(k, cid, now, person, doses, jws))
+                seal = self._seal(cid, holder, shc_doses) if overseas else None
+                out.append(self._printable(k, cid, now, person, doses, jws, seal))
         with self.storage.transaction():
             # erased, moved out or deceased since it was read: nothing recorded, nothing issued
             self._check(self.storage.get_person(self.code, row.id))
@@ -454,6 +480,20 @@ class Area:
                     self.vrs.log(actor, self.code, "certificate.issue", cid)
         return out
 
+    def _seal(self, cid: str, holder: Person, doses: list[Dose]) -> dict[str, Any]:
+        """The overseas certificate's ICAO VDS-NC seal; its uvci is the certificate ID."""
+        assert holder.romanized_family and holder.passport_number  # _has_passport checked it
+        data = seal_data(
+            uvci=cid,
+            family=holder.romanized_family,
+            given=holder.romanized_given,
+            birth_date=holder.birth_date,
+            passport_number=holder.passport_number,
+            doses=doses,
+            centre=PERFORMER,
+        )
+        return self.vrs.seal_signer.sign(data)
+
     def _printable(
         self,
         kind: str,
@@ -462,6 +502,7 @@ class Area:
         person: dict[str, Any],
         doses: list[dict[str, Any]],
         jws: str,
+        seal: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         m = self.municipality
         overseas = kind == "overseas"
@@ -470,6 +511,7 @@ class Area:
             "certificate_id": cid,
             "issue_date": now.date().isoformat(),
             "jws": jws,
+            "seal": seal,
             "printable": {
                 "certificate_type": kind,
                 "certificate_id": cid,
@@ -493,6 +535,7 @@ class Area:
                 "romanized_name": person.get("romanized_name") if overseas else None,
                 "nationality": person.get("nationality") if overseas else None,
                 "passport_number": person.get("passport_number") if overseas else None,
+                "seal_value": seal_json(seal) if seal is not None else None,
             },
         }
 

@@ -22,6 +22,10 @@ const T = {
   overseas: { ja: "海外用＋日本国内用", en: "Overseas + Japan" },
   domesticNote: { ja: "国内で使う証明書", en: "For use within Japan" },
   overseasNote: { ja: "2通になります（旅券情報の登録がある方）", en: "Two certificates (with registered passport data)" },
+  notOffering: {
+    ja: "コンビニ交付を行っていません。{name}の窓口で申請してください",
+    en: "No convenience-store issuance. Please apply at the {name} office",
+  },
   back: { ja: "戻る", en: "Back" },
   next: { ja: "次へ", en: "Next" },
   copies: { ja: "部数", en: "Copies" },
@@ -43,11 +47,17 @@ const T = {
 
 // a line under each screen's title: what to do, and what happens next
 const SUB = {
-  welcome: { ja: "読み取りが終わるまで、カードは置いたままにしてください", en: "Leave it on the reader until the screen tells you to take it" },
+  welcome: (s) => s.card_present
+    ? { ja: "続けて使うときは、いったん取ってから置き直してください", en: "To use it, lift it and place it again" }
+    : { ja: "読み取りが終わるまで、カードは置いたままにしてください", en: "Leave it on the reader until the screen tells you to take it" },
   pin: { ja: "券面事項入力補助用の暗証番号です", en: "The PIN of the card's text-information application" },
   remove_card: { ja: "カードを取ると次に進みます", en: "The next step starts once you take the card" },
   municipality: { ja: "証明書は接種を受けた市区町村ごとに発行されます", en: "Each municipality certifies the doses it gave" },
-  copies: { ja: "1通120円です", en: "¥120 a copy" },
+  // a copy of the overseas type is two certificates, so it costs twice as much
+  copies: (s) => s.kind === "overseas"
+    ? { ja: `1部${s.copy_fee}円（海外用と日本国内用の2通）。最大${s.max_copies}部です`,
+        en: `¥${s.copy_fee} a copy (an overseas and a Japan certificate), up to ${s.max_copies} copies` }
+    : { ja: `1部${s.copy_fee}円。最大${s.max_copies}部です`, en: `¥${s.copy_fee} a copy, up to ${s.max_copies} copies` },
   payment: {
     ja: "このシミュレーターでは「支払う」を押すとお支払いになります。印刷できなかったときは料金はかかりません",
     en: "In this simulator, “Pay” stands for paying. If printing fails, you are not charged",
@@ -116,7 +126,7 @@ function digit(d) {
 }
 
 const screens = {
-  welcome: (b) => b.append(stage("place")),
+  welcome: (b) => b.append(stage(state.card_present ? "take" : "place")),
   menu: (b) => b.append(el("div", { class: "menu" }, button("covid-certificate", tr("covid"), "choice wide", null, tr("covidNote")))),
   pin: (b) => {
     const info = el("div", {});
@@ -141,6 +151,12 @@ const screens = {
   municipality: (b) => {
     const c = el("div", { class: "choices" });
     for (const m of state.municipalities) c.append(button("municipality", state.lang === "ja" ? m.name_ja : m.name_en, "choice", m.code));
+    // shown, not hidden: a resident of one learns why it is missing and where to go instead
+    for (const m of state.not_offering) {
+      const name = state.lang === "ja" ? m.name_ja : m.name_en;
+      c.append(el("button", { class: "choice off", disabled: "", "data-not-offering": m.code },
+        name, el("small", {}, tr("notOffering", { name }))));
+    }
     b.append(c);
   },
   checking: (b) => b.append(el("div", { class: "spinner" }), el("p", { class: "wait" }, tr("wait"))),
@@ -149,13 +165,18 @@ const screens = {
     if (state.overseas_allowed) c.append(button("overseas", tr("overseas"), "choice", null, tr("overseasNote")));
     b.append(c, el("div", { class: "row" }, button("back", tr("back"), "secondary")));
   },
-  copies: (b) => b.append(
-    el("div", { class: "copies" },
-      button("copies-fewer", "−", "secondary"),
-      el("span", { class: "count", "data-copies": state.copies }, String(state.copies)),
-      button("copies-more", "＋", "secondary")),
-    el("p", { class: "fee" }, `${tr("fee")}: ${tr("yen", { n: state.total })}`),
-    el("div", { class: "row" }, button("back", tr("back"), "secondary"), button("next", tr("next"), "primary"))),
+  copies: (b) => {
+    // at a limit the button says so itself instead of doing nothing when pressed
+    const fewer = button("copies-fewer", "−", "secondary");
+    fewer.disabled = state.copies <= 1;
+    const more = button("copies-more", "＋", "secondary");
+    more.disabled = state.copies >= state.max_copies;
+    b.append(
+      el("div", { class: "copies" },
+        fewer, el("span", { class: "count", "data-copies": state.copies }, String(state.copies)), more),
+      el("p", { class: "fee" }, `${tr("fee")}: ${tr("yen", { n: state.total })}`),
+      el("div", { class: "row" }, button("back", tr("back"), "secondary"), button("next", tr("next"), "primary")));
+  },
   confirm: (b) => {
     const m = state.municipalities.find((x) => x.code === state.municipality) || {};
     b.append(el("dl", { class: "summary" },
@@ -209,8 +230,9 @@ function render(s) {
   document.querySelector("[data-i18n=brand]").textContent = T.brand[s.lang];
   steps(s);
   $("title").textContent = s.text[s.lang];
-  $("sub").hidden = !SUB[s.screen];
-  $("sub").textContent = SUB[s.screen] ? SUB[s.screen][s.lang] : "";
+  const sub = typeof SUB[s.screen] === "function" ? SUB[s.screen](s) : SUB[s.screen];
+  $("sub").hidden = !sub;
+  $("sub").textContent = sub ? sub[s.lang] : "";
   $("message").hidden = !s.message;
   $("message").textContent = s.message ? s.message[s.lang] : "";
   $("reminder").hidden = !s.reminder;

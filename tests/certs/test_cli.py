@@ -50,7 +50,7 @@ def test_sample_writes_every_artifact_and_no_private_key(sample_dir: Path) -> No
     assert (sample_dir / "qr-numeric.txt").read_text().startswith("shc:/")
 
 
-@pytest.mark.parametrize("name", sorted(ARTIFACTS - {"certificate.pdf", "jwks.json"}))
+@pytest.mark.parametrize("name", sorted(ARTIFACTS - {"jwks.json"}))
 def test_verify_accepts_every_form(
     sample_dir: Path, name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -55,9 +55,10 @@ from certs import (
     to_numeric,
     verify,
 )
-from certs.cli import read_input, summarize
+from certs.inputs import read_argument
 from certs.jws import MAX_JSON_DEPTH, MAX_PAYLOAD, b64url, deflate, inflate, minify
 from certs.qr import MAX_PIXELS, MAX_SIDE
+from certs.verdicts import summarize
 from tests.conftest import Cases
 from tests.hypothesis_profiles import fuzz
 
@@ -664,10 +665,10 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_cli_input_reader_on_any_bytes(cases: Cases, scratch: Path, data: bytes) -> None:
     cases()
     (scratch / "input").write_bytes(data)
-    jwss = refused(
-        lambda: read_input(str(scratch / "input")), Code.BAD_INPUT, Code.BAD_QR, Code.TOO_LARGE
+    found = refused(
+        lambda: read_argument(str(scratch / "input")), Code.BAD_INPUT, Code.BAD_QR, Code.TOO_LARGE
     )
-    assert jwss is None or all(isinstance(j, str) for j in jwss)
+    assert found is None or all(isinstance(f.value, str) for f in found)
 
 
 @pytest.mark.security("B04")
