@@ -151,17 +151,12 @@ def test_a_plain_demo_prints_pdfs_into_the_instance_and_prints_how_to_check_them
     assert f"printed certificates go to {prints}/ as PDFs" in out
     pdfs = list(prints.glob("certificate-*.pdf"))
     assert len(pdfs) == 1  # one domestic copy, one page
-    # the command the demo printed, run on that certificate (as a picture: what a phone sees)
+    # the command the demo printed, run on that certificate
     line = next(ln for ln in out.splitlines() if " cert verify --jwks " in ln)
-    args = shlex.split(line)[1:-1]  # without the program and the example file name
-    assert args[:3] == ["cert", "verify", "--jwks"] and Path(args[3]).is_file()
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "200", "-singlefile", str(pdfs[0]), str(tmp_path / "page")],
-        check=True,
-        timeout=60,
-    )
+    args = shlex.split(line)[1:]  # without the program: this checkout's, as a module
+    assert args[-1] == str(prints / "certificate-….pdf")
     done = subprocess.run(
-        [sys.executable, "-m", "kiosk_sim.cli", *args, str(tmp_path / "page.png")],
+        [sys.executable, "-m", "kiosk_sim.cli", *args[:-1], str(pdfs[0])],
         capture_output=True,
         text=True,
         timeout=60,
