@@ -395,8 +395,10 @@ def situation(card: dict[str, Any]) -> str:
     town = TOWNS.get(code, code)
     if code not in ISSUING:
         town += " (no convenience-store issuance)"
-    doses = f"{card['doses']} doses" if card["doses"] else "no doses"
-    return f"{town}, {doses}" + (", passport data" if card.get("passport") else ", domestic only")
+    if not card["doses"]:
+        return f"{town}, no doses"  # no certificate of either type
+    kind = "passport data" if card.get("passport") else "domestic only"
+    return f"{town}, {card['doses']} doses, {kind}"
 
 
 CONTROL = """<!doctype html><meta charset="utf-8"><title>kiosk-sim demo control</title>
