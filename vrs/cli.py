@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import VrsError
-from .records import EXPORT_COLUMNS
+from .records import EXPORT_COLUMNS, Area, Vrs
 
 IMPORT_HELP = """\
 The file: CSV with a header row naming its columns (any order; missing optional
@@ -209,7 +209,7 @@ def _no_instance(folder: Path) -> CliError:
     )
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> Vrs:
     """The instance's record system; a folder without one is refused, never created."""
     from . import open_vrs
 
@@ -222,7 +222,7 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise CliError.of(exc) from None
 
 
-def _area(vrs, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _area(vrs: Vrs, args: argparse.Namespace) -> Area:
     """The municipality's area, or an error that lists the ones there are."""
     codes = sorted(m.code for m in vrs.municipalities())
     if args.municipality not in codes:
