@@ -157,8 +157,10 @@ def running_demo(
     ports_from: int | None = None,
     log_max_bytes: int | None = None,
     start_timeout: float = 120.0,
+    print_files: bool = False,
 ) -> Iterator[Demo]:
-    """`kiosk-sim demo` in ``home`` on free ports; stopped (SIGTERM) at the end."""
+    """`kiosk-sim demo` in ``home`` on free ports; stopped (SIGTERM) at the end. Without
+    ``print_files`` no PDF is written: thousands of visits would fill the disk."""
     base = ports_from or free_ports_from()
     cmd = [
         sys.executable,
@@ -174,6 +176,8 @@ def running_demo(
     ]
     if log_max_bytes is not None:
         cmd += ["--log-max-bytes", str(log_max_bytes)]
+    if not print_files:
+        cmd.append("--no-print-files")
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "KIOSK_SIM_HOME": str(home)}
     with (home / "demo.out").open("wb") as out:  # a file, never a pipe nobody reads
@@ -217,7 +221,8 @@ def running_demo(
 
 
 def issuable(demo: Demo) -> list[tuple[int, dict[str, Any]]]:
-    """Demo cards that get a certificate: doses on record, in a municipality that issues."""
+    """Demo cards that get a certificate: doses on record, in a municipality that issues,
+    neither moved out nor deceased, and a PIN that is not locked."""
     offered = {m["code"] for m in demo.state().get("municipalities", [])}
     if not offered:  # the center tells them when a card is placed
         reset(demo)
@@ -228,6 +233,7 @@ def issuable(demo: Demo) -> list[tuple[int, dict[str, Any]]]:
         for i, c in enumerate(demo.status["cards"])
         if c["doses"]
         and c["municipality"] in offered
+        and not c.get("pin_locked")
         and not any(w in c["label"] for w in ("moved out", "deceased"))
     ]
 

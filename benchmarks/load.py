@@ -50,6 +50,7 @@ import logging
 import multiprocessing as mp
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -1072,6 +1073,9 @@ def markdown(result: dict, counts: list[int]) -> str:
 
 
 def main() -> int:
+    # SIGTERM (a CI timeout, `pkill`) unwinds like Ctrl-C, so the `finally` blocks stop the
+    # servers and kiosk processes this run started instead of leaving them serving
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kiosks", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=30, help="the timed window")

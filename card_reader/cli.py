@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import files, mynumber
 from .client import TextApplication, pin_is_well_formed
-from .errors import CardError, ErrorCode, PinError
+from .errors import CardError, ErrorCode, PinError, tries_left_text
 from .pcsc import PcscTransport, list_readers
 from .trust import TrustStore
 from .verify import verify_card
@@ -146,7 +146,7 @@ def _ask_pin(tries: int) -> str:
     """Asks until the PIN is well formed: a malformed one is never sent."""
     for _ in range(5):
         if sys.stdin.isatty():
-            pin = getpass.getpass(f"PIN (4 digits, {tries} tries left): ")
+            pin = getpass.getpass(f"PIN (4 digits, {tries_left_text(tries)}): ")
         else:
             pin = sys.stdin.readline().strip()
         if pin_is_well_formed(pin):

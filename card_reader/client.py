@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from . import files, tlv
 from .apdu import ApduChannel, command
-from .errors import ApduError, ErrorCode, PinError, ProtocolError
+from .errors import ApduError, ErrorCode, PinError, ProtocolError, tries_left_text
 from .transport import Transport
 
 MAX_PIN_TRIES = 3
@@ -117,7 +117,7 @@ class TextApplication:
                     "wrong PIN; that was the last try and the PIN is now locked",
                     0,
                 )
-            raise PinError(ErrorCode.WRONG_PIN, f"wrong PIN; {left} tries left", left)
+            raise PinError(ErrorCode.WRONG_PIN, f"wrong PIN; {tries_left_text(left)}", left)
         if resp.sw in (SW_BLOCKED, 0x6983):
             raise PinError(
                 ErrorCode.PIN_BLOCKED,

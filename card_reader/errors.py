@@ -66,6 +66,11 @@ class ProtocolError(CardError):
     """The card's answer or data does not follow the protocol."""
 
 
+def tries_left_text(n: int) -> str:
+    """The count as a person reads it: "1 try left", "2 tries left"."""
+    return f"{n} try left" if n == 1 else f"{n} tries left"
+
+
 class PinError(CardError):
     """A PIN problem; ``tries_left`` is known when the card told it."""
 

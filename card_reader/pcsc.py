@@ -211,11 +211,15 @@ class PcscTransport(Transport):
     def _find_reader(self, wanted: str | None, wait: float) -> str:
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
-            names = self._ctx.readers()
+            names = every = self._ctx.readers()
             if wanted is not None:
                 names = [n for n in names if n == wanted] or [n for n in names if wanted in n]
                 if not names and time.monotonic() >= deadline:
-                    raise TransportError(ErrorCode.NO_READER, f"no reader named {wanted!r}")
+                    # the names to pick from, so a typo is fixed without another command
+                    there = ", ".join(repr(n) for n in every) or "none"
+                    raise TransportError(
+                        ErrorCode.NO_READER, f"no reader named {wanted!r}; readers: {there}"
+                    )
             for name, (state, _) in self._ctx.states(names).items():
                 if state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE:
                     return name

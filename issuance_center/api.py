@@ -79,19 +79,23 @@ def verified_session(sid: str, kid: str) -> None:
         raise CenterError(Code.SESSION_STATE, "the card has not been verified in this session")
 
 
+def named(m: dict[str, Any]) -> dict[str, str]:
+    return {"code": m["code"], "name_ja": m.get("name_ja", ""), "name_en": m.get("name_en", "")}
+
+
 @bp.post("/sessions")
 def open_session() -> Any:
     kid = kiosk_id()
     center = current_app.extensions["center"]
-    municipalities = [
-        {"code": m["code"], "name_ja": m.get("name_ja", ""), "name_en": m.get("name_en", "")}
-        for m in offered().values()
-    ]
+    known = center.vrs.municipalities()
     session = center.sessions.open(kid)
     return jsonify(
         session_id=session.id,
         challenge=base64.b64encode(session.challenge).decode(),
-        municipalities=municipalities,
+        municipalities=[named(m) for m in known if m.get("offers_convenience_store_issuance")],
+        # shown to the resident as not offering the service, so that a resident of one learns
+        # why and where to go; choosing one is still refused (M04: `municipality` above)
+        not_offering=[named(m) for m in known if not m.get("offers_convenience_store_issuance")],
         expires_in=center.sessions.ttl,
     ), 201
 

@@ -14,6 +14,18 @@ SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "string
 
 
 MUNICIPALITY = {"type": "string", "pattern": "^[0-9]{6}$"}
+NAMED_MUNICIPALITIES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "name_ja", "name_en"],
+        "properties": {
+            "code": MUNICIPALITY,
+            "name_ja": {"type": "string"},
+            "name_en": {"type": "string"},
+        },
+    },
+}
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -31,7 +43,7 @@ SPEC: dict[str, Any] = {
     "paths": {
         "/v1/sessions": {
             "post": {
-                "summary": "A fresh challenge and the municipalities this kiosk may offer",
+                "summary": "A fresh challenge, the municipalities this kiosk may offer, those it may not",
                 "responses": {
                     "201": {
                         "description": "session",
@@ -43,23 +55,18 @@ SPEC: dict[str, Any] = {
                                         "session_id",
                                         "challenge",
                                         "municipalities",
+                                        "not_offering",
                                         "expires_in",
                                     ],
                                     "properties": {
                                         "session_id": {"type": "string"},
                                         "challenge": B64,
                                         "expires_in": {"type": "number"},
-                                        "municipalities": {
-                                            "type": "array",
-                                            "items": {
-                                                "type": "object",
-                                                "properties": {
-                                                    "code": MUNICIPALITY,
-                                                    "name_ja": {"type": "string"},
-                                                    "name_en": {"type": "string"},
-                                                },
-                                            },
-                                        },
+                                        # those the kiosk may offer
+                                        "municipalities": NAMED_MUNICIPALITIES,
+                                        # known, but without convenience-store issuance: to
+                                        # be shown as such; choosing one is refused (403)
+                                        "not_offering": NAMED_MUNICIPALITIES,
                                     },
                                 }
                             }

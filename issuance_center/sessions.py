@@ -140,6 +140,12 @@ class SessionStore:
         with self._lock:
             self._wipe(sid)
 
+    def __contains__(self, sid: object) -> bool:
+        """Whether the store still holds session ``sid`` (an expired one is wiped first)."""
+        with self._lock:
+            self._sweep(time.time())
+            return sid in self._sessions
+
     def __len__(self) -> int:
         with self._lock:
             self._sweep(time.time())

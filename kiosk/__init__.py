@@ -32,6 +32,12 @@ def index() -> Response:
     return send_from_directory(STATIC, "index.html")
 
 
+@ui.get("/favicon.ico")
+def favicon() -> Response:
+    """For whatever asks the usual place (the page itself names the SVG): no 404 to log."""
+    return send_from_directory(STATIC, "favicon.svg")
+
+
 @ui.get("/static/<path:name>")
 def static_file(name: str) -> Response:
     return send_from_directory(STATIC, name)
@@ -89,6 +95,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cfg["READER"],
         idle_timeout=float(cfg["IDLE_TIMEOUT"]),
         take_timeout=float(cfg["TAKE_TIMEOUT"]),
+        terminal=cfg.get("PAYMENT"),  # a PaymentTerminal; None: the simulated one
     )
     app.extensions["kiosk_flow"] = kiosk_flow
     if cfg["WATCH"]:

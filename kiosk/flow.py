@@ -40,6 +40,7 @@ from certs import printable_from_json
 from . import messages
 from .center import CenterClient
 from .errors import KioskError
+from .payment import PaymentTerminal, SimulatedTerminal
 from .printer import Printer
 
 log = logging.getLogger("kiosk")
@@ -80,7 +81,8 @@ class Transaction:
         self.kind: str | None = None
         self.copies = 1
         self.sheets = 0
-        self.charged = 0
+        self.payment: str | None = None  # the terminal's authorisation, until captured or voided
+        self.charged = 0  # what the terminal captured, for the final screen
 
     def take_card(self) -> Transport | None:
         """The chip's part is over (or the transaction is): the reader link, for the closer."""
@@ -132,8 +134,10 @@ class Flow:
         take_timeout: float = 180.0,
         clock: Callable[[], float] = time.monotonic,
         connect: Callable[[str], Transport] = open_pcsc,
+        terminal: PaymentTerminal | None = None,
     ) -> None:
         self.center = center
+        self.terminal = terminal or SimulatedTerminal()
         self.connect = connect  # opens the card in the reader (tests: a software card in memory)
         self.printer = printer
         self.reader = reader
@@ -175,8 +179,12 @@ class Flow:
         self._set(screen, msg)
 
     def _discard(self, t: Transaction) -> None:
-        """Lets go of what a visit holds: the reader link, and its center session (once)."""
+        """Lets go of what a visit holds: the reader link, the resident's money held by the
+        terminal and the center session (each once)."""
         self._release_card(t)
+        ref, t.payment = t.payment, None
+        if ref is not None:
+            self.terminal.void(ref)  # returns at once: nothing waits under the lock
         sid = (t.session or {}).get("session_id")
         if sid is not None and sid != t.cancelled:
             t.cancelled = sid
@@ -214,6 +222,9 @@ class Flow:
                 )
                 repeat = int((now - self.entered) / REMINDER_EVERY)
             text = messages.SCREENS[self.screen]
+            if self.screen == "welcome" and self.card_present:
+                # a card left after a visit ended: "place your card" would contradict the reminder
+                text = messages.CARD_LEFT
             if reminder and repeat:
                 voice = reminder  # said again and again until the resident acts (M07)
             elif self.message:
@@ -239,18 +250,25 @@ class Flow:
                 "copies": t.copies,
                 "kind": t.kind,
                 "fee": FEE_YEN,
-                "total": self._total(),
+                "copy_fee": FEE_YEN * self._pages_per_copy(t),
+                "max_copies": MAX_COPIES,
+                "total": self._total(t),
                 "charged": t.charged,
                 "municipality": t.municipality,
                 "overseas_allowed": bool(t.eligibility and t.eligibility.get("overseas")),
                 "municipalities": (t.session or {}).get("municipalities", []),
+                "not_offering": (t.session or {}).get("not_offering", []),
                 "tray": len(getattr(self.printer, "tray", [])) if self.screen == "done" else 0,
             }
             return out
 
-    def _total(self) -> int:
-        t = self._txn
-        return FEE_YEN * t.copies * (2 if t.kind == "overseas" else 1)
+    @staticmethod
+    def _pages_per_copy(t: Transaction) -> int:
+        return 2 if t.kind == "overseas" else 1  # overseas comes with a domestic one
+
+    @classmethod
+    def _total(cls, t: Transaction) -> int:
+        return FEE_YEN * t.copies * cls._pages_per_copy(t)
 
     # --- the card
 
@@ -433,10 +451,16 @@ class Flow:
         self._background("issue", self._issue_and_print)
 
     def _issue_and_print(self, t: Transaction, gen: int) -> None:
-        # payment is captured only after printing: whatever fails before, nothing is charged
+        # the amount is held when the resident pays and captured only after the last page:
+        # whatever fails before (the center, VRS, the printer, a bug), the hold is voided
         try:
             if t.session is None or not t.municipality or not t.kind:  # the visit ended
                 raise KioskError("internal_error")
+            ref = self.terminal.authorise(self._total(t))
+            with self._lock:
+                t.payment = ref  # from here, every end of the visit voids it (_discard)
+                if gen != self._gen:
+                    return self._discard(t)
             issued = self.center.issue(t.session["session_id"], t.municipality, t.kind, t.copies)
         except KioskError as exc:
             return self._fail(gen, t, exc)
@@ -450,6 +474,9 @@ class Flow:
             if not isinstance(exc, KioskError):
                 log.error("print failed: %s", type(exc).__name__)
             code = exc.code if isinstance(exc, KioskError) else "print_failed"
+            # Voided even when some copies came out (1 of 3): the resident paid for all of
+            # them, a printer that jammed cannot be trusted to say which page it finished,
+            # and the screen says "not charged" after every failure. Nothing, never a guess.
             with self._lock:
                 if gen == self._gen:
                     self._end("error", code)
@@ -457,15 +484,24 @@ class Flow:
         with self._lock:
             if gen != self._gen:
                 return
+            t.payment = None
+            self.terminal.capture(ref)  # every page is printed
             t.sheets = len(issued)
-            t.charged = self._total()  # captured now that every page is printed
+            t.charged = self._total(t)
             self._set("done")
 
     def _on_done(self, action: str, value: Any) -> None:
         if action == "taken":
-            self.printer.clear()
-            self.lang = "ja"
-            self._end("welcome")
+            self._next_resident()
+
+    def _next_resident(self) -> None:
+        """The certificate is taken (or given up on): the next resident starts, in Japanese,
+        with the card they may have placed meanwhile (the watcher saw it come on this screen,
+        so it would otherwise lie there unused until lifted and placed again)."""
+        self.lang = "ja"
+        self._end("welcome")
+        if self.card_present and self.screen == "welcome":
+            self._start()
 
     # --- time
 
@@ -476,8 +512,7 @@ class Flow:
                 # the reminders repeat; only after take_timeout does the kiosk wipe anyway
                 if idle >= self.take_timeout:
                     if self.screen == "done":
-                        self.lang = "ja"  # the next resident starts in Japanese
-                        self._end("welcome")
+                        self._next_resident()
                     else:
                         self._end("cancelled", "timeout")
                 return

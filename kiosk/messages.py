@@ -42,6 +42,12 @@ SCREENS: dict[str, Text] = {
     },
 }
 
+# the welcome screen's title while a card lies on the reader that no visit uses (the one left
+# after OK on an error or a locked PIN): it is not taken as a new visit until placed again
+CARD_LEFT: Text = {
+    "ja": "カードが読み取り機に置かれたままです。カードをお取りください",
+    "en": "A card is still on the reader. Please take it",
+}
 REMINDER_CARD: Text = {"ja": "カードのお取り忘れにご注意ください", "en": "Do not forget your card"}
 REMINDER_CERTIFICATE: Text = {
     "ja": "証明書のお取り忘れにご注意ください",
@@ -119,7 +125,11 @@ ERRORS: dict[str, Text] = {
     },
     # VRS's answers (passed on by the center)
     "no_record": _NO_RECORD,
-    "no_doses": _NO_RECORD,
+    # on the municipality's ledger, but no dose there: another choice may not help, the office can
+    "no_doses": {
+        "ja": "この市区町村では、あなたの接種がまだ記録されていません。接種を受けた場合は、この市区町村の窓口にお問い合わせください",
+        "en": "No vaccination of yours is recorded in this municipality yet. If you were vaccinated, please ask at its office",
+    },
     "moved_out": {
         "ja": "この市区町村から転出されているため発行できません。接種を受けた市区町村の窓口にお問い合わせください",
         "en": "You moved out of this municipality. Please ask at the municipal office",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,10 +31,16 @@ from flask import Flask, jsonify, redirect, render_template_string, request
 
 from card_reader.cli import default_instance
 from serving.logs import BACKUPS, MAX_BYTES
+from vrs.demo import MUNICIPALITIES
+
+NAMES = {m.code: f"{m.name_ja} ({m.name_en})" for m in MUNICIPALITIES}
+TOWNS = {m.code: m.name_en.removesuffix(" City") for m in MUNICIPALITIES}
+ISSUING = {m.code for m in MUNICIPALITIES if m.offers_convenience_store}
 
 PORTS = {"vrs": 8443, "center": 8444, "site": 8445, "kiosk": 8080, "control": 8090}
 START_TIMEOUT = 60.0  # seconds a child may take until it serves
 STOP_TIMEOUT = 4.5  # seconds children get after SIGTERM before they are killed (all within 5 s)
+PAGE_CARDS = 200  # the control page lists at most these (the demo makes 41)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
     )
-    p.add_argument(
-        "--print-dir", type=Path, default=None, help="where the simulated printer puts PDFs"
+    prints = p.add_mutually_exclusive_group()
+    prints.add_argument(
+        "--print-dir",
+        type=Path,
+        default=None,
+        help="where the simulated printer puts a PDF of each printed page (default INSTANCE/prints)",
+    )
+    prints.add_argument(
+        "--no-print-files",
+        action="store_true",
+        help="print to the kiosk's tray view only, no PDF on disk (long benchmark runs)",
     )
     p.add_argument(
         "--ports-from",
@@ -178,9 +194,35 @@ class Demo:
             raise DemoError(str(reply.get("message") or reply.get("error")))
         return reply
 
+    def load_cards(self) -> None:
+        """The demo cards of the instance, each with its situation and municipality's name,
+        and a card whose PIN is locked (instances made before it had none)."""
+        cards = json.loads((self.home / "vrs" / "demo" / "cards.json").read_text())
+        # the domestic-only resident's card after three wrong PINs: its own chip state
+        base = next((c for c in cards if "domestic only" in c["label"]), None)
+        if base is not None and not any(c.get("pin_locked") for c in cards):
+            stem = Path(base["profile"]).stem
+            cards.append(
+                {
+                    **base,
+                    "label": f"{base['label']}, PIN locked (3 wrong tries)",
+                    "pin_locked": True,
+                    "state": f"{stem}-locked-state.json",
+                }
+            )
+        for c in cards:
+            c["situation"] = situation(c)
+            c["municipality_name"] = NAMES.get(c["municipality"], c["municipality"])
+        self.cards = cards
+
     def insert(self, index: int) -> None:
         card = self.cards[index]
-        state = self.home / "cards" / f"{Path(card['profile']).stem}-state.json"
+        name = card.get("state") or f"{Path(card['profile']).stem}-state.json"
+        state = self.home / "cards" / name
+        if card.get("pin_locked") and not state.exists():
+            from card_reader.softcard.profile import CardState
+
+            CardState.new(state).set_tries_left(0)
         profile = self.home / "vrs" / "demo" / card["profile"]
         with self._card_lock:
             self.inserted = None
@@ -211,6 +253,11 @@ class Demo:
     # --- start
 
     def start(self, print_dir: Path | None) -> None:
+        self.start_vrs()
+        self.write_verify_files()
+        self.start_others(print_dir)
+
+    def start_vrs(self) -> None:
         vrs = self.home / "vrs"
         if not (vrs / "vrs.sqlite3").exists():
             subprocess.run(
@@ -218,7 +265,7 @@ class Demo:
                 check=True,
                 stdin=subprocess.DEVNULL,
             )
-        self.cards = json.loads((vrs / "demo" / "cards.json").read_text())
+        self.load_cards()
         p = self.ports
         self.spawn(
             "vrs",
@@ -234,6 +281,61 @@ class Demo:
             ],
             self._says("vrs", "VRS listening"),
         )
+
+    # --- what a verifier needs: VRS's public keys, and the seal's CSCA once VRS serves it
+
+    @property
+    def verify_dir(self) -> Path:
+        return self.home / "verify"
+
+    def _fetch(self, path: str) -> tuple[int, bytes]:
+        """GET ``path`` from VRS over mutual TLS, as an LGWAN client of the demo's own."""
+        import requests
+
+        from serving import CA
+
+        lgwan = CA(self.home / "pki" / "lgwan", "LGWAN CA (development)")
+        cert = lgwan.issue("demo-client", "kiosk-sim-demo")
+        try:
+            with requests.Session() as http:
+                http.trust_env = False  # loopback: never through a proxy from the environment
+                r = http.get(
+                    f"https://127.0.0.1:{self.ports['vrs']}{path}",
+                    cert=(str(cert[0]), str(cert[1])),
+                    verify=str(lgwan.cert_path),
+                    timeout=10,
+                )
+        except requests.RequestException as exc:
+            raise DemoError(f"VRS did not answer {path}: {exc}; see {self.log_of('vrs')}") from None
+        return r.status_code, r.content
+
+    def write_verify_files(self, fetch: Callable[[str], tuple[int, bytes]] | None = None) -> None:
+        """INSTANCE/verify/jwks.json, and csca.pem where VRS serves one (404: not yet)."""
+        fetch = fetch or self._fetch
+        self.verify_dir.mkdir(parents=True, exist_ok=True)
+        status, body = fetch("/.well-known/jwks.json")
+        if status != 200:
+            raise DemoError(f"VRS answered {status} for its key set; see {self.log_of('vrs')}")
+        (self.verify_dir / "jwks.json").write_bytes(body)
+        csca = self.verify_dir / "csca.pem"
+        status, body = fetch("/.well-known/csca.pem")
+        if status == 200:
+            csca.write_bytes(body)
+        elif status == 404:
+            csca.unlink(missing_ok=True)  # one from an earlier run would no longer be VRS's
+        else:
+            raise DemoError(f"VRS answered {status} for its CSCA; see {self.log_of('vrs')}")
+
+    def verify_args(self, certificate: str) -> list[str]:
+        """`kiosk-sim cert verify`'s arguments that check ``certificate`` (a printed PDF,
+        a picture of it, its QR code's value) against this demo's VRS."""
+        args = ["cert", "verify", "--jwks", str(self.verify_dir / "jwks.json")]
+        if (self.verify_dir / "csca.pem").exists():
+            args += ["--csca", str(self.verify_dir / "csca.pem")]
+        return [*args, certificate]
+
+    def start_others(self, print_dir: Path | None) -> None:
+        p = self.ports
         self.spawn(
             "center",
             [
@@ -285,15 +387,31 @@ def _has_kiosk() -> bool:
     return _present("kiosk.cli")
 
 
+def situation(card: dict[str, Any]) -> str:
+    """What a demo card is for, in words: the demo data's label, or one made from its facts."""
+    if card.get("label"):
+        return str(card["label"])
+    code = card["municipality"]
+    town = TOWNS.get(code, code)
+    if code not in ISSUING:
+        town += " (no convenience-store issuance)"
+    if not card["doses"]:
+        return f"{town}, no doses"  # no certificate of either type
+    kind = "passport data" if card.get("passport") else "domestic only"
+    return f"{town}, {card['doses']} doses, {kind}"
+
+
 CONTROL = """<!doctype html><meta charset="utf-8"><title>kiosk-sim demo control</title>
 <style>body{font:16px system-ui,sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left}
 tr.in{background:#e6f4ea}button{font-size:15px}</style>
-<h1>Demo cards</h1><p>{{ message }}</p>
+<h1>Demo cards</h1>
+<p>Insert a card, then use it at the <a href="{{ kiosk }}" target="kiosk" data-kiosk>kiosk screen</a>.</p>
+<p>{{ message }}</p>
 <form method="post" action="/remove"><button data-action="remove-card">Remove the card</button></form>
-<table><tr><th></th><th>resident</th><th>municipality</th><th>PIN</th><th></th></tr>
-{% for c in cards %}<tr class="{{ 'in' if loop.index0 == inserted else '' }}">
-<td>{{ '▶' if loop.index0 == inserted else '' }}</td><td>{{ c.label or c.profile }}</td>
-<td>{{ c.municipality }}</td><td>{{ c.pin }}</td>
+<table><tr><th></th><th>situation</th><th>municipality</th><th>PIN</th><th></th></tr>
+{% for c in cards %}<tr class="{{ 'in' if loop.index0 == inserted else '' }}" data-card="{{ loop.index0 }}">
+<td>{{ '▶' if loop.index0 == inserted else '' }}</td><td data-situation>{{ c.situation }}</td>
+<td data-municipality>{{ c.municipality_name }}</td><td data-pin>{{ c.pin }}</td>
 <td><form method="post" action="/insert/{{ loop.index0 }}"><button data-action="insert-card">Insert</button></form></td></tr>
 {% endfor %}</table>"""
 
@@ -308,7 +426,11 @@ def control_app(demo: Demo) -> Flask:
             "no card in the reader" if demo.inserted is None else "a card is in the reader"
         )
         return render_template_string(
-            CONTROL, cards=demo.cards[:40], inserted=demo.inserted, message=message
+            CONTROL,
+            cards=demo.cards[:PAGE_CARDS],
+            inserted=demo.inserted,
+            message=message,
+            kiosk=f"http://127.0.0.1:{demo.ports['kiosk']}/",
         )
 
     @app.get("/")
@@ -384,6 +506,7 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM, or Ctrl-C (also a SIGINT that a background shell would otherwise ignore)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    prints = None if args.no_print_files else (args.print_dir or home / "prints")
     demo = Demo(
         home,
         ports,
@@ -393,10 +516,12 @@ def run(args: argparse.Namespace) -> int:
         stop=stop,
     )
     print(f"kiosk-sim demo: logs in {demo.logs}/ (vrs, center, card, kiosk)", flush=True)
+    if prints is not None:
+        print(f"kiosk-sim demo: printed certificates go to {prints}/ as PDFs", flush=True)
     control: Server | None = None
     code = 0
     try:
-        demo.start(args.print_dir)
+        demo.start(prints)
         control = Server(
             control_app(demo), "127.0.0.1", ports["control"], None, name="demo-control", threads=4
         ).start()
@@ -407,12 +532,22 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"  card control:  http://127.0.0.1:{ports['control']}/   (insert, remove, switch demo cards)"
         )
-        print(f"  inserted card: {first['label']} — PIN {first['pin']}  ({demo.reader})")
+        print(f"  inserted card: {first['situation']} — PIN {first['pin']}  ({demo.reader})")
         print(
             f"  vaccination-site API (tablets, coupon numbers): https://127.0.0.1:{ports['site']}"
             f"/site/v1/  (tablet certificate: {home / 'pki' / 'site' / 'tablet-demo.crt'})"
         )
         print(f"  logs:          {demo.logs}/")
+        if prints is not None:
+            print(f"  printed PDFs:  {prints}/")
+            example = str(prints / "certificate-….pdf")
+        else:
+            print("  printed PDFs:  none (--no-print-files): the kiosk's tray view only")
+            example = "CERTIFICATE.pdf"
+        program = Path(sys.executable).with_name("kiosk-sim")
+        command = [str(program) if program.exists() else "kiosk-sim", *demo.verify_args(example)]
+        print(f"  check a printed certificate (VRS's keys in {demo.verify_dir}/):")
+        print(f"    {shlex.join(command)}")
         print("Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             demo.check_children()

@@ -1,7 +1,8 @@
 """`kiosk-sim measures`: each seed measure, the tests that prove it, and whether they passed.
 
-Runs nothing: it reads the measure list (``shared/reference/seed-measures.md``)
-and the results the last test run wrote (``.test-results/measures.json``).
+Runs nothing: it reads the measure list (``kiosk_sim/measures.md``, in the
+repository, copied once from ``shared/reference/seed-measures.md``) and the
+results the last test run wrote (``.test-results/measures.json``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MEASURES_MD = ROOT.parent / "shared" / "reference" / "seed-measures.md"
+MEASURES_MD = Path(__file__).with_name("measures.md")  # a fresh clone has it, ../shared or not
 RESULTS = ROOT / ".test-results" / "measures.json"
 ROW = re.compile(r"^\|\s*(M\d\d)\s*\|\s*(.+?)\s*\|\s*$")
 
@@ -46,12 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.measures.exists():
-        print(f"error: {args.measures} not found (shared/ must sit beside the repository)")
+        print(f"error: {args.measures} not found")
         return 2
-    if not args.results.exists():
-        print(f"error: no test results yet ({args.results}); run bin/test first")
-        return 2
-    rows = report(read_measures(args.measures), json.loads(args.results.read_text())["tests"])
+    # without results the list is still worth seeing: every measure open
+    ran = args.results.exists()
+    rows = report(
+        read_measures(args.measures), json.loads(args.results.read_text())["tests"] if ran else []
+    )
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
@@ -61,4 +63,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"        {t['outcome']:<7} {t['test']}")
         proven = sum(r["status"] == "proven" for r in rows)
         print(f"\n{proven} of {len(rows)} measures proven by passing tests")
+        if not ran:
+            print(f"no test results yet ({args.results}): run bin/test first")
     return 0 if all(r["status"] == "proven" for r in rows) else 1

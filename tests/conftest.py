@@ -2,7 +2,7 @@
 security class, how they ended, and how many cases they tried.
 
 `kiosk-sim measures` reads ``.test-results/measures.json`` together with
-``shared/reference/seed-measures.md``; `kiosk-sim security` reads
+``kiosk_sim/measures.md``; `kiosk-sim security` reads
 ``.test-results/security.json``. Neither runs anything itself.
 """
 

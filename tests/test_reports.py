@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from kiosk_sim import cli, measures, security
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT.parent / "shared" / "reference" / "seed-measures.md"
 
 
 def write(results: Path, tests: list[dict]) -> None:
@@ -71,3 +80,39 @@ def test_a_measure_is_open_without_a_passing_test() -> None:
         [{"test": "t::a", "measures": ["M01"], "outcome": "passed"}],
     )
     assert [r["status"] for r in rows] == ["proven", "open"]
+
+
+def test_measures_work_in_a_clone_without_shared_beside_it(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"  # nothing beside it: no ../shared
+    shutil.copytree(ROOT / "kiosk_sim", clone / "kiosk_sim")
+    results = tmp_path / "results" / "measures.json"
+    results.parent.mkdir()
+    results.write_text(
+        json.dumps({"tests": [{"test": "t::a", "measures": ["M01"], "outcome": "passed"}]})
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk_sim.cli", "measures", "--results", str(results)],
+        cwd=clone,
+        env={**os.environ, "PYTHONPATH": str(clone)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr  # one proven, the others open
+    assert done.stdout.startswith("M01  proven  Two factors are mandatory")
+    assert "\n1 of 21 measures proven by passing tests\n" in done.stdout
+    # and before any test ran: the list all the same, every measure open
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk_sim.cli", "measures", "--results", str(tmp_path / "none")],
+        cwd=clone,
+        env={**os.environ, "PYTHONPATH": str(clone)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "M30  open" in done.stdout and "run bin/test first" in done.stdout
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="../shared/reference/seed-measures.md is not here")
+def test_the_repositorys_measures_are_the_seeds() -> None:
+    assert measures.read_measures(measures.MEASURES_MD) == measures.read_measures(SEED)

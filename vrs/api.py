@@ -12,6 +12,7 @@ from card_reader.mynumber import is_valid as my_number_valid
 from serving import client_certificate
 
 from .errors import Code, VrsError
+from .ledger import ledger_text
 from .records import Vrs, valid_municipality_code
 from .staff import StaffService, StaffUser
 from .transfers import transfer
@@ -167,11 +168,12 @@ def oplog() -> Any:
 @staff.post("/import")
 def import_csv() -> Any:
     u = user("import")
-    text = request.get_data(as_text=True)
     try:
+        # the same decoding as `vrs import`: UTF-8 or CP932, strictly, or the charset named
+        text = ledger_text(io.BytesIO(request.get_data()), request.mimetype_params.get("charset"))
         # staged without a lock, then merged with its log entry in one short transaction:
         # issuance goes on meanwhile
-        count = vrs().area(u.area).import_csv(io.StringIO(text), actor=u.user_id)
+        count = vrs().area(u.area).import_csv(text, actor=u.user_id)
     except VrsError as exc:
         vrs().log(u.user_id, u.area, "records.import", "-", exc.code.value)
         raise

@@ -9,6 +9,38 @@ import sys
 from pathlib import Path
 
 from .errors import VrsError
+from .records import EXPORT_COLUMNS, Area, Vrs
+
+IMPORT_HELP = """\
+The file: CSV with a header row naming its columns (any order; missing optional
+columns count as empty), UTF-8 (with or without BOM) or Shift_JIS (CP932).
+One row per dose; a person's rows together; a person without doses is one row
+with the dose columns empty.
+
+  my_number        12 digits with a valid check digit (required)
+  atena_number     宛名番号, the municipality's resident number
+  ticket_number    接種券番号, the coupon number: 10 digits, or empty
+  name             full name, family and given separated by a full-width space (required)
+  birth_date       YYYY-MM-DD (required)
+  sex              1 male, 2 female, 9 not applicable, 0 unknown (required)
+  romanized_name   passport spelling, e.g. NIIHAMA HANAKO  } all three, or none:
+  nationality      ISO 3166 alpha-3, e.g. JPN              } the overseas certificate
+  passport_number  e.g. TZ1234567                          } needs them
+  former_name      旧氏, or empty
+  moved_out        1 if the person moved out (no certificate here), else empty
+  deceased         1 if the person died, else empty
+  dose_number      1 to 20 (empty: no dose on this row)
+  dose_date        YYYY-MM-DD
+  manufacturer     e.g. ファイザー
+  vaccine_type     e.g. mRNA
+  product          pfizer, moderna, astrazeneca, novavax, janssen or unspecified
+  lot_number       the lot, not empty
+
+Example (a made-up person):
+
+  my_number,atena_number,ticket_number,name,birth_date,sex,romanized_name,nationality,passport_number,former_name,moved_out,deceased,dose_number,dose_date,manufacturer,vaccine_type,product,lot_number
+  123456789018,000012345,0123456789,新居浜　花子,1980-04-01,2,NIIHAMA HANAKO,JPN,TZ1234567,,,,1,2021-06-01,ファイザー,mRNA,pfizer,FA1234
+"""
 
 
 def default_instance() -> Path:
@@ -32,8 +64,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_demo_data)
 
+    p = cmds.add_parser(
+        "init",
+        help="create an empty VRS instance (keys and database)",
+        description="Create an empty VRS instance: master key, SHC issuer key and database. "
+        "Every other command except demo-data refuses a folder that holds no instance.",
+    )
+    _common(p)
+    p.set_defaults(func=cmd_init)
+
+    p = cmds.add_parser("add-municipality", help="register a municipality (its own encrypted area)")
+    p.add_argument("code", help="6-digit local government code with its check digit, e.g. 382051")
+    p.add_argument("name_ja", help="e.g. 新居浜市")
+    p.add_argument("name_en", help="e.g. 'Niihama City'")
+    p.add_argument("--prefecture", required=True, help="e.g. 愛媛県")
+    p.add_argument(
+        "--no-convenience-store",
+        action="store_true",
+        help="it does not offer convenience-store issuance (kiosks refuse it)",
+    )
+    p.add_argument(
+        "--mayor-ja", default=None, help="the issuer on the certificate (default NAME_JA長)"
+    )
+    p.add_argument("--mayor-en", default=None, help="(default 'Mayor of NAME_EN')")
+    _common(p)
+    p.set_defaults(func=cmd_add_municipality)
+
     p = cmds.add_parser("serve", help="serve VRS over mutual TLS (LGWAN CA)")
-    p.add_argument("--instance", type=Path, default=None)
+    p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
     p.add_argument(
         "--pki",
         type=Path,
@@ -65,43 +123,135 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("create-admin", help="issue the first administrator ID of a municipality")
     p.add_argument("municipality")
     p.add_argument("user_id")
-    p.add_argument("--instance", type=Path, default=None)
+    _common(p)
     p.set_defaults(func=cmd_create_admin)
 
     p = cmds.add_parser(
         "csca", help="print the CSCA certificates of the ICAO VDS-NC seal (PEM), for verifiers"
     )
-    p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
+    _common(p)
     p.set_defaults(func=cmd_csca)
 
-    for name, text in (
-        ("import", "import a ledger CSV into a municipality's area"),
-        ("export", "export a municipality's records as CSV, without My Number"),
-    ):
-        p = cmds.add_parser(name, help=text)
-        p.add_argument("municipality")
-        p.add_argument("file", type=Path)
-        p.add_argument("--instance", type=Path, default=None)
-        p.set_defaults(func=cmd_import if name == "import" else cmd_export)
+    p = cmds.add_parser(
+        "import",
+        help="import a ledger CSV into a municipality's area",
+        description="Import a municipality's vaccination ledger: all rows or none. A rejected "
+        "file is reported by row number and reason, never by its contents.",
+        epilog=IMPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("municipality", help="6-digit local government code, e.g. 382051")
+    p.add_argument("file", type=Path, help="the ledger CSV")
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="utf-8 or cp932 (shift_jis); default: whichever of them decodes the whole file",
+    )
+    _common(p)
+    p.set_defaults(func=cmd_import)
+
+    p = cmds.add_parser(
+        "export",
+        help="export a municipality's records as CSV, for review and statistics",
+        description="Write a municipality's records as UTF-8 CSV, one row per dose: "
+        f"{', '.join(EXPORT_COLUMNS)}. It leaves out the My Number (M17), so an export is for "
+        "review and statistics, not for importing again.",
+    )
+    p.add_argument("municipality", help="6-digit local government code, e.g. 382051")
+    p.add_argument("file", type=Path, help="the CSV to write (its folder must exist)")
+    _common(p)
+    p.set_defaults(func=cmd_export)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
+    p.add_argument("--json", action="store_true", help="errors and results as JSON on stdout")
+
+
+class CliError(Exception):
+    """A refusal the user is told in words (JSON with --json), without a traceback."""
+
+    def __init__(self, code: str, message: str, details: list[dict[str, object]] | None = None):
+        super().__init__(message)
+        self.body: dict[str, object] = {"error": code, "message": message}
+        if details:
+            self.body["details"] = details
+
+    @classmethod
+    def of(cls, exc: VrsError) -> CliError:
+        return cls(exc.code.value, exc.message, exc.details)
+
+
+def _fail(args: argparse.Namespace, exc: CliError) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps(exc.body, ensure_ascii=False, indent=1))
+    else:
+        print(f"error: {exc.body['message']}", file=sys.stderr)
+        for d in exc.body.get("details") or []:  # type: ignore[union-attr]
+            print(f"  row {d.get('row')}: {d.get('reason')}", file=sys.stderr)
+    return 1
+
+
+def _instance(args: argparse.Namespace) -> Path:
+    return args.instance or default_instance()
+
+
+def is_instance(folder: Path) -> bool:
+    # both: a database without its master key would get a new key and lose every record
+    return (folder / "vrs.sqlite3").is_file() and (folder / "master.key").is_file()
+
+
+def _no_instance(folder: Path) -> CliError:
+    return CliError(
+        "no_instance",
+        f"{folder} holds no VRS instance; create one with "
+        f"`kiosk-sim vrs init --instance {folder}` (or `kiosk-sim vrs demo-data`)",
+    )
+
+
+def _open(args: argparse.Namespace) -> Vrs:
+    """The instance's record system; a folder without one is refused, never created."""
     from . import open_vrs
 
-    return open_vrs(args.instance or default_instance())
+    folder = _instance(args)
+    if not is_instance(folder):
+        raise _no_instance(folder)
+    try:
+        return open_vrs(folder)
+    except VrsError as exc:  # a full disk can refuse even the opening
+        raise CliError.of(exc) from None
+
+
+def _area(vrs: Vrs, args: argparse.Namespace) -> Area:
+    """The municipality's area, or an error that lists the ones there are."""
+    codes = sorted(m.code for m in vrs.municipalities())
+    if args.municipality not in codes:
+        raise CliError(
+            "no_such_municipality",
+            f"no municipality {args.municipality} in {_instance(args)} "
+            f"(it has {', '.join(codes) or 'none: add one with `vrs add-municipality`'})",
+        )
+    return vrs.area(args.municipality)
+
+
+def _reading(path: Path, what: str, exc: OSError) -> CliError:
+    return CliError("unreadable_file", f"cannot {what} {path}: {exc.strerror or exc}")
 
 
 def cmd_csca(args: argparse.Namespace) -> int:
     from certs import vds_pki
 
+    folder = _instance(args)
+    if not is_instance(folder):
+        return _fail(args, _no_instance(folder))
     # made at first run, as serving VRS would make it
-    signer = vds_pki.load_or_create((args.instance or default_instance()) / "vds-pki")
+    signer = vds_pki.load_or_create(folder / "vds-pki")
     sys.stdout.write(signer.csca_pem().decode("ascii"))
     return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from . import demo
+    from . import demo, open_vrs
 
     instance = args.instance or default_instance()
     if (instance / "vrs.sqlite3").exists():
@@ -110,7 +260,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    vrs = _open(argparse.Namespace(instance=instance))
+    vrs = open_vrs(instance)
     for m in demo.MUNICIPALITIES:
         vrs.add_municipality(m)
     out = args.out or instance / "demo"
@@ -130,6 +280,58 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from . import open_vrs
+
+    folder = _instance(args)
+    if is_instance(folder):
+        return _fail(args, CliError("instance_exists", f"{folder} already holds a VRS instance"))
+    if (folder / "vrs.sqlite3").exists() or (folder / "master.key").exists():
+        return _fail(
+            args,
+            CliError(
+                "broken_instance",
+                f"{folder} holds part of an instance (a database or a master key without the "
+                "other); nothing was changed",
+            ),
+        )
+    try:
+        open_vrs(folder)
+    except OSError as exc:
+        return _fail(args, _reading(folder, "create", exc))
+    _done(args, {"instance": str(folder)}, f"VRS instance created in {folder}")
+    return 0
+
+
+def cmd_add_municipality(args: argparse.Namespace) -> int:
+    from .records import Municipality
+
+    m = Municipality(
+        args.code,
+        args.name_ja,
+        args.name_en,
+        args.prefecture,
+        not args.no_convenience_store,
+        args.mayor_ja or f"{args.name_ja}長",
+        args.mayor_en or f"Mayor of {args.name_en}",
+    )
+    try:
+        vrs = _open(args)
+        if args.code in {m.code for m in vrs.municipalities()}:
+            raise CliError("conflict", f"municipality {args.code} is already registered")
+        vrs.add_municipality(m)
+    except VrsError as exc:
+        return _fail(args, CliError.of(exc))
+    except CliError as exc:
+        return _fail(args, exc)
+    _done(args, {"municipality": m.code}, f"municipality {m.code} ({m.name_ja}) added")
+    return 0
+
+
+def _done(args: argparse.Namespace, data: dict[str, object], words: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if args.json else words)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving import (
         CA,
@@ -142,8 +344,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from . import create_app
 
+    instance = _instance(args)
+    if not is_instance(instance):
+        args.json = False  # serve has no --json
+        return _fail(args, _no_instance(instance))
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
-    instance = args.instance or default_instance()
     lgwan = CA(args.pki or instance.parent / "pki" / "lgwan", "LGWAN CA (development)")
     cert, key = lgwan.issue("vrs-server", "vrs.localhost", server=True)
     lgwan.issue("center-client", "issuance-center")
@@ -183,40 +388,67 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_create_admin(args: argparse.Namespace) -> int:
     from .staff import StaffService
 
-    vrs = _open(args)
-    password = (
-        getpass.getpass("password (12+ characters): ")
-        if sys.stdin.isatty()
-        else sys.stdin.readline().strip()
-    )
     try:
-        vrs.area(args.municipality)
+        vrs = _open(args)
+        _area(vrs, args)
+        password = (
+            getpass.getpass("password (12+ characters): ")
+            if sys.stdin.isatty()
+            else sys.stdin.readline().strip()
+        )
         StaffService(vrs).create("cli", args.municipality, args.user_id, password, "administrator")
     except VrsError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    print(f"administrator {args.user_id} issued for {args.municipality}")
+        return _fail(args, CliError.of(exc))
+    except CliError as exc:
+        return _fail(args, exc)
+    _done(
+        args,
+        {"user_id": args.user_id, "municipality": args.municipality},
+        f"administrator {args.user_id} issued for {args.municipality}",
+    )
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from .ledger import ledger_text
+
     try:
-        vrs = _open(args)  # a full disk can refuse even the opening
+        vrs = _open(args)
+        area = _area(vrs, args)  # before the file is read: a wrong code says so at once
+        try:
+            raw = args.file.open("rb")
+        except OSError as exc:
+            raise _reading(args.file, "read", exc) from None
         # the rows and their log entry in one short transaction at the end: VRS, serving from
         # the same database, goes on issuing while the file is read and sealed
-        with args.file.open(encoding="utf-8", newline="") as f:
-            n = vrs.area(args.municipality).import_csv(f, actor="cli")
+        with raw, ledger_text(raw, args.encoding) as text:
+            n = area.import_csv(text, actor="cli")
     except VrsError as exc:
-        print(json.dumps(exc.to_json(), ensure_ascii=False, indent=1), file=sys.stderr)
-        return 1
-    print(f"imported {n} persons")
+        return _fail(args, CliError.of(exc))
+    except CliError as exc:
+        return _fail(args, exc)
+    _done(args, {"imported": n}, f"imported {n} {'person' if n == 1 else 'persons'}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    vrs = _open(args)
-    with args.file.open("w", encoding="utf-8", newline="") as f:
-        for chunk in vrs.area(args.municipality).export_csv():
-            f.write(chunk)
-    vrs.log("cli", args.municipality, "records.export")
+    try:
+        vrs = _open(args)
+        area = _area(vrs, args)  # before the file is made: no empty file left behind
+        try:
+            with args.file.open("w", encoding="utf-8", newline="") as f:
+                for chunk in area.export_csv():
+                    f.write(chunk)
+        except OSError as exc:
+            raise _reading(args.file, "write", exc) from None
+        vrs.log("cli", args.municipality, "records.export")
+    except VrsError as exc:
+        return _fail(args, CliError.of(exc))
+    except CliError as exc:
+        return _fail(args, exc)
+    _done(
+        args,
+        {"exported": str(args.file)},
+        f"exported to {args.file} (no My Number: for review and statistics, not re-import)",
+    )
     return 0

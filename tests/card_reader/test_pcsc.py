@@ -325,7 +325,7 @@ def test_cli_read_shows_tries_and_guards_the_last_one(card: CardFactory) -> None
         assert json.loads(wrong.stdout) == {
             "ok": False,
             "error": "wrong_pin",
-            "message": "wrong PIN; 1 tries left",
+            "message": "wrong PIN; 1 try left",
             "tries_left": 1,
         }
         last = kiosk_sim("read", "--reader", READER, "--json", stdin=PIN + "\n")
@@ -334,6 +334,14 @@ def test_cli_read_shows_tries_and_guards_the_last_one(card: CardFactory) -> None
         assert probe["pin_tries_left"] == 1  # the refusal spent nothing
         ok = kiosk_sim("read", "--reader", READER, "--json", "--last-try", stdin=PIN + "\n")
         assert json.loads(ok.stdout)["name"] == Profile.demo().name
+
+
+def test_cli_names_the_readers_there_are_when_one_is_not() -> None:
+    out = kiosk_sim("probe", "--reader", "nosuch")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: no reader named 'nosuch'; readers: ")
+    assert repr(READER) in out.stderr  # the test slot, which exists (the fixture checked)
+    assert "Traceback" not in out.stderr
 
 
 def test_cli_read_never_sends_a_malformed_pin(card: CardFactory) -> None:

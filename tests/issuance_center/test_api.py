@@ -70,6 +70,16 @@ def test_only_municipalities_offering_the_service_are_listed(kiosk: KioskClient)
     assert codes == {"382051", "382019"}
 
 
+def test_a_municipality_without_the_service_is_named_for_the_resident(
+    kiosk: KioskClient,
+) -> None:
+    """Listed apart, so that its residents learn why; choosing it stays refused (A09 tests)."""
+    reply = open_session(kiosk("K0001"))
+    assert reply["not_offering"] == [
+        {"code": "382060", "name_ja": "西条市", "name_en": "Saijo City"}
+    ]
+
+
 def test_issuing_before_the_card_is_verified_is_refused(kiosk: KioskClient) -> None:
     client = kiosk("K0001")
     sid = open_session(client)["session_id"]

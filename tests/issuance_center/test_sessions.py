@@ -106,3 +106,16 @@ def test_an_expired_or_foreign_session_cannot_be_claimed() -> None:
         frozen.tick(601)
         refused(Code.SESSION_EXPIRED, store.claim, sid, "K0001", Step.ISSUE)
         refused(Code.SESSION_UNKNOWN, store.claim, sid, "K0001", Step.ISSUE)
+
+
+def test_the_store_says_which_sessions_it_still_holds() -> None:
+    """What the kiosk tests ask of the center after a visit: is that session gone?"""
+    with freeze_time("2024-04-01 09:00:00") as clock:
+        store = SessionStore(ttl=600)
+        kept, closed, expiring = (store.open("K0001").id for _ in range(3))
+        store.close(closed)
+        assert (kept in store, closed in store, "made-up" in store) == (True, False, False)
+        clock.tick(300)
+        expiring_later = store.open("K0001").id
+        clock.tick(301)  # the first three expired; the fourth has 299 s left
+        assert (kept in store, expiring in store, expiring_later in store) == (False, False, True)

@@ -9,9 +9,13 @@ privacy test can search everything they wrote.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gc
 import io
 import logging
+import sqlite3
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,9 @@ from issuance_center import create_app as center_app
 from issuance_center.kiosks import Kiosk, KioskRegistry
 from kiosk import create_app as kiosk_app
 from kiosk.browser import CHROMIUM, CHROMIUM_ARGS
+from kiosk.center import CenterClient
+from kiosk.flow import Flow
+from kiosk.payment import SimulatedTerminal
 from kiosk.printer import SimulatedPrinter
 from serving import CA, Server, mutual_tls_context
 from vrs import Vrs
@@ -160,10 +167,68 @@ class KioskUnderTest:
     url: str
     app: Any
     printer: SimulatedPrinter
+    terminal: SimulatedTerminal
+    opened: list[str]  # the center sessions the kiosk opened, in order
 
     @property
-    def flow(self) -> Any:
+    def flow(self) -> Flow:
         return self.app.extensions["kiosk_flow"]
+
+    def visit(self) -> Visit:
+        return Visit(self.flow, self.opened)
+
+
+def record_sessions(center: CenterClient) -> list[str]:
+    """The IDs of the sessions ``center`` opens from now on (the client, wrapped in place)."""
+    opened: list[str] = []
+    real = center.open_session
+
+    def open_session() -> dict[str, Any]:
+        session = real()
+        opened.append(session["session_id"])
+        return session
+
+    center.open_session = open_session  # type: ignore[method-assign]
+    return opened
+
+
+class Visit:
+    """One resident's visit, remembered without keeping any of it alive: a reference held
+    here would hide a kiosk that holds on to it. Taken while the visit is under way, or on
+    "welcome" just before its card is placed (the transaction waiting there serves it)."""
+
+    def __init__(self, flow: Flow, opened: list[str]) -> None:
+        self._opened = opened
+        self._terminal = flow.terminal
+        t = flow._txn
+        self._txn = weakref.ref(t)
+        sid = (t.session or {}).get("session_id")
+        self._first_session = opened.index(sid) if sid else len(opened)
+        self._first_record = len(self._terminal.records)  # type: ignore[attr-defined]
+
+    def dropped(self) -> bool:
+        """Nothing in the kiosk holds the visit any more (not the screen, a job or a timer)."""
+        gc.collect()
+        return self._txn() is None
+
+    def sessions(self) -> list[str]:
+        """The center sessions the kiosk opened since the visit began."""
+        return self._opened[self._first_session :]
+
+    def payments(self) -> list[tuple[str, int]]:
+        """The payment terminal's records since the visit began: (kind, yen), one payment's."""
+        records = self._terminal.records[self._first_record :]  # type: ignore[attr-defined]
+        assert len({r.ref for r in records}) <= 1, records
+        return [(r.kind, r.amount) for r in records]
+
+
+def paid(yen: int) -> list[tuple[str, int]]:
+    return [("authorisation", yen), ("capture", yen)]
+
+
+def refunded(yen: int) -> list[tuple[str, int]]:
+    """The amount held when the resident paid, released: nothing taken."""
+    return [("authorisation", yen), ("void", yen)]
 
 
 @contextlib.contextmanager
@@ -171,6 +236,7 @@ def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[Ki
     """Kiosk K0001 on the test reader, talking to the center at ``center_url``."""
     cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
     printer = SimulatedPrinter(system.root / "kiosk" / "prints")
+    terminal = SimulatedTerminal()
     app = kiosk_app(
         {
             "CENTER_URL": center_url,
@@ -179,14 +245,23 @@ def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[Ki
             "CA": system.kiosk_ca.cert_path,
             "READER": READER,
             "PRINTER_OBJ": printer,
+            "PAYMENT": terminal,
             "IDLE_TIMEOUT": 60,
             **config,
         }
     )
+    opened = record_sessions(app.extensions["kiosk_flow"].center)
     server = Server(app, "127.0.0.1", 0, None, name="kiosk").start()
+    # urllib3 logs each retry with its exception, whose traceback holds the calling frames
+    # (a kiosk job's, with its visit); pytest keeps every record until the test ends, which
+    # would keep a visit alive that the kiosk let go of (Visit.dropped)
+    urllib3_log = logging.getLogger("urllib3")
+    level = urllib3_log.level
+    urllib3_log.setLevel(logging.ERROR)
     try:
-        yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer)
+        yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer, terminal, opened)
     finally:
+        urllib3_log.setLevel(level)
         app.extensions["kiosk_watcher"].stop()
         server.stop()
 
@@ -195,6 +270,28 @@ def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[Ki
 def kiosk(system: System) -> Iterator[KioskUnderTest]:
     with running_kiosk(system, system.center_url) as k:
         yield k
+
+
+@pytest.fixture
+def nothing_personal_written(system: System) -> Iterator[None]:
+    """After each test: no resident's data and no certificate ID in any file the kiosk or the
+    center wrote (their folders and logs; the simulated printer's PDFs are the output), M06."""
+    yield
+    written = [
+        p
+        for d in ("kiosk", "center", "logs")
+        for p in (system.root / d).rglob("*")
+        if p.is_file() and "prints" not in p.parts
+    ]
+    blob = b"".join(p.read_bytes() for p in written)
+    assert b"screen=" in blob, "the kiosk's log is where this check looks"
+    with contextlib.closing(sqlite3.connect(system.root / "vrs" / "vrs.sqlite3")) as db:
+        cert_ids = [r[0] for r in db.execute("SELECT certificate_id FROM certificates")]
+    for r in system.people:
+        for secret in (*r.secrets(), base64.b64encode(r.my_number.encode()).decode()):
+            assert secret.encode() not in blob, secret
+    for cid in cert_ids:
+        assert cid.encode() not in blob, cid
 
 
 @pytest.fixture(scope="session")

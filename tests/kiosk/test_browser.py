@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,9 +19,9 @@ from certs import KeySets, from_numeric, verify
 from issuance_center.vrs_client import VrsClient
 
 from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips without pcscd
-from .conftest import KioskUnderTest, System
+from .conftest import KioskUnderTest, System, Visit, paid, refunded
 
-pytestmark = pytest.mark.pcsc
+pytestmark = [pytest.mark.pcsc, pytest.mark.usefixtures("nothing_personal_written")]
 NIIHAMA, MATSUYAMA, SAIJO = "382051", "382019", "382060"
 
 
@@ -55,6 +57,23 @@ def choose_and_pay(page: Any, kind: str, copies: int = 1) -> None:
     page.click("[data-action=pay]")
 
 
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def forgotten(system: System, visit: Visit, sessions: int = 1) -> None:
+    """The center's own store no longer holds the session(s) the visit opened."""
+    store = system.center.extensions["center"].sessions
+    opened = visit.sessions()
+    assert len(opened) == sessions, opened
+    assert eventually(lambda: not any(sid in store for sid in opened)), "the center kept it"
+
+
 def printed_cards(kiosk: KioskUnderTest) -> list[str]:
     """Each tray page's QR, read by zbar from the page image the kiosk shows as printed."""
     values = []
@@ -83,6 +102,7 @@ def check_printed(system: System, kiosk: KioskUnderTest, n: int) -> list[dict[st
 def test_domestic_issuance(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     holder = system.people[1]  # Niihama, 2 doses, no passport data
     screen(page, "welcome")
+    visit = kiosk.visit()
     with inserted(system.card(holder)):
         through_pin(page, holder.pin)
         screen(page, "remove_card")
@@ -95,15 +115,19 @@ def test_domestic_issuance(system: System, kiosk: KioskUnderTest, page: Any) -> 
     choose_and_pay(page, "domestic")
     screen(page, "done", 30000)
     assert page.get_attribute("[data-charged]", "data-charged") == "120"
+    assert visit.payments() == paid(120)
+    forgotten(system, visit)  # the center closed the session with the issuance
     (payload,) = check_printed(system, kiosk, 1)
     patient = payload["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"]
     assert patient["birthDate"] == holder.birth.isoformat()
     page.click("[data-action=taken]")
     screen(page, "welcome")
+    assert eventually(visit.dropped)
 
 
 def test_overseas_issuance(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     holder = system.people[0]  # Niihama, 3 doses, passport data
+    visit = kiosk.visit()
     with inserted(system.card(holder)):
         through_pin(page, holder.pin)
         screen(page, "remove_card")
@@ -114,9 +138,8 @@ def test_overseas_issuance(system: System, kiosk: KioskUnderTest, page: Any) -> 
     page.click("[data-action=back]")
     choose_and_pay(page, "overseas", copies=2)
     screen(page, "done", 30000)
-    assert (
-        page.get_attribute("[data-charged]", "data-charged") == "480"
-    )  # 2 × (overseas + domestic)
+    assert page.get_attribute("[data-charged]", "data-charged") == "480"
+    assert visit.payments() == paid(480)  # 2 × (overseas + domestic)
     payloads = check_printed(system, kiosk, 4)
     names = [
         len(p["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"]["name"])
@@ -197,8 +220,10 @@ def test_card_removed_mid_flow_cancels(system: System, kiosk: KioskUnderTest, pa
         screen(page, "menu")
         page.click("[data-action=covid-certificate]")
         screen(page, "pin")
+        visit = kiosk.visit()
     page.wait_for_selector("main[data-screen=cancelled][data-code=card_removed]")
-    assert kiosk.flow._txn.session is None
+    forgotten(system, visit)
+    assert eventually(visit.dropped) and visit.payments() == []
     page.click("[data-action=ok]")
     screen(page, "welcome")
 
@@ -212,6 +237,7 @@ def test_vrs_down_is_clear_and_free(system: System, kiosk: KioskUnderTest, page:
     center = system.center.extensions["center"]
     real = center.vrs
     screen(page, "municipality")
+    visit = kiosk.visit()
     page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
     screen(page, "type")
     page.click("[data-action=domestic]")
@@ -231,6 +257,8 @@ def test_vrs_down_is_clear_and_free(system: System, kiosk: KioskUnderTest, page:
     finally:
         center.vrs = real
     assert "料金はかかりません" in page.inner_text("#message")
+    assert visit.payments() == refunded(120)
+    forgotten(system, visit)
     assert kiosk.printer.tray == []
 
 
@@ -241,9 +269,13 @@ def test_print_failure_charges_nothing(system: System, kiosk: KioskUnderTest, pa
         through_pin(page, holder.pin)
         screen(page, "remove_card")
     kiosk.printer.fail_next = True
+    screen(page, "municipality")
+    visit = kiosk.visit()
     choose_and_pay(page, "domestic")
     page.wait_for_selector("main[data-screen=error][data-code=print_failed]", timeout=30000)
     assert "not charged" in kiosk.flow.state()["message"]["en"]
+    assert visit.payments() == refunded(120)
+    forgotten(system, visit)  # closed by the issuance itself
 
 
 def test_idle_timeout_returns_to_the_start(
@@ -253,9 +285,11 @@ def test_idle_timeout_returns_to_the_start(
     holder = system.people[1]
     with inserted(system.card(holder)):
         screen(page, "menu")
+        visit = kiosk.visit()
         page.wait_for_selector("main[data-screen=cancelled][data-code=timeout]", timeout=10000)
     screen(page, "welcome", 10000)
-    assert kiosk.flow._txn.session is None
+    forgotten(system, visit)
+    assert eventually(visit.dropped)
 
 
 @pytest.mark.measure("M07")
@@ -474,6 +508,8 @@ def test_an_untaken_certificate_is_wiped_from_the_kiosk_after_the_take_timeout(
     with inserted(system.card(holder)):
         through_pin(page, holder.pin)
         screen(page, "remove_card")
+    screen(page, "municipality")
+    visit = kiosk.visit()
     choose_and_pay(page, "domestic")
     screen(page, "done", 30000)
     assert requests.get(f"{kiosk.url}/api/tray/0.png", timeout=10).status_code == 200
@@ -481,27 +517,34 @@ def test_an_untaken_certificate_is_wiped_from_the_kiosk_after_the_take_timeout(
     screen(page, "welcome", 10000)
     assert kiosk.printer.tray == []
     assert requests.get(f"{kiosk.url}/api/tray/0.png", timeout=10).status_code == 404
-    assert kiosk.flow.state()["charged"] == 0
+    assert eventually(visit.dropped)
+    assert visit.payments() == paid(120)  # the wipe takes nothing back: it was all printed
+
+
+def certificate_ids(system: System) -> list[str]:
+    with contextlib.closing(sqlite3.connect(system.root / "vrs" / "vrs.sqlite3")) as db:
+        return [r[0] for r in db.execute("SELECT certificate_id FROM certificates")]
 
 
 @pytest.mark.measure("M06")
-def test_zz_nothing_personal_in_what_the_kiosk_and_center_wrote(system: System) -> None:
-    """Runs last in this module: every file under the kiosk's and the center's folders and logs."""
-    written = [
-        p
-        for d in ("kiosk", "center", "logs")
-        for p in (system.root / d).rglob("*")
-        if p.is_file() and "prints" not in p.parts
-    ]
-    assert any(p.name == "kiosk.log" and p.stat().st_size > 0 for p in written)
-    blob = b"".join(p.read_bytes() for p in written)
-    vrs_db = system.root / "vrs" / "vrs.sqlite3"
-    cert_ids = [
-        r[0] for r in sqlite3.connect(vrs_db).execute("SELECT certificate_id FROM certificates")
-    ]
-    assert cert_ids, "the browser tests issued certificates"
-    for r in system.people:
-        for secret in r.secrets():
-            assert secret.encode() not in blob, secret
-    for cid in cert_ids:
-        assert cid.encode() not in blob
+def test_nothing_personal_in_what_the_kiosk_and_center_wrote(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    """A visit with a wrong PIN and a certificate; then every file under the kiosk's and the
+    center's folders and their logs (the fixture ``nothing_personal_written`` reads them)."""
+    log = system.root / "logs" / "kiosk.log"
+    logged_before, issued_before = log.stat().st_size, len(certificate_ids(system))
+    holder = system.people[0]
+    with inserted(system.card(holder)):
+        through_pin(page, "0000" if holder.pin != "0000" else "1111")
+        page.wait_for_selector("main[data-screen=pin][data-code=wrong_pin]")
+        enter_pin(page, holder.pin)
+        screen(page, "remove_card")
+    choose_and_pay(page, "overseas")
+    screen(page, "done", 30000)
+    page.click("[data-action=taken]")
+    screen(page, "welcome")
+    logged = log.read_bytes()[logged_before:]
+    assert b"code=wrong_pin" in logged and b"screen=done" in logged  # the visit was logged
+    # its two certificates (overseas and domestic) are among the IDs the fixture looks for
+    assert len(certificate_ids(system)) == issued_before + 2

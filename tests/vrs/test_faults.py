@@ -16,6 +16,7 @@ works once space is freed.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import sqlite3
@@ -246,7 +247,7 @@ def test_the_import_command_on_a_full_disk_says_why_and_keeps_nothing(
 
     def run() -> subprocess.CompletedProcess[str]:
         cases(1)
-        cmd = ["vrs", "import", NIIHAMA, str(csv_file), "--instance", str(disk.path)]
+        cmd = ["vrs", "import", NIIHAMA, str(csv_file), "--instance", str(disk.path), "--json"]
         done = subprocess.run(
             [sys.executable, "-m", "kiosk_sim.cli", *cmd],
             cwd=ROOT,
@@ -261,17 +262,17 @@ def test_the_import_command_on_a_full_disk_says_why_and_keeps_nothing(
     # not a byte left: SQLite cannot even make the -shm file WAL mode needs to open
     disk.fill(leave=0)
     done = run()
-    assert done.returncode == 1 and '"error": "storage_error"' in done.stderr
+    assert done.returncode == 1 and json.loads(done.stdout)["error"] == "storage_error"
     # a little room: the database opens, the import's pages meet the full disk
     disk.fill(leave=64 * 1024)
     done = run()
-    assert done.returncode == 1 and '"error": "storage_full"' in done.stderr
-    assert "disk is full" in done.stderr
+    assert done.returncode == 1 and json.loads(done.stdout)["error"] == "storage_full"
+    assert "disk is full" in json.loads(done.stdout)["message"]
     check_database(disk.path / "vrs.sqlite3", before)
 
     disk.free()
     done = run()
-    assert (done.returncode, done.stdout.strip()) == (0, f"imported {BIG} persons")
+    assert (done.returncode, json.loads(done.stdout)) == (0, {"imported": BIG})
     check_database(disk.path / "vrs.sqlite3", before + BIG)
 
 
