@@ -187,7 +187,7 @@ ARGUMENTS = (
 )
 
 
-@pytest.mark.security("B09")
+@pytest.mark.security("B08")
 @fuzz(300)
 @given(arg=ARGUMENTS)
 def test_any_argument(cases: Cases, in_empty_folder: None, arg: str) -> None:

@@ -336,7 +336,7 @@ def in_empty_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-@pytest.mark.security("B09")
+@pytest.mark.security("B08")
 @fuzz(150)
 @given(argv=st.lists(WORDS | st.text(max_size=12), max_size=6))
 def test_any_command_line_exits_0_1_or_2(
