@@ -3,7 +3,8 @@
 VRS fills a ``Printable`` at issuance and sends ``to_json()``; the center
 relays it untouched; the kiosk reads it back with ``Printable.from_json`` and
 the renderer (render.py) lays it out. ``JSON_SCHEMA`` is the same shape for the
-OpenAPI descriptions of VRS and the center. ``from_json`` refuses anything else
+OpenAPI descriptions of VRS and the center, and ``ISSUED_JSON_SCHEMA`` the
+certificate it comes in (its SHC, its seal). ``from_json`` refuses anything else
 with ``CertError(Code.BAD_PRINTABLE)``, naming the field and never its value
 (personal data).
 
@@ -144,6 +145,20 @@ JSON_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": [f for f in _PROPERTIES if f not in OVERSEAS_FIELDS],
     "properties": _PROPERTIES,
+}
+# one certificate as VRS answers an issuance and the center relays it: its codes and its page
+ISSUED_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "certificate_id", "issue_date", "jws", "seal", "printable"],
+    "properties": {
+        "type": {"type": "string", "enum": list(KINDS)},
+        "certificate_id": _STRING,
+        "issue_date": _DATE_SCHEMA,
+        "jws": _STRING,  # the SMART Health Card (jws.py)
+        # overseas: the ICAO VDS-NC seal (vds.py); domestic: null
+        "seal": {"type": "object", "nullable": True, "required": ["data", "sig"]},
+        "printable": JSON_SCHEMA,
+    },
 }
 
 
