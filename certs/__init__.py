@@ -7,6 +7,9 @@ as a ``Printable`` (``to_json`` on the wire). Printing (kiosk): ``Printable.from
 gives a ``Verification`` listing every problem; ``from_numeric``, ``open_image`` and
 ``read_image`` turn QR values and picture files back into the JWS, ``file_credentials``
 reads a ``.smart-health-card`` file. Every failure raised is a ``CertError``.
+
+The overseas certificate's ICAO VDS-NC seal is ``certs.vds`` (errors: ``VdsError``) and
+its development PKI ``certs.vds_pki``; certs/README.md describes both.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""atheris target B09: what `kiosk-sim cert verify` is given, from argument or file to verdicts.
+"""atheris target B08: what `kiosk-sim cert verify` is given, from argument or file to verdicts.
 
 The first byte picks what the rest is: ``A`` an argument's text, ``F`` a file's bytes
 (JWS, .smart-health-card, seal JSON, picture or PDF: a PDF goes through pdftoppm, so

@@ -1,4 +1,4 @@
-"""atheris target B08: the ICAO VDS-NC seal parser and verifier.
+"""atheris target B09: the ICAO VDS-NC seal parser and verifier.
 
 The input is a seal's text, as a QR code or a file holds it. Only VdsError may
 come out of the parser; a seal that parses gets a verdict, and a seal the genuine

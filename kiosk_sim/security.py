@@ -71,12 +71,12 @@ CLASSES: dict[str, tuple[str, str, str]] = {
         "VRS's HTTP APIs against their OpenAPI descriptions",
         "no 5xx, 4xx with a reason",
     ),
-    "B08": ("input", "The ICAO VDS-NC seal parser and verifier", "only VdsError"),
-    "B09": (
+    "B08": (
         "input",
         "`cert verify` arguments: values, files, pictures, PDFs, seals",
         "exit 1 or 2 with a reason, never a traceback",
     ),
+    "B09": ("input", "The ICAO VDS-NC seal parser and verifier (certs.vds)", "only VdsError"),
 }
 KINDS = {"attack": "Attacks", "fault": "Faults", "input": "Bad input"}
 

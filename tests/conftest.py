@@ -13,27 +13,9 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-
-
-def _certificate_with_real_time() -> None:
-    """cryptography's Rust side looks ``datetime.datetime`` up once and keeps it. Were the
-    first lookup under freezegun, it would keep FakeDatetime and refuse every real datetime
-    after ("'datetime' object is not an instance of 'FakeDatetime'"), so which test runs first
-    would decide. One certificate built here, before any test freezes time, settles it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "warm-up")])
-    when = datetime.now(UTC)
-    x509.CertificateBuilder(name, name, key.public_key(), 1, when, when).sign(key, hashes.SHA256())
-
-
-_certificate_with_real_time()
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / ".test-results"
 RESULTS = RESULTS_DIR / "measures.json"
@@ -42,6 +24,23 @@ _outcomes: dict[str, str] = {}
 _measures: dict[str, list[str]] = {}
 _security: dict[str, list[str]] = {}
 _cases: dict[str, int] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # cryptography's Rust code looks up datetime.datetime once, at its first certificate
+    # build, and keeps it: under freezegun that is FakeDatetime, and every real datetime
+    # after the freeze is refused (TypeError). One build here, before any test freezes time.
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "warm-up")])
+    now = datetime.now(UTC)
+    cert = x509.CertificateBuilder(name, name, key.public_key(), 1, now, now + timedelta(days=1))
+    assert cert.sign(key, hashes.SHA256()).not_valid_after_utc > now
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -16,6 +16,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from certs import IssuerKey, vds_pki
+from certs.vds import VdsError
 from serving.access import log_requests
 
 from .areas import Vrs
@@ -39,12 +40,16 @@ def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = Non
     """The record system of an instance folder; keys are created there at first run."""
     instance = Path(instance)
     instance.mkdir(parents=True, exist_ok=True)
+    try:
+        seal_signer = vds_pki.load_or_create(instance / "vds-pki")
+    except VdsError as exc:  # a damaged key or certificate file: said, not a traceback
+        raise VrsError(Code.STORAGE_ERROR, f"{instance / 'vds-pki'}: {exc.message}") from None
     return Vrs(
         SQLiteStorage(database or instance / "vrs.sqlite3"),
         MasterKey.load_or_create(instance / "master.key"),
         IssuerKey.load_or_create(instance / "shc-issuer.key.pem"),
         iss,
-        vds_pki.load_or_create(instance / "vds-pki"),
+        seal_signer,
     )
 
 

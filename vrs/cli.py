@@ -241,12 +241,15 @@ def _reading(path: Path, what: str, exc: OSError) -> CliError:
 
 def cmd_csca(args: argparse.Namespace) -> int:
     from certs import vds_pki
+    from certs.vds import VdsError
 
     folder = _instance(args)
     if not is_instance(folder):
         return _fail(args, _no_instance(folder))
-    # made at first run, as serving VRS would make it
-    signer = vds_pki.load_or_create(folder / "vds-pki")
+    try:  # made at first run, as serving VRS would make it
+        signer = vds_pki.load_or_create(folder / "vds-pki")
+    except VdsError as exc:
+        return _fail(args, CliError(exc.code.value, f"{folder / 'vds-pki'}: {exc.message}"))
     sys.stdout.write(signer.csca_pem().decode("ascii"))
     return 0
 

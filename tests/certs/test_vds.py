@@ -341,7 +341,7 @@ def test_a_message_never_names_the_holder(seal: dict[str, Any]) -> None:
     assert "MIHON" not in str(exc.value)
 
 
-@pytest.mark.security("B08")
+@pytest.mark.security("B09")
 @fuzz(300)
 @given(st.binary(max_size=3000))
 def test_any_bytes_give_a_seal_or_a_vds_error(raw: bytes) -> None:
@@ -360,7 +360,7 @@ _json = st.recursive(
 )
 
 
-@pytest.mark.security("B08")
+@pytest.mark.security("B09")
 @fuzz(300)
 @given(st.data())
 def test_any_change_to_a_genuine_seal_gives_a_verdict_or_a_vds_error(
@@ -447,7 +447,7 @@ def test_after_its_key_usage_period_a_new_signer_and_csca_are_made(tmp_path: Pat
 EC_PUBLIC_KEY = bytes.fromhex("2a8648ce3d0201")  # the OID 1.2.840.10045.2.1, DER
 
 
-@pytest.mark.security("B08")
+@pytest.mark.security("B09")
 @pytest.mark.parametrize(
     ("old", "new"),
     [

@@ -266,7 +266,7 @@ def test_bad_input_gets_a_reason_and_exit_1_or_2(
     huge["data"]["msg"]["pad"] = "x" * 20_000
     (tmp_path / "huge.json").write_text(json.dumps(huge))
     cases = [
-        ([seal[:-5]], 2, "not JSON"),
+        ([seal[:-5]], 2, "is not strict JSON"),
         ([wrong_alg], 1, "bad_alg"),
         (["--csca", str(tmp_path / "not-x509.pem"), seal], 2, "holds no readable certificate"),
         ([str(tmp_path / "huge.json")], 1, "too_large"),
@@ -301,6 +301,26 @@ def test_a_reader_that_leaves_early_gets_no_traceback(issuers: Issuers, unbuffer
     assert proc.returncode == 141
 
 
+@pytest.mark.parametrize(
+    ("closed", "arg", "rc"), [("<&-", "SHC", 0), ("<&-", "-", 2), (">&-", "SHC", 0)]
+)
+def test_a_closed_standard_stream_is_no_traceback(
+    issuers: Issuers, closed: str, arg: str, rc: int
+) -> None:
+    """`kiosk-sim cert verify … <&-` or `>&-`: Python then has no sys.stdin or sys.stdout."""
+    command = ["cert", "verify", "--jwks", issuers.jwks, issuers.shc() if arg == "SHC" else arg]
+    run = subprocess.run(
+        ["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "kiosk_sim.cli", *command],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert "Traceback" not in run.stderr and run.returncode == rc, run.stderr
+    assert rc == 0 or "standard input is closed" in run.stderr
+
+
 # --- the argument parser on anything ----------------------------------------------------------
 
 WORDS = st.sampled_from(
@@ -316,7 +336,7 @@ def in_empty_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-@pytest.mark.security("B09")
+@pytest.mark.security("B08")
 @fuzz(150)
 @given(argv=st.lists(WORDS | st.text(max_size=12), max_size=6))
 def test_any_command_line_exits_0_1_or_2(
