@@ -24,7 +24,7 @@ const T = {
   overseasNote: { ja: "2通になります（旅券情報の登録がある方）", en: "Two certificates (with registered passport data)" },
   notOffering: {
     ja: "コンビニ交付を行っていません。{name}の窓口で申請してください",
-    en: "No convenience-store issuance. Please apply at the {name} office",
+    en: "Not issued at convenience stores. Please apply at the {name} office",
   },
   back: { ja: "戻る", en: "Back" },
   next: { ja: "次へ", en: "Next" },
