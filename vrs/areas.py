@@ -2,7 +2,8 @@
 
 Every method works inside one municipality's area (M10): the area is chosen
 by the caller's identity before anything is read, and every query names it.
-``Vrs`` holds the areas, the issuer's keys and the operation log; an ``Area``
+``Vrs`` holds the areas, the issuer's keys and the operation log, and re-seals
+once a database made before dose keys (``FORMAT``); an ``Area``
 reads and erases its persons and hands the ledger (ledger_import.py,
 ledger_rows.py), eligibility (eligibility.py) and issuance (issuance.py) the
 area they work in.
