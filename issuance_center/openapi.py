@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from card_reader.client import WIRE_FIELDS
-from kiosk_sim.openapi import errors, json_body
+from card_reader import WIRE_FIELDS
+from serving.openapi import errors, json_body
 
 from .errors import Code
 

@@ -33,8 +33,8 @@ from card_reader import (
     TextApplication,
     Transport,
     pin_is_well_formed,
+    wait_for_card_state,
 )
-from card_reader.pcsc import wait_for_card_state
 from certs import printable_from_json
 
 from . import messages

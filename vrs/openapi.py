@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from certs import VACCINES
-from kiosk_sim.openapi import errors, json_body
+from serving.openapi import errors, json_body
 
 from .errors import Code
 
