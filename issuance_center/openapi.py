@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from card_reader import WIRE_FIELDS
-from serving.openapi import errors, json_body
+from serving.openapi import error_schema, errors, json_body
 
 from .errors import Code
 
@@ -147,15 +147,8 @@ SPEC: dict[str, Any] = {
     },
     "components": {
         "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error", "message"],
-                "properties": {
-                    "error": {"type": "string", "enum": [c.value for c in Code]},
-                    "message": {"type": "string", "minLength": 1},
-                    "detail": {"type": "string"},
-                },
-            }
+            # details: [{"error": code}], the code the card or VRS gave (card_invalid, vrs_refused)
+            "Error": error_schema(Code)
         }
     },
 }

@@ -29,7 +29,6 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template_string, request
 
-from serving import home as instance_home
 from serving.logs import BACKUPS, MAX_BYTES
 from vrs.demo import MUNICIPALITIES
 
@@ -495,6 +494,7 @@ def control_app(demo: Demo) -> Flask:
 
 def run(args: argparse.Namespace) -> int:
     from serving import Server
+    from serving import home as instance_home
 
     home = args.home or instance_home()
     try:
