@@ -37,7 +37,9 @@ SPEC: dict[str, Any] = {
             " One call at a time per session: a card, eligibility or issuance call that arrives"
             " while another call on the same session is in flight is refused with 409"
             " session_busy (it did nothing); a card submitted again after one was taken is 422"
-            " card_replayed and ends the session."
+            " card_replayed and ends the session. A refusal is {error, message[, details]}:"
+            " card_invalid, card_replayed, vrs_refused and vrs_unavailable pass the code behind"
+            " them (the card's, VRS's, the link's) on as details [{\"error\": code}]."
         ),
     },
     "paths": {
@@ -145,10 +147,5 @@ SPEC: dict[str, Any] = {
             }
         },
     },
-    "components": {
-        "schemas": {
-            # details: [{"error": code}], the code the card or VRS gave (card_invalid, vrs_refused)
-            "Error": error_schema(Code)
-        }
-    },
+    "components": {"schemas": {"Error": error_schema(Code)}},
 }
