@@ -86,3 +86,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return resp
 
     return app
+
+
+__all__ = ["Center", "create_app"]

@@ -115,3 +115,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return resp
 
     return app
+
+
+__all__ = ["create_app"]

@@ -4,6 +4,7 @@ and no package reaches into another's private names (README, "Layout")."""
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,12 @@ def test_the_blocker_blocks() -> None:
     """Else every case above would pass for nothing."""
     run = import_without(("smartcard",), "card_reader.pcsc")
     assert run.returncode == 1 and "ImportError: blocked: smartcard" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("package", [*SYSTEMS, SHARED])
+def test_each_package_lists_its_public_names(package: str) -> None:
+    module = importlib.import_module(package)
+    assert module.__all__ and [n for n in module.__all__ if not hasattr(module, n)] == []
 
 
 # --- static: every import in every module, also those inside functions ------------------------
