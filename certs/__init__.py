@@ -1,8 +1,9 @@
 """The vaccination certificate: SMART Health Card payload, signing, QR, paper, verification.
 
 Issuing (VRS): ``build_bundle(Person, [Dose])`` → ``sign(IssuerKey, iss, bundle)`` (a
-compact JWS) → ``to_numeric`` (the ``shc:/`` value) → ``qr_image``. Printing (kiosk):
-``render_png``/``render_pdf`` of a ``Printable``. Verifying: ``verify(jws, KeySets)``
+compact JWS) → ``to_numeric`` (the ``shc:/`` value) → ``qr_image``; the page's facts
+as a ``Printable`` (``to_json`` on the wire). Printing (kiosk): ``Printable.from_json``
+→ ``render_png``/``render_pdf``. Verifying: ``verify(jws, KeySets)``
 gives a ``Verification`` listing every problem; ``from_numeric``, ``open_image`` and
 ``read_image`` turn QR values and picture files back into the JWS, ``file_credentials``
 reads a ``.smart-health-card`` file. Every failure raised is a ``CertError``.
@@ -23,17 +24,16 @@ from .errors import CertError, Code
 from .fhir import VACCINES, Dose, Person, Vaccine, build_bundle, vaccine
 from .jws import IssuerKey, make_payload, sign
 from .numeric import from_numeric, to_numeric
+from .printable import Printable, printable_from_json
 from .verify import KeySets, Problem, Verification, file_credentials, verify
 
 if TYPE_CHECKING:
     from .qr import open_image, qr_image, read_image
-    from .render import Printable, printable_from_json, render_page, render_pdf, render_png
+    from .render import render_page, render_pdf, render_png
 
 _LAZY = {
     **dict.fromkeys(("open_image", "qr_image", "read_image"), "qr"),
-    **dict.fromkeys(
-        ("Printable", "printable_from_json", "render_page", "render_pdf", "render_png"), "render"
-    ),
+    **dict.fromkeys(("render_page", "render_pdf", "render_png"), "render"),
 }
 
 

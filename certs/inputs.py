@@ -167,9 +167,9 @@ def pdf_pages(raw: bytes) -> list[Image.Image]:
             raise CertError(
                 Code.TOO_LARGE, f"the PDF was not rasterized within {PDF_SECONDS} s"
             ) from None
-        pages = sorted(Path(tmp).glob("page-*.pgm"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
-        if run.returncode != 0 and not pages:
+        if run.returncode != 0:  # poppler renders what it can repair and says 0
             raise CertError(Code.BAD_INPUT, "the PDF is damaged, cut short or encrypted")
+        pages = sorted(Path(tmp).glob("page-*.pgm"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
         out = []
         for p in pages:
             with Image.open(p, formats=("PPM",)) as im:

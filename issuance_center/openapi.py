@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from card_reader import WIRE_FIELDS
+from certs.printable import ISSUED_JSON_SCHEMA
 from serving.openapi import error_schema, errors, json_body
 
 from .errors import Code
@@ -25,6 +26,12 @@ NAMED_MUNICIPALITIES = {
             "name_en": {"type": "string"},
         },
     },
+}
+# relayed from VRS as it answered: the kiosk prints each one's page (certs.Printable)
+CERTIFICATES = {
+    "type": "object",
+    "required": ["certificates"],
+    "properties": {"certificates": {"type": "array", "items": ISSUED_JSON_SCHEMA}},
 }
 
 SPEC: dict[str, Any] = {
@@ -134,7 +141,10 @@ SPEC: dict[str, Any] = {
                     }
                 ),
                 "responses": {
-                    "200": {"description": "certificates"},
+                    "200": {
+                        "description": "the certificates as VRS issued them (certs owns the shape)",
+                        "content": {"application/json": {"schema": CERTIFICATES}},
+                    },
                     **errors(400, 401, 403, 404, 409, 410, 422, 503),
                 },
             }

@@ -19,9 +19,10 @@ from certs.vds import VdsError
 from serving.access import log_requests
 from serving.errors import json_errors
 
+from .areas import Vrs
 from .crypto import MasterKey
 from .errors import Code, VrsError
-from .records import Municipality, Vrs
+from .municipalities import Municipality
 from .staff import StaffService
 from .storage import SQLiteStorage
 

@@ -8,8 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from .areas import Area, Vrs
 from .errors import VrsError
-from .records import EXPORT_COLUMNS, Area, Vrs
+from .ledger_rows import EXPORT_COLUMNS
 
 IMPORT_HELP = """\
 The file: CSV with a header row naming its columns (any order; missing optional
@@ -307,7 +308,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_add_municipality(args: argparse.Namespace) -> int:
-    from .records import Municipality
+    from .municipalities import Municipality
 
     m = Municipality(
         args.code,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from certs import VACCINES
+from certs.printable import ISSUED_JSON_SCHEMA
 from serving.openapi import error_schema, errors, json_body
 
 from .errors import Code
@@ -69,16 +70,7 @@ SITE_DOSE["additionalProperties"] = False
 PERSON_ASK = obj(
     ["municipality_code", "my_number"], municipality_code=MUNICIPALITY, my_number=MY_NUMBER
 )
-CERTIFICATE = obj(
-    ["type", "certificate_id", "issue_date", "jws", "seal", "printable"],
-    type={"type": "string", "enum": ["domestic", "overseas"]},
-    certificate_id=STR,
-    issue_date=DATE,
-    jws=STR,
-    # overseas: the ICAO VDS-NC seal (certs/vds.py); domestic: null
-    seal={"type": "object", "nullable": True, "required": ["data", "sig"]},
-    printable={"type": "object"},
-)
+CERTIFICATE = ISSUED_JSON_SCHEMA  # certs owns the certificate and its page on the wire
 OPLOG = obj(
     ["id", "at", "actor", "area", "action", "target", "outcome"],
     id=INT,

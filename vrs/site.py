@@ -38,9 +38,10 @@ from serving.access import log_requests
 from serving.errors import json_errors
 
 from . import clock
+from .areas import Vrs
 from .crypto import DoseKeys
 from .errors import Code, VrsError
-from .records import Vrs, valid_municipality_code
+from .municipalities import valid_municipality_code
 from .storage import Storage
 
 site = Blueprint("site", __name__, url_prefix="/site/v1")

@@ -24,7 +24,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from certs import IssuerKey, build_bundle, qr_image, sample, sign, to_numeric, vds_pki
+from certs import (
+    IssuerKey,
+    build_bundle,
+    make_payload,
+    qr_image,
+    sample,
+    sign,
+    to_numeric,
+    vds_pki,
+)
 from certs.vds import seal_data, seal_json
 from kiosk_sim.cli import main
 from tests.conftest import Cases
@@ -206,6 +215,36 @@ def test_other_birth_dates_or_no_card_id_on_one_page_fail(
     rc, verdicts = run_json(capsys, *trust(issuers), page)
     assert rc == 1 and [codes(v) for v in verdicts] == [["id_mismatch"]] * 2
     assert "names no certificate ID" in verdicts[0]["problems"][0]["message"]
+
+
+def test_a_broken_card_beside_a_seal_leaves_the_seal_valid(
+    issuers: Issuers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = issuers.page("broken.png", "shc:/" + "56" * 30, issuers.seal())  # "eee…": no JWS
+    rc, verdicts = run_json(capsys, *trust(issuers), page)
+    card, seal = sorted(verdicts, key=lambda v: v["kind"] == "icao_seal")
+    assert rc == 1 and codes(card) == ["malformed_jws"] and seal["status"] == "valid"
+
+
+def test_a_seal_beside_two_other_cards_is_told_once(
+    issuers: Issuers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = issuers.page("three.png", issuers.shc("1"), issuers.shc("2"), issuers.seal())
+    rc, verdicts = run_json(capsys, *trust(issuers), page)
+    assert rc == 1 and [codes(v) for v in verdicts] == [["id_mismatch"]] * 3
+
+
+def test_a_cards_warnings_are_shown(issuers: Issuers, tmp_path: Path) -> None:
+    """An issuer that revokes (crlVersion) with no revocation list given: valid, with a warning."""
+    jwks = issuers.shc_key.jwks()
+    jwks["keys"][0]["crlVersion"] = 1
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
+    bundle = build_bundle(sample.person(), sample.doses(1))
+    jws = issuers.shc_key.sign_compact(make_payload(sample.ISS, bundle, rid="r1"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["cert", "verify", "--jwks", str(tmp_path / "jwks.json"), jws]) == 0
+    assert "warning: " in out.getvalue() and "[revocation_unchecked]" in out.getvalue()
 
 
 def test_codes_of_two_arguments_are_not_cross_checked(

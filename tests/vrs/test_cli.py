@@ -20,7 +20,7 @@ from vrs import VrsError
 from vrs.demo import Resident, csv_rows, residents
 from vrs.errors import Code
 from vrs.ledger import ledger_text
-from vrs.records import EXPORT_COLUMNS, IMPORT_COLUMNS
+from vrs.ledger_rows import EXPORT_COLUMNS, IMPORT_COLUMNS
 
 from .conftest import Login
 
