@@ -67,7 +67,7 @@ class Code(StrEnum):
         if not value:
             return cls.CENTER_UNAVAILABLE
         try:
-            return cls(value)
+            return cls(str(value))
         except ValueError:
             return cls.UNFORESEEN
 

@@ -18,7 +18,7 @@ import logging
 import traceback
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
@@ -45,7 +45,7 @@ def error_body(
 class ApiError(Exception):
     """A refusal: a stable code, words, an HTTP status (each system's ``STATUS`` table)."""
 
-    STATUS: ClassVar[Mapping[StrEnum, int]] = {}
+    STATUS: ClassVar[Mapping[Any, int]] = {}  # Any: each system's own Code
 
     def __init__(
         self, code: StrEnum, message: str, details: list[dict[str, object]] | None = None

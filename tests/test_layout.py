@@ -133,10 +133,10 @@ def cross_package_privates(path: Path, tree: ast.AST) -> list[str]:
         parts = [*module.split("."), *names]
         bad += [f"{path.name}:{node.lineno} {module}: {p}" for p in parts if private(p)]
         aliases |= {a.asname or a.name for a in node.names}  # modules among them: m._x
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and private(node.attr):
-            base = ast.unparse(node.value)
-            bad += [f"{path.name}:{node.lineno} {base}.{node.attr}"] if base in aliases else []
+    for attr in ast.walk(tree):
+        if isinstance(attr, ast.Attribute) and private(attr.attr):
+            base = ast.unparse(attr.value)
+            bad += [f"{path.name}:{attr.lineno} {base}.{attr.attr}"] if base in aliases else []
     return bad
 
 
