@@ -45,4 +45,6 @@ class CertError(Exception):
         return f"{self.message} [{self.code.value}]"
 
     def to_json(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
+        """The one error shape of every system (serving/errors.py), spelt here: certs is used
+        without the serving stack."""
+        return {"error": self.code.value, "message": self.message}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from card_reader.client import WIRE_FIELDS
+from card_reader import WIRE_FIELDS
 from certs.printable import ISSUED_JSON_SCHEMA
-from kiosk_sim.openapi import errors, json_body
+from serving.openapi import error_schema, errors, json_body
 
 from .errors import Code
 
@@ -44,7 +44,9 @@ SPEC: dict[str, Any] = {
             " One call at a time per session: a card, eligibility or issuance call that arrives"
             " while another call on the same session is in flight is refused with 409"
             " session_busy (it did nothing); a card submitted again after one was taken is 422"
-            " card_replayed and ends the session."
+            " card_replayed and ends the session. A refusal is {error, message[, details]}:"
+            " card_invalid, card_replayed, vrs_refused and vrs_unavailable pass the code behind"
+            " them (the card's, VRS's, the link's) on as details [{\"error\": code}]."
         ),
     },
     "paths": {
@@ -155,17 +157,5 @@ SPEC: dict[str, Any] = {
             }
         },
     },
-    "components": {
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error", "message"],
-                "properties": {
-                    "error": {"type": "string", "enum": [c.value for c in Code]},
-                    "message": {"type": "string", "minLength": 1},
-                    "detail": {"type": "string"},
-                },
-            }
-        }
-    },
+    "components": {"schemas": {"Error": error_schema(Code)}},
 }

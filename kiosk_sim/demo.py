@@ -29,7 +29,6 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template_string, request
 
-from card_reader.cli import default_instance
 from serving.logs import BACKUPS, MAX_BYTES
 from vrs.demo import MUNICIPALITIES
 
@@ -292,9 +291,9 @@ class Demo:
         """GET ``path`` from VRS over mutual TLS, as an LGWAN client of the demo's own."""
         import requests
 
-        from serving import CA
+        from serving import DevCa
 
-        lgwan = CA(self.home / "pki" / "lgwan", "LGWAN CA (development)")
+        lgwan = DevCa.LGWAN.open(self.home)
         cert = lgwan.issue("demo-client", "kiosk-sim-demo")
         try:
             with requests.Session() as http:
@@ -495,8 +494,9 @@ def control_app(demo: Demo) -> Flask:
 
 def run(args: argparse.Namespace) -> int:
     from serving import Server
+    from serving import home as instance_home
 
-    home = args.home or default_instance()
+    home = args.home or instance_home()
     try:
         ports = ports_from(args.ports_from) if args.ports_from is not None else dict(PORTS)
     except ValueError as exc:

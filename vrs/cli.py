@@ -45,7 +45,7 @@ Example (a made-up person):
 
 
 def default_instance() -> Path:
-    from kiosk_sim import home
+    from serving import home
 
     return home() / "vrs"
 
@@ -338,7 +338,7 @@ def _done(args: argparse.Namespace, data: dict[str, object], words: str) -> None
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving import (
-        CA,
+        DevCa,
         Server,
         mutual_tls_context,
         raise_open_files_limit,
@@ -353,7 +353,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.json = False  # serve has no --json
         return _fail(args, _no_instance(instance))
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
-    lgwan = CA(args.pki or instance.parent / "pki" / "lgwan", "LGWAN CA (development)")
+    lgwan = DevCa.LGWAN.open(instance.parent, args.pki)
     cert, key = lgwan.issue("vrs-server", "vrs.localhost", server=True)
     lgwan.issue("center-client", "issuance-center")
     iss = args.iss or f"https://{args.host}:{args.port}/issuer"
@@ -365,9 +365,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # M12: its own app, port and CA; the app gets a coupon desk, not the record system
         from .site import CouponDesk, create_site_app
 
-        tablets = CA(
-            args.site_pki or instance.parent / "pki" / "site", "Vaccination-site CA (development)"
-        )
+        tablets = DevCa.SITE.open(instance.parent, args.site_pki)
         site_cert, site_key = tablets.issue("vrs-site-server", "vrs-site.localhost", server=True)
         demo_tablet, _ = tablets.issue("tablet-demo", "tablet-demo")
         site_app = create_site_app({"DESK": CouponDesk.from_vrs(app.extensions["vrs"])})

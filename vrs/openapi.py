@@ -13,7 +13,7 @@ from typing import Any
 
 from certs import VACCINES
 from certs.printable import ISSUED_JSON_SCHEMA
-from kiosk_sim.openapi import errors, json_body
+from serving.openapi import error_schema, errors, json_body
 
 from .errors import Code
 
@@ -94,17 +94,7 @@ TRANSFER = obj(
     outcome={"type": "string", "enum": ["provided", "no_record"]},
 )
 COMPONENTS = {
-    "schemas": {
-        "Error": {
-            "type": "object",
-            "required": ["error", "message"],
-            "properties": {
-                "error": {"type": "string", "enum": [c.value for c in Code]},
-                "message": {"type": "string", "minLength": 1},
-                "details": array({"type": "object"}),
-            },
-        }
-    },
+    "schemas": {"Error": error_schema(Code)},
     "securitySchemes": {"staff": {"type": "http", "scheme": "bearer"}},
 }
 SPEC_ITSELF = {"get": op("This description", ok({"type": "object"}, text="OpenAPI 3"))}
