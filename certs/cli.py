@@ -135,7 +135,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         trust = _trust(args)
         found = []
         for position, arg in enumerate(args.input, 1):
-            found += read_argument(arg, sys.stdin.buffer, position)
+            # sys.stdin is None when the caller closed it (`<&-`)
+            found += read_argument(arg, sys.stdin and sys.stdin.buffer, position)
     except (CertError, VdsError, OSError) as exc:  # the readers raise nothing else (test_fuzz)
         message = f"cannot read {arg}: {exc.strerror}" if isinstance(exc, OSError) else exc.message
         if args.json:

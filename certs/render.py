@@ -1,4 +1,4 @@
-"""The printable certificate: one A4 page in Japanese and English, with the QR code.
+"""The certificate on paper: a ``Printable`` (printable.py) laid out on one A4 page, with its QR codes.
 
 The page carries what the real convenience-store certificate printed: name,
 birth date (overseas: romanized name, nationality, passport number), each dose
@@ -13,16 +13,15 @@ get shorter when many doses would push the codes off the page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from io import BytesIO
-from typing import Any
 
 from PIL import Image
 
 from .errors import CertError, Code
-from .fhir import Dose, vaccine
+from .fhir import vaccine
 from .paint import A4, PX, Box, Line, Modules, Shape, Text, fit, text_width, to_pdf, to_png
+from .printable import Printable
 from .qr import modules, qr_symbol, symbol_modules
 
 QR_MODULE = 4 / PX  # mm: four whole pixels at 200 dpi, 0.508 mm
@@ -30,54 +29,6 @@ LEFT, RIGHT = 18.0, A4[0] - 18.0
 ROW = 11.0  # table row height, mm
 LABEL_W = 54.0
 TITLE = "Vaccination Certificate of COVID-19"
-
-
-@dataclass(frozen=True)
-class Printable:
-    """What the paper certificate shows. ``repr`` hides it: it is personal data."""
-
-    certificate_type: str  # "domestic" or "overseas"
-    certificate_id: str = field(repr=False)
-    issue_date: date = field(repr=False)
-    name: str = field(repr=False)
-    birth_date: date = field(repr=False)
-    doses: tuple[Dose, ...] = field(repr=False)
-    municipality_ja: str
-    municipality_en: str
-    mayor_ja: str  # the issuer as printed, e.g. 新居浜市長
-    mayor_en: str  # e.g. Mayor of Niihama City
-    qr_value: str = field(repr=False)
-    romanized_name: str | None = field(default=None, repr=False)
-    nationality: str | None = field(default=None, repr=False)
-    passport_number: str | None = field(default=None, repr=False)
-    seal_value: str | None = field(default=None, repr=False)  # overseas: the ICAO seal's JSON
-
-
-def printable_from_json(d: dict[str, Any]) -> Printable:
-    """The printable fields as VRS sends them (JSON) → a ``Printable``."""
-    try:
-        return Printable(
-            certificate_type=d["certificate_type"],
-            certificate_id=d["certificate_id"],
-            issue_date=date.fromisoformat(d["issue_date"]),
-            name=d["name"],
-            birth_date=date.fromisoformat(d["birth_date"]),
-            doses=tuple(
-                Dose(x["number"], date.fromisoformat(x["date"]), x["product"], x["lot"])
-                for x in d["doses"]
-            ),
-            municipality_ja=d["municipality_ja"],
-            municipality_en=d["municipality_en"],
-            mayor_ja=d["mayor_ja"],
-            mayor_en=d["mayor_en"],
-            qr_value=d["qr_value"],
-            romanized_name=d.get("romanized_name"),
-            nationality=d.get("nationality"),
-            passport_number=d.get("passport_number"),
-            seal_value=d.get("seal_value"),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise CertError(Code.BAD_INPUT, "the printable certificate fields are incomplete") from None
 
 
 def _ja(d: date) -> str:

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from .fhir import PERFORMER, Dose, Person
-from .render import Printable
+from .printable import Printable
 from .vds import SealSigner, seal_data
 
 ISS = "https://vrs.localhost/issuer"

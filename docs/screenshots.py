@@ -1,12 +1,18 @@
-"""Screenshots of the kiosk's main screens for the README, from a running `kiosk-sim demo`.
+"""Screenshots of the kiosk's screens for the README, from a running `kiosk-sim demo`.
 
 .venv/bin/kiosk-sim demo &   # then:
-.venv/bin/python docs/screenshots.py
+.venv/bin/python docs/screenshots.py [--kiosk URL] [--control URL]
+
+Each screen at the kiosk's 1280×800 (NAME.png) and at 1024×768, which it must fit
+too (NAME-1024.png). The visit is the demo's first card (Niihama, passport data,
+PIN 1234): overseas, three copies, so the last screen shows six printed pages.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import Any
 
 import requests
 from playwright.sync_api import sync_playwright
@@ -14,51 +20,85 @@ from playwright.sync_api import sync_playwright
 from kiosk.browser import CHROMIUM, CHROMIUM_ARGS
 
 OUT = Path(__file__).parent / "screenshots"
-KIOSK, CONTROL = "http://127.0.0.1:8080", "http://127.0.0.1:8090"
+SIZES = {"": (1280, 800), "-1024": (1024, 768)}
+NIIHAMA = "382051"
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kiosk", default="http://127.0.0.1:8080", help="the demo's kiosk screen")
+    ap.add_argument("--control", default="http://127.0.0.1:8090", help="the demo's control page")
+    args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
+
+    def card(action: str) -> None:
+        requests.post(f"{args.control}/api/{action}", timeout=30).raise_for_status()
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        requests.post(f"{CONTROL}/remove", timeout=10)
-        page.goto(KIOSK)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+        def screen(name: str, timeout: float = 20000) -> None:
+            page.wait_for_selector(f"main[data-screen={name}]", timeout=timeout)
+
+        def shot(name: str) -> None:
+            for suffix, (width, height) in SIZES.items():
+                page.set_viewport_size({"width": width, "height": height})
+                page.wait_for_timeout(400)  # laid out again, the tray's pages fitted
+                page.screenshot(path=OUT / f"{name}{suffix}.png")
+            page.set_viewport_size({"width": 1280, "height": 800})
+
+        def press(action: str, value: Any = None) -> None:
+            value_part = "" if value is None else f"[data-value='{value}']"
+            page.click(f"[data-action={action}]{value_part}")
+
+        card("remove")
+        page.goto(args.kiosk)
         page.wait_for_timeout(1500)
         if page.locator("[data-action=ok]").count():
-            page.click("[data-action=ok]")  # a card taken out mid-flow leaves a "cancelled" screen
-        page.wait_for_selector("main[data-screen=welcome]")
-        page.screenshot(path=OUT / "1-welcome.png")
-        requests.post(f"{CONTROL}/insert/0", timeout=30)
-        page.wait_for_selector("main[data-screen=menu]")
-        page.screenshot(path=OUT / "2-menu.png")
-        page.click("[data-action=covid-certificate]")
-        page.wait_for_selector("main[data-screen=pin]")
-        for d in "1234":
-            page.click(f"[data-action=digit][data-value='{d}']")
-        page.screenshot(path=OUT / "3-pin.png")
-        page.click("[data-action=pin-enter]")
-        page.wait_for_selector("main[data-screen=remove_card]", timeout=20000)
-        page.screenshot(path=OUT / "4-remove-card.png")
-        requests.post(f"{CONTROL}/remove", timeout=10)
-        page.wait_for_selector("main[data-screen=municipality]")
-        page.screenshot(path=OUT / "5-municipality.png")
-        page.click("[data-action=municipality][data-value='382051']")
-        page.wait_for_selector("main[data-screen=type]")
-        page.click("[data-action=lang]")
+            press("ok")  # a card taken out mid-flow leaves a "cancelled" screen
+        screen("welcome")
+        shot("1-welcome")
+        card("insert/0")
+        screen("menu")
+        shot("2-menu")
+        press("covid-certificate")
+        screen("pin")
+        for d in "12":
+            press("digit", d)
+        shot("3-pin")
+        for d in "34":
+            press("digit", d)
+        press("pin-enter")
+        screen("remove_card")
+        shot("4-remove-card")
+        card("remove")
+        screen("municipality")
+        shot("5-municipality")  # with Saijo, which does not offer the service
+        press("municipality", NIIHAMA)
+        screen("type")
+        press("lang")
         page.wait_for_function("document.documentElement.lang === 'en'")
-        page.screenshot(path=OUT / "6-type-english.png")
-        page.click("[data-action=lang]")
-        page.click("[data-action=overseas]")
-        page.click("[data-action=next]")
-        page.wait_for_selector("main[data-screen=confirm]")
-        page.screenshot(path=OUT / "7-confirm.png")
-        page.click("[data-action=next]")
-        page.click("[data-action=pay]")
-        page.wait_for_selector("main[data-screen=done]", timeout=30000)
-        page.wait_for_timeout(800)
-        page.screenshot(path=OUT / "8-take-certificate.png")
-        page.click("[data-action=taken]")
+        shot("6-type-english")
+        press("lang")
+        page.wait_for_function("document.documentElement.lang === 'ja'")
+        press("overseas")
+        screen("copies")
+        press("copies-more")
+        press("copies-more")
+        page.wait_for_selector("[data-copies='3']")
+        shot("7-copies")
+        press("next")
+        screen("confirm")
+        shot("8-confirm")
+        press("next")
+        screen("payment")
+        press("pay")
+        screen("done", 60000)
+        page.wait_for_function("[...document.querySelectorAll('.tray img')].every(i => i.complete)")
+        shot("9-take-certificate")
+        press("taken")
+        screen("welcome")
         browser.close()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from card_reader.softcard.profile import CardState
-from certs import IssuerKey, build_bundle, sample, sign
+from certs import IssuerKey, build_bundle, sample, sign, vds_pki
 from kiosk_sim import cli
 from kiosk_sim.demo import PORTS, Demo, control_app
 from vrs.demo import MUNICIPALITIES
@@ -113,10 +113,10 @@ def test_the_demo_writes_vrs_key_set_and_its_command_verifies_vrs_signatures(
     jws = sign(issuer, sample.ISS, build_bundle(sample.person(False), sample.doses(2)))
     (tmp_path / "certificate.jws").write_text(jws)
     args = demo.verify_args(str(tmp_path / "certificate.jws"))
-    # VRS serves its seal's CSCA list (/.well-known/csca.pem): the command takes it too
-    assert args[args.index("--csca") + 1] == str(demo.verify_dir / "csca.pem")
-    served = (demo.verify_dir / "csca.pem").read_bytes()
-    assert served == (demo.home / "vrs" / "vds-pki" / "csca.pem").read_bytes()
+    # and the ICAO seal's CSCA list, as VRS serves it
+    csca = demo.verify_dir / "csca.pem"
+    assert args[4:6] == ["--csca", str(csca)]
+    assert csca.read_bytes() == vds_pki.load_or_create(demo.home / "vrs" / "vds-pki").csca_pem()
     done = subprocess.run(
         [sys.executable, "-m", "kiosk_sim.cli", *args],
         capture_output=True,

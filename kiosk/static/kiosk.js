@@ -24,7 +24,7 @@ const T = {
   overseasNote: { ja: "2通になります（旅券情報の登録がある方）", en: "Two certificates (with registered passport data)" },
   notOffering: {
     ja: "コンビニ交付を行っていません。{name}の窓口で申請してください",
-    en: "No convenience-store issuance. Please apply at the {name} office",
+    en: "Not issued at convenience stores. Please apply at the {name} office",
   },
   back: { ja: "戻る", en: "Back" },
   next: { ja: "次へ", en: "Next" },
@@ -37,7 +37,8 @@ const T = {
   ok: { ja: "OK", en: "OK" },
   taken: { ja: "受け取りました", en: "I have taken it" },
   charged: { ja: "お支払い: {n}円", en: "Paid: ¥{n}" },
-  sheets: { ja: "印刷した証明書: {n}枚", en: "Certificates printed: {n}" },
+  sheet: { ja: "印刷した証明書: 1枚", en: "Printed: 1 page" },
+  sheets: { ja: "印刷した証明書: {n}枚", en: "Printed: {n} pages" },
   wait: { ja: "しばらくお待ちください", en: "Please wait" },
   steps: {
     ja: ["カード", "暗証番号", "選ぶ", "お支払い", "受け取り"],
@@ -121,9 +122,29 @@ function stage(kind) {
   return el("div", { class: `stage ${kind}` }, el("div", { class: "card-art" }), el("div", { class: "reader" }));
 }
 
-function digit(d) {
-  return el("button", { "data-action": "digit", "data-value": d, onclick: () => { if (pin.length < 4) { pin += d; render(state); } } }, d);
+function addDigit(d) {
+  if (pin.length < 4) { pin += d; render(state); }
 }
+
+function enterPin() {
+  if (pin.length === 4) { const p = pin; pin = ""; send("pin", p); }
+}
+
+function digit(d) {
+  return el("button", { "data-action": "digit", "data-value": d, onclick: () => addDigit(d) }, d);
+}
+
+// A keyboard works on the PIN screen too. Digits typed in full width (０–９, a Japanese keyboard's
+// usual mode) are the same digits: refusing them silently leaves the resident guessing why.
+addEventListener("keydown", (e) => {
+  if (!state || state.screen !== "pin" || e.ctrlKey || e.altKey || e.metaKey) return;
+  const key = e.key.normalize("NFKC");
+  if (/^[0-9]$/.test(key)) addDigit(key);
+  else if (e.key === "Backspace") { pin = pin.slice(0, -1); render(state); }
+  else if (e.key === "Enter") enterPin();
+  else return;
+  e.preventDefault(); // or Enter would also press the keypad button that has the focus
+});
 
 const screens = {
   welcome: (b) => b.append(stage(state.card_present ? "take" : "place")),
@@ -139,9 +160,7 @@ const screens = {
     for (const d of "123456789") pad.append(digit(d));
     pad.append(el("button", { class: "fn", "data-action": "pin-clear", onclick: () => { pin = ""; render(state); } }, tr("clear")));
     pad.append(digit("0"));
-    const enter = el("button", { class: "enter", "data-action": "pin-enter", onclick: () => {
-      if (pin.length === 4) { const p = pin; pin = ""; send("pin", p); }
-    } }, tr("enter"));
+    const enter = el("button", { class: "enter", "data-action": "pin-enter", onclick: enterPin }, tr("enter"));
     enter.disabled = pin.length !== 4;
     pad.append(enter);
     b.append(el("div", { class: "pin-layout" }, info, pad));
@@ -192,19 +211,42 @@ const screens = {
   printing: (b) => b.append(el("div", { class: "spinner" }), el("p", { class: "wait" }, tr("wait"))),
   done: (b) => {
     shown += 1;
-    const tray = el("div", { class: state.tray > 2 ? "tray many" : "tray", "data-tray": state.tray });
-    for (let i = 0; i < state.tray; i++) tray.append(el("img", { src: `/api/tray/${i}.png?v=${shown}`, alt: "printed certificate" }));
+    const tray = el("div", { class: "tray", "data-tray": state.tray });
+    for (let i = 0; i < state.tray; i++) tray.append(el("img", { src: `/api/tray/${i}.png?v=${shown}`, alt: `${i + 1}/${state.tray}` }));
     const info = el("div", {},
       el("p", { "data-charged": state.charged }, tr("charged", { n: state.charged })),
-      el("p", {}, tr("sheets", { n: state.tray })),
+      el("p", { class: "sheets" }, tr(state.tray === 1 ? "sheet" : "sheets", { n: state.tray })),
       el("div", { class: "row" }, button("taken", tr("taken"), "primary")));
-    b.append(el("div", { class: "done-layout" }, info, tray));
+    b.append(el("div", { class: "done-layout" }, info, el("div", { class: "tray-box" }, tray)));
+    requestAnimationFrame(fitTray);
   },
   locked: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
   cancelled: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
   error: (b) => b.append(el("div", { class: "row" }, button("ok", tr("ok"), "primary"))),
   out_of_service: () => {}, // nothing to press until the reader is back
 };
+
+// Every printed page in view at once (an overseas visit prints up to 10), each as large as the
+// space left allows: the rows and columns that give the largest pages win.
+const PAGE = 297 / 210; // A4 portrait: height / width
+function fitTray() {
+  const tray = document.querySelector(".tray");
+  if (!tray) return;
+  const n = tray.children.length, gap = 12, pad = 12;
+  const w = tray.parentElement.clientWidth - 2 * pad;
+  const h = $("screen").getBoundingClientRect().bottom - parseFloat(getComputedStyle($("screen")).paddingBottom)
+    - tray.getBoundingClientRect().top - 2 * pad;
+  let best = { height: 0, cols: n };
+  for (let rows = 1; rows <= n; rows++) {
+    const cols = Math.ceil(n / rows);
+    const height = Math.floor(Math.min((h - gap * (rows - 1)) / rows, (w - gap * (cols - 1)) / cols * PAGE));
+    if (height > best.height) best = { height, cols };
+  }
+  tray.style.gridTemplateColumns = `repeat(${best.cols}, auto)`;
+  for (const img of tray.children) img.style.height = `${Math.max(best.height, 40)}px`;
+}
+// again whenever the screen's box changes: the window, or a longer voice line below it
+new ResizeObserver(fitTray).observe($("screen"));
 
 function steps(s) {
   const bar = $("steps");

@@ -7,6 +7,7 @@ resident would notice: what is on the screen, whether it is cut off, what a butt
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -64,6 +65,11 @@ def pay(page: Any) -> None:
     screen(page, "done", 30000)
 
 
+def settle(page: Any) -> None:
+    """Two frames: what a resize or a new state changes has been laid out and drawn."""
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def fully_shown(page: Any, selector: str) -> list[str]:
     """The elements of ``selector`` that a resident cannot see whole, and why (none: all fine)."""
     return page.eval_on_selector_all(
@@ -95,6 +101,36 @@ def lines_of(page: Any, selector: str) -> int:
         """e => { const r = document.createRange(); r.selectNodeContents(e);
                   return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size; }""",
     )
+
+
+# --- 1. the final screen shows every printed page, and says how many
+
+
+def test_the_final_screen_shows_all_six_pages_of_three_overseas_copies(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    to_municipalities(system, page, 0)  # Niihama, passport data: overseas + domestic
+    to_copies(page, "overseas")
+    page.click("[data-action=copies-more]")
+    page.click("[data-action=copies-more]")
+    page.wait_for_selector("[data-copies='3']")
+    pay(page)
+    assert len(kiosk.printer.tray) == 6
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        for lang, count in (("ja", "6枚"), ("en", "6 pages")):
+            set_lang(page, lang)
+            page.wait_for_function("[...document.querySelectorAll('.tray img')].length === 6")
+            page.wait_for_function(
+                "[...document.querySelectorAll('.tray img')].every(i => i.complete)"
+            )
+            settle(page)
+            where = f"{width}x{height} {lang}"
+            assert fully_shown(page, ".tray img") == [], where
+            assert count in page.inner_text("main"), where
+            assert fully_shown(page, "[data-action=taken]") == [], where
+            # 受け取りました on one line, as a button's word should be (item 6)
+            assert lines_of(page, "[data-action=taken]") == 1, where
 
 
 # --- 2. a card left in the reader
@@ -221,3 +257,72 @@ def test_the_copies_screen_shows_its_limits_and_what_a_copy_costs(
     set_lang(page, "en")
     text = page.inner_text("main")
     assert "¥240 a copy" in text and "¥120" not in text and "up to 5" in text
+
+
+# --- 6. small points
+
+
+@pytest.fixture
+def console(page: Any) -> Iterator[list[str]]:
+    """Every console error and uncaught exception of the page, from its load on."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.reload()
+    yield errors
+
+
+def test_a_whole_visit_logs_no_console_error(
+    system: System, kiosk: KioskUnderTest, page: Any, console: list[str]
+) -> None:
+    screen(page, "welcome")
+    to_municipalities(system, page, 1)
+    to_copies(page, "domestic")
+    pay(page)
+    page.click("[data-action=taken]")
+    screen(page, "welcome")
+    page.wait_for_timeout(500)
+    assert console == []
+    icon = page.evaluate("fetch(document.querySelector('link[rel=icon]').href).then(r => r.status)")
+    assert icon == 200
+
+
+def test_a_long_voice_line_wraps_instead_of_being_cut(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    page.set_viewport_size({"width": 1024, "height": 768})
+    to_municipalities(system, page, 1)
+    page.click(f"[data-action=municipality][data-value='{MATSUYAMA}']")  # no record there
+    page.wait_for_selector("main[data-screen=municipality][data-code=no_record]")
+    for lang in ("ja", "en"):
+        set_lang(page, lang)
+        page.wait_for_function("document.querySelector('[data-voice]').textContent.length > 40")
+        voice = page.eval_on_selector(
+            "[data-voice]",
+            "e => [e.scrollWidth - e.clientWidth, e.scrollHeight - e.clientHeight]",
+        )
+        assert voice == [0, 0], lang  # every word of it on the screen
+        assert lines_of(page, "[data-voice]") > 1, lang
+        assert fully_shown(page, "[data-action=municipality]") == [], lang
+
+
+def test_full_width_digits_from_a_keyboard_are_pin_digits(
+    system: System, kiosk: KioskUnderTest, page: Any
+) -> None:
+    holder = system.people[1]
+    cdp = page.context.new_cdp_session(page)
+    with inserted(system.card(holder)):
+        screen(page, "menu")
+        page.click("[data-action=covid-certificate]")
+        screen(page, "pin")
+        # what a keyboard in full-width mode sends (Playwright's own keyboard knows no "１")
+        for d in holder.pin.translate(FULL_WIDTH):
+            for kind in ("keyDown", "keyUp"):
+                cdp.send("Input.dispatchKeyEvent", {"type": kind, "key": d, "text": d})
+        page.wait_for_selector("[data-pin-length='4']")
+        page.keyboard.press("Backspace")  # and the usual keys: corrected, half width, Enter
+        page.wait_for_selector("[data-pin-length='3']")
+        page.keyboard.type(holder.pin[-1])
+        page.wait_for_selector("[data-pin-length='4']")
+        page.keyboard.press("Enter")
+        screen(page, "remove_card")

@@ -82,7 +82,7 @@ def test_if_either_signature_fails_nothing_is_recorded_or_returned(
     if failing == "seal":
         monkeypatch.setattr(loaded.seal_signer, "sign", broken)
     else:
-        monkeypatch.setattr("vrs.records.sign", broken)
+        monkeypatch.setattr("vrs.issuance.sign", broken)
     resp = issue(center, people[0], "overseas")
     assert resp.status_code == 500 and "certificates" not in resp.json
     row, _ = loaded.area(NIIHAMA).find(people[0].my_number)  # type: ignore[misc]
