@@ -27,7 +27,7 @@ def run_one(n: int) -> dict[str, float]:
     from vrs import Vrs
     from vrs.crypto import MasterKey
     from vrs.demo import MUNICIPALITIES, csv_rows, residents
-    from vrs.records import IMPORT_COLUMNS
+    from vrs.ledger_rows import IMPORT_COLUMNS
     from vrs.storage import SQLiteStorage
 
     with tempfile.TemporaryDirectory() as tmp:

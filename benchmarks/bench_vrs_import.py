@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from serving import CA, Link, LinkError, Server, mutual_tls_context  # noqa: E402
 from vrs import create_app, open_vrs  # noqa: E402
 from vrs.demo import MUNICIPALITIES, csv_rows, residents  # noqa: E402
-from vrs.records import IMPORT_COLUMNS  # noqa: E402
+from vrs.ledger_rows import IMPORT_COLUMNS  # noqa: E402
 
 PASSWORD = "benchmark password 1"
 

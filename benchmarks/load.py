@@ -372,7 +372,7 @@ def start_instance(home: Path, kiosks: int, residents: int) -> Instance:
     from card_reader.softcard import DevCardIssuer, Profile
     from issuance_center.kiosks import Kiosk as RegisteredKiosk
     from issuance_center.kiosks import KioskRegistry
-    from serving import CA
+    from serving import DevCa
 
     env = {**os.environ, "KIOSK_SIM_HOME": str(home)}
     subprocess.run(
@@ -400,7 +400,7 @@ def start_instance(home: Path, kiosks: int, residents: int) -> Instance:
     ]
     demo = home / "vrs" / "demo"
     residents_ = tuple((str(demo / c["profile"]), c["pin"]) for c in usable[:20])
-    kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
+    kiosk_ca = DevCa.KIOSK.open(home)
     specs = []
     for i in range(kiosks):
         kid = f"L{i:04d}"

@@ -3,11 +3,25 @@
 Layers, bottom up: ``transport`` (PC/SC or in-memory) → ``apdu`` (status words,
 T=0 housekeeping) → ``client`` (the 券面事項入力補助AP) → ``verify`` (issuer
 signatures and card presence). ``softcard`` is the software My Number Card.
+
+``WIRE_FIELDS``, ``to_wire`` and ``from_wire`` are the card data on the wire (the kiosk →
+center request): this package owns that contract. The PC/SC names load pyscard, so they
+load on first use (PEP 562): VRS and the center use the card layer without a reader.
 """
 
 from __future__ import annotations
 
-from .client import CardFiles, TextApplication, from_wire, pin_is_well_formed, to_wire
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .client import (
+    WIRE_FIELDS,
+    CardFiles,
+    TextApplication,
+    from_wire,
+    pin_is_well_formed,
+    to_wire,
+)
 from .errors import (
     ApduError,
     CardError,
@@ -18,12 +32,24 @@ from .errors import (
     VerificationError,
 )
 from .files import BasicInfo, parse_basic_info, parse_my_number
-from .pcsc import PcscTransport, ReaderInfo, list_readers
 from .transport import InMemoryTransport, Transport
 from .trust import TrustStore
 from .verify import VerifiedCard, verify_card
 
+if TYPE_CHECKING:
+    from .pcsc import PcscTransport, ReaderInfo, list_readers, wait_for_card_state
+
+_PCSC = {"PcscTransport", "ReaderInfo", "list_readers", "wait_for_card_state"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PCSC:
+        return getattr(importlib.import_module(".pcsc", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "WIRE_FIELDS",
     "ApduError",
     "BasicInfo",
     "CardError",
@@ -47,4 +73,5 @@ __all__ = [
     "pin_is_well_formed",
     "to_wire",
     "verify_card",
+    "wait_for_card_state",
 ]

@@ -23,13 +23,6 @@ VPCD_PORT = 0x8C7B  # Debian's /etc/reader.conf.d/vpcd: slot 0; slot 1 is the ne
 EXIT_OK, EXIT_FAIL, EXIT_UNVERIFIED = 0, 1, 4
 
 
-def default_instance() -> Path:
-    """Where development keys and card state live: outside the repository."""
-    from kiosk_sim import home
-
-    return home()
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     card = sub.add_parser("card", help="My Number Card: readers, probe, read, emulate")
     cmds = card.add_subparsers(dest="card_command", required=True, metavar="COMMAND")
@@ -158,7 +151,9 @@ def _ask_pin(tries: int) -> str:
 
 
 def _trust_store(args: argparse.Namespace) -> TrustStore | None:
-    path = args.trust or (args.instance or default_instance()) / "card-issuer" / "trust-store.json"
+    from serving import home
+
+    path = args.trust or (args.instance or home()) / "card-issuer" / "trust-store.json"
     return TrustStore.load(path) if path.exists() else None
 
 
@@ -225,12 +220,12 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from serving.logs import setup_logging
+    from serving import home, setup_logging
 
     from .softcard import run_emulator  # the software card is only needed here
 
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
-    instance = args.instance or default_instance()
+    instance = args.instance or home()
     state = args.state or instance / "cards" / (
         "demo-state.json" if args.profile is None else f"{args.profile.stem}-state.json"
     )

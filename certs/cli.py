@@ -12,7 +12,7 @@ from .errors import CertError
 from .fhir import build_bundle
 from .inputs import read_argument
 from .jws import IssuerKey, sign
-from .qr import qr_image, to_numeric
+from .qr import bytes_qr_image, qr_image, to_numeric
 from .render import render_pdf, render_png
 from .vds import VdsError, load_csca
 from .verdicts import KIND_NAMES, Status, Trust, judge
@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = cmds.add_parser("sample", help="issue a certificate for a synthetic person")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--overseas", action="store_true", help="overseas: romanized name, passport")
+    p.add_argument(
+        "--overseas",
+        action="store_true",
+        help="overseas: romanized name, passport, and the ICAO VDS-NC seal (seal.json,"
+        " seal-qr.png, csca.pem)",
+    )
     p.add_argument("--doses", type=int, default=3, choices=range(1, 6))
     p.set_defaults(func=cmd_sample)
 
@@ -70,21 +75,41 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     key = IssuerKey.generate()  # a fresh development key; only its public half is written
     person = sample.person(args.overseas)
-    bundle = build_bundle(person, sample.doses(args.doses), overseas=args.overseas)
+    cid = "SAMPLE-0000000001"
+    bundle = build_bundle(
+        person,
+        sample.doses(args.doses),
+        overseas=args.overseas,
+        certificate_id=cid if args.overseas else None,
+    )
     jws = sign(key, sample.ISS, bundle)
     numeric = to_numeric(jws)
-    page = sample.printable(
-        numeric, "SAMPLE-0000000001", clock.today_jst(), args.overseas, args.doses
-    )
-    (out / "certificate.jws").write_text(jws + "\n")
+    seal_value = _sample_seal(out, cid, args.doses) if args.overseas else None
+    page = sample.printable(numeric, cid, clock.today_jst(), args.overseas, args.doses, seal_value)
+    # no trailing newline: the spec's example files have none, and validators refuse it
+    (out / "certificate.jws").write_text(jws)
     (out / "certificate.smart-health-card").write_text(json.dumps({"verifiableCredential": [jws]}))
-    (out / "qr-numeric.txt").write_text(numeric + "\n")
+    (out / "qr-numeric.txt").write_text(numeric)
     qr_image(numeric, module_px=6).save(out / "qr.png")
     (out / "certificate.png").write_bytes(render_png(page))
     (out / "certificate.pdf").write_bytes(render_pdf(page))
     (out / "jwks.json").write_text(json.dumps(key.jwks(), indent=2) + "\n")
     print(f"sample certificate written to {out} (issuer key id {key.kid})")
     return EXIT_VALID
+
+
+def _sample_seal(out: Path, certificate_id: str, n: int) -> str:
+    """seal.json, seal-qr.png and csca.pem of a throwaway CSCA and signer; the seal's JSON."""
+    from .vds import seal_json
+    from .vds_pki import make_csca, make_signer
+
+    csca_key, csca = make_csca()
+    signer = make_signer(csca_key, csca)  # neither private key is written
+    value = seal_json(sample.seal(certificate_id, signer, n))
+    (out / "seal.json").write_text(value, encoding="utf-8")  # exactly what the QR holds
+    bytes_qr_image(value.encode("utf-8"), module_px=6).save(out / "seal-qr.png")
+    (out / "csca.pem").write_bytes(signer.csca_pem())
+    return value
 
 
 def _trust(args: argparse.Namespace) -> Trust:
@@ -110,7 +135,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         trust = _trust(args)
         found = []
         for position, arg in enumerate(args.input, 1):
-            found += read_argument(arg, sys.stdin.buffer, position)
+            # sys.stdin is None when the caller closed it (`<&-`)
+            found += read_argument(arg, sys.stdin and sys.stdin.buffer, position)
     except (CertError, VdsError, OSError) as exc:  # the readers raise nothing else (test_fuzz)
         message = f"cannot read {arg}: {exc.strerror}" if isinstance(exc, OSError) else exc.message
         if args.json:

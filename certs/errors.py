@@ -23,6 +23,7 @@ class Code(StrEnum):
     UNKNOWN_PRODUCT = "unknown_product"
     BAD_INPUT = "bad_input"
     NO_FONT = "no_font"
+    BAD_PRINTABLE = "bad_printable"  # the printable certificate's JSON is not the model's
     # cert verify: a code nobody was asked to trust, and two codes of one page that disagree
     NO_TRUST_LIST = "no_trust_list"
     ID_MISMATCH = "id_mismatch"
@@ -44,4 +45,6 @@ class CertError(Exception):
         return f"{self.message} [{self.code.value}]"
 
     def to_json(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
+        """The one error shape of every system (serving/errors.py), spelt here: certs is used
+        without the serving stack."""
+        return {"error": self.code.value, "message": self.message}

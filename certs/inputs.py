@@ -69,7 +69,9 @@ def read_argument(arg: str, stdin: BinaryIO | None = None, position: int = 1) ->
     ``position`` names a value among the arguments: codes of two arguments are never
     taken for one page.
     """
-    if arg == "-" and stdin is not None:
+    if arg == "-":
+        if stdin is None:
+            raise CertError(Code.BAD_INPUT, "standard input is closed")
         found = from_bytes(stdin.read(MAX_FILE + 1), "standard input")
     elif is_value(arg):
         found = from_text(arg, f"argument {position}")
@@ -119,8 +121,8 @@ def from_text(text: str, label: str) -> list[Found]:
 def _json(text: str, label: str) -> list[Found]:
     try:
         doc = parse_json(text)
-    except ValueError:
-        raise CertError(Code.BAD_INPUT, f"{label} is not JSON (cut short?)") from None
+    except ValueError as exc:  # the parser's reasons name places, never the content
+        raise CertError(Code.BAD_INPUT, f"{label} is not strict JSON: {exc!s:.80}") from None
     if isinstance(doc, dict) and "verifiableCredential" in doc:
         return [Found(Kind.SHC, jws, label, label) for jws in file_credentials(text)]
     if isinstance(doc, dict) and "data" in doc and "sig" in doc:
@@ -165,9 +167,9 @@ def pdf_pages(raw: bytes) -> list[Image.Image]:
             raise CertError(
                 Code.TOO_LARGE, f"the PDF was not rasterized within {PDF_SECONDS} s"
             ) from None
-        pages = sorted(Path(tmp).glob("page-*.pgm"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
-        if run.returncode != 0 and not pages:
+        if run.returncode != 0:  # poppler renders what it can repair and says 0
             raise CertError(Code.BAD_INPUT, "the PDF is damaged, cut short or encrypted")
+        pages = sorted(Path(tmp).glob("page-*.pgm"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
         out = []
         for p in pages:
             with Image.open(p, formats=("PPM",)) as im:

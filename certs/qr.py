@@ -1,6 +1,6 @@
-"""The ``shc:/`` QR code: numeric encoding, QR symbols, and reading them back.
+"""The ``shc:/`` QR code: QR symbols, and reading them back (zxing-cpp).
 
-Each JWS character c is written as the two digits ``ord(c) - 45``; the QR holds
+The numeric encoding itself is ``certs.numeric`` (re-exported here); the QR holds
 ``shc:/`` in a byte segment and the digits in a numeric segment, at error
 correction level L, in the smallest version that fits — never above 22.
 zxing-cpp's writer picks that segmentation and version itself: a test builds
@@ -12,85 +12,54 @@ two symbols equal module for module. zxing-cpp is about 30 times faster than
 from __future__ import annotations
 
 import io
-import re
 from typing import Any
 
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from .errors import CertError, Code
+from .numeric import PREFIX as PREFIX
+from .numeric import SINGLE
+from .numeric import from_numeric as from_numeric
+from .numeric import to_numeric as to_numeric
 
-PREFIX = "shc:/"
 MAX_VERSION = 22
 MAX_JWS = 1195  # the longest JWS that fits version 22 at level L
-# [0-9], not \d: \d also matches full-width and other Unicode digits; chunk numbers
-# short, for int() refuses numbers of over 4300 digits with a ValueError
-_SINGLE = re.compile(r"shc:/([0-9]+)")
-_CHUNK = re.compile(r"shc:/([0-9]{1,9})/([0-9]{1,9})/([0-9]+)")
 # a 48-megapixel phone photo fits; a header announcing more is a decompression bomb
 MAX_PIXELS = 50_000_000
 MAX_SIDE = 65535  # zxing-cpp reads no wider or taller image (ValueError)
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what cameras and scanners write
 
 
-# each character from "-" (45) to "z" (122) as two digits, ord - 45 (SHC spec, "Encoding
-# Chunks as QR codes"); str.translate does the whole JWS in C (VRS does this per certificate)
-_NUMERIC = {c: f"{c - 45:02d}" for c in range(45, 123)}
-_OUTSIDE = re.compile(r"[^\x2d-\x7a]")
-
-
-def to_numeric(jws: str) -> str:
-    if _OUTSIDE.search(jws):
-        raise CertError(Code.MALFORMED_JWS, "a JWS holds only base64url characters and dots")
-    return PREFIX + jws.translate(_NUMERIC)
-
-
-def _digits_to_jws(digits: str) -> str:
-    if len(digits) % 2:
-        raise CertError(Code.BAD_QR, "the QR's numeric part has an odd number of digits")
-    out = []
-    for i in range(0, len(digits), 2):
-        v = int(digits[i : i + 2])
-        if v > 77:  # 'z' is 122 = 77 + 45
-            raise CertError(Code.BAD_QR, "the QR's numeric part is not an SHC encoding")
-        out.append(chr(v + 45))
-    return "".join(out)
-
-
-def from_numeric(values: str | list[str]) -> str:
-    """The JWS of one ``shc:/`` value, or of all chunks (``shc:/C/N/…``) in any order."""
-    values = [values] if isinstance(values, str) else values
-    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
-        raise CertError(Code.BAD_QR, "QR values are text")
-    values = [v.strip() for v in values]
-    if len(values) == 1 and (m := _SINGLE.fullmatch(values[0])):
-        return _digits_to_jws(m.group(1))
-    chunks: dict[int, str] = {}
-    total = None
-    for v in values:
-        m = _CHUNK.fullmatch(v)
-        if not m:
-            raise CertError(Code.BAD_QR, "not a SMART Health Card QR value (shc:/…)")
-        c, n = int(m.group(1)), int(m.group(2))
-        if total not in (None, n) or not 1 <= c <= n or c in chunks:
-            raise CertError(Code.BAD_QR, "the QR chunks do not belong together")
-        total = n
-        chunks[c] = m.group(3)
-    if total is None or len(chunks) != total:
-        raise CertError(Code.BAD_QR, f"{len(chunks)} of {total} QR chunks given")
-    return _digits_to_jws("".join(chunks[i] for i in range(1, total + 1)))
-
-
 def qr_symbol(numeric: str) -> Any:
     """The QR symbol (a zxing-cpp barcode) of an ``shc:/`` value."""
     if len(numeric) - len(PREFIX) > 2 * MAX_JWS:
         raise CertError(Code.TOO_LARGE, f"the JWS is longer than {MAX_JWS} characters")
-    if not _SINGLE.fullmatch(numeric):
+    if not SINGLE.fullmatch(numeric):
         raise CertError(Code.BAD_QR, "only a single shc:/ value is encoded (chunks are deprecated)")
     symbol = zxingcpp.create_barcode(numeric, zxingcpp.BarcodeFormat.QRCode, ec_level="L")
     if version(symbol) > MAX_VERSION:
         raise CertError(Code.TOO_LARGE, f"the QR would need a version above {MAX_VERSION}")
     return symbol
+
+
+MAX_BYTES = 2953  # a version 40 symbol at level L, in byte mode
+
+
+def bytes_symbol(data: bytes) -> Any:
+    """A byte-mode QR symbol of ``data`` at level L (the ICAO seal's JSON)."""
+    if len(data) > MAX_BYTES:
+        raise CertError(Code.TOO_LARGE, f"a QR code holds at most {MAX_BYTES} bytes")
+    return zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level="L")
+
+
+def symbol_modules(data: bytes) -> list[list[bool]]:
+    return modules(bytes_symbol(data))
+
+
+def bytes_qr_image(data: bytes, *, module_px: int = 4) -> Image.Image:
+    """The byte-mode QR of ``data`` as a 1-bit image with its quiet zone."""
+    return _image(bytes_symbol(data), module_px)
 
 
 def modules(symbol: Any) -> list[list[bool]]:
@@ -107,7 +76,11 @@ def version(symbol: Any) -> int:
 
 def qr_image(numeric: str, *, module_px: int = 4) -> Image.Image:
     """The QR as a 1-bit image with its quiet zone, ``module_px`` pixels a module."""
-    raw = qr_symbol(numeric).to_image(scale=module_px, add_quiet_zones=True)
+    return _image(qr_symbol(numeric), module_px)
+
+
+def _image(symbol: Any, module_px: int) -> Image.Image:
+    raw = symbol.to_image(scale=module_px, add_quiet_zones=True)
     h, w = raw.shape
     return Image.frombytes("L", (w, h), bytes(memoryview(raw))).convert("1")
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from .fhir import Dose, Person
-from .render import Printable
+from .fhir import PERFORMER, Dose, Person
+from .printable import Printable
+from .vds import SealSigner, seal_data
 
 ISS = "https://vrs.localhost/issuer"
 
@@ -34,7 +36,12 @@ def doses(n: int = 3) -> list[Dose]:
 
 
 def printable(
-    qr_value: str, certificate_id: str, issue_date: date, overseas: bool = False, n: int = 3
+    qr_value: str,
+    certificate_id: str,
+    issue_date: date,
+    overseas: bool = False,
+    n: int = 3,
+    seal_value: str | None = None,
 ) -> Printable:
     p = person(overseas)
     return Printable(
@@ -52,4 +59,21 @@ def printable(
         romanized_name=f"{p.romanized_family} {p.romanized_given}" if overseas else None,
         nationality=p.nationality,
         passport_number=p.passport_number,
+        seal_value=seal_value,
     )
+
+
+def seal(certificate_id: str, signer: SealSigner, n: int = 3) -> dict[str, Any]:
+    """The overseas sample's ICAO VDS-NC seal, signed by ``signer``."""
+    p = person(overseas=True)
+    assert p.romanized_family and p.passport_number
+    data = seal_data(
+        uvci=certificate_id,
+        family=p.romanized_family,
+        given=p.romanized_given,
+        birth_date=p.birth_date,
+        passport_number=p.passport_number,
+        doses=doses(n),
+        centre=PERFORMER,
+    )
+    return signer.sign(data)

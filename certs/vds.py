@@ -29,7 +29,7 @@ from typing import Any
 
 import rfc8785
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -426,14 +426,32 @@ def _check_data(data: Any) -> None:
             _date(dose, "dvn", w)
 
 
+# cryptography parses a certificate's parts when they are first read: these are its refusals
+_CERT_ERRORS = (
+    ValueError,
+    UnsupportedAlgorithm,  # a key of a type it does not know
+    x509.InvalidVersion,
+    TypeError,  # a name attribute of an odd ASN.1 type (a BIT STRING common name)
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
+
+def _parsed(cert: x509.Certificate) -> Any:
+    """Every part a verifier reads, parsed now (a lazy parse would fail later); the key."""
+    _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc)
+    _ = cert.not_valid_after_utc
+    return cert.public_key()
+
+
 def _certificate(text: Any) -> x509.Certificate:
     if not isinstance(text, str) or len(text) > MAX_CERT * 4 // 3 + 4:
         raise VdsError(VdsCode.BAD_CERTIFICATE, "sig.cer is not a certificate of a usual size")
     der = _b64url_decode(text, "sig.cer", VdsCode.BAD_CERTIFICATE)
     try:
         cert = x509.load_der_x509_certificate(der)
-        key = cert.public_key()
-    except ValueError:
+        key = _parsed(cert)
+    except _CERT_ERRORS:
         raise VdsError(VdsCode.BAD_CERTIFICATE, "sig.cer is not an X.509 certificate") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise VdsError(VdsCode.BAD_CERTIFICATE, "the signer's key is not a P-256 key")
@@ -586,9 +604,11 @@ def load_csca(path: Path | str) -> list[x509.Certificate]:
                 continue  # a folder may hold READMEs and CRLs beside the certificates
             else:
                 out.append(x509.load_der_x509_certificate(raw))
+        for c in out:
+            _parsed(c)
     except OSError as exc:
         raise VdsError(VdsCode.BAD_TRUST_LIST, f"cannot read {path}: {exc.strerror}") from None
-    except ValueError:
+    except _CERT_ERRORS:
         raise VdsError(VdsCode.BAD_TRUST_LIST, f"{path} holds no readable certificate") from None
     if not out:
         raise VdsError(VdsCode.BAD_TRUST_LIST, f"no CSCA certificate found in {path}")

@@ -41,17 +41,17 @@ BACKDATE = timedelta(minutes=5)  # a verifier whose clock runs a little slow sti
 
 
 def _name(cn: str) -> x509.Name:
+    # short names: the signer certificate rides in every seal's QR code
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kiosk-sim development"),
             x509.NameAttribute(NameOID.COMMON_NAME, cn),
         ]
     )
 
 
 def make_csca(
-    now: datetime | None = None, cn: str = "kiosk-sim Health CSCA (development)"
+    now: datetime | None = None, cn: str = "kiosk-sim CSCA (dev)"
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     now = now or clock.now()
     key = ec.generate_private_key(ec.SECP256R1())
@@ -102,7 +102,7 @@ def make_signer(
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name("kiosk-sim VDS-NC barcode signer (development)"))
+        .subject_name(_name("kiosk-sim VDS-NC signer (dev)"))
         .issuer_name(csca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -144,12 +144,8 @@ def judge_seal(found: Found, csca: list[x509.Certificate] | None) -> Verdict:
             f"dose:    {d['dvc']}  {event.get('nam') or event['des']}  lot {d.get('lot', '-')}"
             for d in event["vd"]
         ]
-    try:
-        if check.signer is not None:
-            out.lines.append(f"signer:  {check.signer.subject.rfc4514_string()}")
-    except ValueError:  # cryptography reads names lazily: a malformed one fails only here
-        why = "the signer certificate's name is not readable DER"
-        out.problems.append(Reason(VdsCode.BAD_CERTIFICATE.value, why))
+    if check.signer is not None:  # parse_seal has read its name: it prints
+        out.lines.append(f"signer:  {check.signer.subject.rfc4514_string()}")
     out.detail = {"seal": seal}
     if csca is None:
         out.unverified = Reason(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import atheris
 from cryptography.hazmat.primitives import hashes
@@ -163,3 +164,21 @@ def main(
             (corpus / f"seed-{i:03d}").write_bytes(seed)
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
+
+
+@dataclass(frozen=True)
+class GenuineSeal:
+    trust: list[Any]  # the CSCA certificate of the test barcode signer
+    seals: tuple[dict[str, Any], ...]  # seals it signed: 1 dose domestic-style, 5 doses
+    signer: Any
+
+
+@cache
+def genuine_seal() -> GenuineSeal:
+    """ICAO VDS-NC seals of a fresh development CSCA and barcode signer (kept in memory)."""
+    from certs import vds_pki
+
+    key, csca = vds_pki.make_csca()
+    signer = vds_pki.make_signer(key, csca)
+    seals = tuple(sample.seal(f"SAMPLE-{n:010d}", signer, n) for n in (1, 5))
+    return GenuineSeal([csca], seals, signer)

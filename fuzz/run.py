@@ -34,6 +34,7 @@ TARGETS = {
     "qr_numeric": ["B05"],
     "qr_image": ["B05"],
     "cert_input": ["B08"],
+    "vds_seal": ["B09"],
 }
 MAX_RESTARTS = 20  # a target that crashes at once would otherwise spin for all its seconds
 GRACE = 120  # seconds past max_total_time before a target that does not stop is killed

@@ -15,23 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from card_reader import TrustStore
+from serving.errors import json_errors
 
-from .errors import CenterError, Code
 from .kiosks import KioskRegistry
 from .sessions import SessionStore
 from .vrs_client import VrsClient
 
 log = logging.getLogger("issuance_center")
-
-HTTP_CODES = {
-    400: Code.BAD_REQUEST,
-    404: Code.NOT_FOUND,
-    405: Code.METHOD_NOT_ALLOWED,
-    413: Code.TOO_LARGE,
-}
 
 
 @dataclass
@@ -71,27 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         return jsonify(SPEC)
 
-    @app.errorhandler(CenterError)
-    def center_error(exc: CenterError) -> tuple[Response, int]:
-        g.outcome = exc.code.value
-        g.detail = exc.detail  # a downstream code (the card's, VRS's): no personal data
-        return jsonify(exc.to_json()), exc.status
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        code = HTTP_CODES.get(exc.code or 500, Code.BAD_REQUEST)
-        g.outcome = code.value
-        resp = jsonify(error=code.value, message=exc.description or exc.name)
-        # keep the protocol's own headers (a 405 must say which methods are allowed)
-        resp.headers.extend(h for h in exc.get_headers() if h[0].lower() != "content-type")
-        return resp, exc.code or 400
-
-    @app.errorhandler(Exception)
-    def internal(exc: Exception) -> tuple[Response, int]:
-        # the exception may hold personal data: log its type only
-        log.error("internal error %s", type(exc).__name__)
-        g.outcome = "internal"
-        return jsonify(error="internal", message="internal error"), 500
+    json_errors(app, log)
 
     @app.before_request
     def start_timer() -> None:
@@ -99,16 +71,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def access_log(resp: Response) -> Response:
-        # kiosk ID, operation, outcome and timing only (M06)
+        # kiosk ID, operation, outcome and timing only (M06); detail: the code the card or VRS
+        # gave, passed on in the answer's details (no personal data)
+        details = g.get("error_details") or [{}]
         log.info(
             "kiosk=%s op=%s status=%d outcome=%s detail=%s ms=%.1f",
             g.get("kiosk_id", "-"),
             request.endpoint or "-",
             resp.status_code,
-            g.get("outcome", "ok" if resp.status_code < 400 else "error"),
-            g.get("detail") or "-",
+            g.get("error", "ok" if resp.status_code < 400 else "error"),
+            details[0].get("error") or "-",
             (time.perf_counter() - g.get("t0", time.perf_counter())) * 1e3,
         )
         return resp
 
     return app
+
+
+__all__ = ["Center", "create_app"]

@@ -7,8 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from card_reader import CardError, ErrorCode, from_wire, verify_card
-from card_reader.client import WIRE_FIELDS
+from card_reader import WIRE_FIELDS, CardError, ErrorCode, from_wire, verify_card
 from serving import client_certificate
 
 from .errors import CenterError, Code

@@ -6,12 +6,6 @@ import argparse
 from pathlib import Path
 
 
-def default_home() -> Path:
-    from kiosk_sim import home
-
-    return home()
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     center = sub.add_parser("center", help="the certificate issuance center")
     cmds = center.add_subparsers(dest="center_command", required=True, metavar="COMMAND")
@@ -52,21 +46,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving import (
-        CA,
         CrlContext,
+        DevCa,
         Server,
         raise_open_files_limit,
         serve_until_stopped,
         setup_logging,
     )
+    from serving import home as default_home
 
     from . import create_app
     from .kiosks import Kiosk, KioskRegistry
 
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     home = args.home or default_home()
-    kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
-    lgwan = CA(home / "pki" / "lgwan", "LGWAN CA (development)")
+    kiosk_ca = DevCa.KIOSK.open(home)
+    lgwan = DevCa.LGWAN.open(home)
     server_cert, server_key = kiosk_ca.issue("center-server", "center.localhost", server=True)
     client_cert, client_key = lgwan.issue("center-client", "issuance-center")
     registry = home / "center" / "kiosks.json"
@@ -104,10 +99,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_kiosk(args: argparse.Namespace) -> int:
-    from serving import CA
+    from serving import DevCa, home
 
-    home = args.home or default_home()
-    kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
+    kiosk_ca = DevCa.KIOSK.open(args.home or home())
     if (args.cert is None) == (args.kiosk_id is None):
         print("name a kiosk ID or --cert FILE (one of them)")
         return 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from serving.errors import ApiError
+
 
 class Code(StrEnum):
     BAD_REQUEST = "bad_request"
@@ -46,21 +48,13 @@ STATUS = {
 }
 
 
-class CenterError(Exception):
-    """Root error of the center. ``detail`` carries a downstream code (VRS's, the card's)."""
+class CenterError(ApiError):
+    """Root error of the center. ``detail``, the code a downstream system gave (the card's,
+    VRS's), goes out as ``details: [{"error": detail}]``."""
+
+    STATUS = STATUS
+    code: Code
 
     def __init__(self, code: Code, message: str, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, [{"error": detail}] if detail else None)
         self.detail = detail
-
-    @property
-    def status(self) -> int:
-        return STATUS[self.code]
-
-    def to_json(self) -> dict[str, str]:
-        body = {"error": self.code.value, "message": self.message}
-        if self.detail:
-            body["detail"] = self.detail
-        return body

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from card_reader.client import WIRE_FIELDS
-from kiosk_sim.openapi import errors, json_body
+from card_reader import WIRE_FIELDS
+from certs.printable import ISSUED_JSON_SCHEMA
+from serving.openapi import error_schema, errors, json_body
 
 from .errors import Code
 
@@ -26,6 +27,12 @@ NAMED_MUNICIPALITIES = {
         },
     },
 }
+# relayed from VRS as it answered: the kiosk prints each one's page (certs.Printable)
+CERTIFICATES = {
+    "type": "object",
+    "required": ["certificates"],
+    "properties": {"certificates": {"type": "array", "items": ISSUED_JSON_SCHEMA}},
+}
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -37,7 +44,9 @@ SPEC: dict[str, Any] = {
             " One call at a time per session: a card, eligibility or issuance call that arrives"
             " while another call on the same session is in flight is refused with 409"
             " session_busy (it did nothing); a card submitted again after one was taken is 422"
-            " card_replayed and ends the session."
+            " card_replayed and ends the session. A refusal is {error, message[, details]}:"
+            " card_invalid, card_replayed, vrs_refused and vrs_unavailable pass the code behind"
+            " them (the card's, VRS's, the link's) on as details [{\"error\": code}]."
         ),
     },
     "paths": {
@@ -132,7 +141,10 @@ SPEC: dict[str, Any] = {
                     }
                 ),
                 "responses": {
-                    "200": {"description": "certificates"},
+                    "200": {
+                        "description": "the certificates as VRS issued them (certs owns the shape)",
+                        "content": {"application/json": {"schema": CERTIFICATES}},
+                    },
                     **errors(400, 401, 403, 404, 409, 410, 422, 503),
                 },
             }
@@ -145,17 +157,5 @@ SPEC: dict[str, Any] = {
             }
         },
     },
-    "components": {
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error", "message"],
-                "properties": {
-                    "error": {"type": "string", "enum": [c.value for c in Code]},
-                    "message": {"type": "string", "minLength": 1},
-                    "detail": {"type": "string"},
-                },
-            }
-        }
-    },
+    "components": {"schemas": {"Error": error_schema(Code)}},
 }

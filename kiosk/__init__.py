@@ -8,10 +8,13 @@ stable QA contract is the ``data-screen``/``data-action`` attributes listed in
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
+
+from serving.errors import json_errors
 
 from .center import CenterClient
 from .flow import CardWatcher, Flow
@@ -104,6 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.extensions["kiosk_watcher"] = watcher
     app.register_blueprint(ui)
     app.register_blueprint(api)
+    json_errors(app, logging.getLogger("kiosk"))
 
     @app.after_request
     def no_cache(resp: Response) -> Response:
@@ -111,3 +115,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return resp
 
     return app
+
+
+__all__ = ["create_app"]

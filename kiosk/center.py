@@ -11,7 +11,7 @@ from typing import Any
 from card_reader import CardFiles, to_wire
 from serving import Link, LinkError
 
-from .errors import KioskError
+from .errors import Code, KioskError
 
 log = logging.getLogger("kiosk")
 
@@ -101,6 +101,13 @@ class Canceller:
                     self._waiting[sid] = (since, now + RETRY_EVERY)
 
 
+def passed_on(answer: dict[str, Any]) -> object:
+    """VRS's code behind the center's ``vrs_refused``: its ``details`` are ``[{"error": code}]``."""
+    details = answer.get("details")
+    first = details[0] if isinstance(details, list) and details else None
+    return first.get("error") if isinstance(first, dict) else None
+
+
 class CenterClient:
     def __init__(
         self, base_url: str, cert: tuple[str, str], ca: str, timeout: float = 15.0
@@ -122,7 +129,7 @@ class CenterClient:
         try:
             reply = self._link.request(method, path, body)
         except LinkError:
-            raise KioskError("center_unavailable") from None
+            raise KioskError(Code.CENTER_UNAVAILABLE) from None
         # the center answers again: wipe what earlier visits left there now, not at its TTL
         # (on the canceller's thread, so a link that is still slow does not hold a visit up)
         self._cancels.resend_now()
@@ -130,11 +137,11 @@ class CenterClient:
             return {}
         data = reply.data
         if not isinstance(data, dict):
-            raise KioskError("center_unavailable")
+            raise KioskError(Code.CENTER_UNAVAILABLE)
         if reply.status >= 400:
             # the center's code, or VRS's behind it, is what the resident's words are chosen by
-            code = data.get("detail") if data.get("error") == "vrs_refused" else data.get("error")
-            raise KioskError(str(code or "center_unavailable"))
+            code = data.get("error")
+            raise KioskError(Code.of(passed_on(data) if code == "vrs_refused" else code))
         return data
 
     def open_session(self) -> dict[str, Any]:
@@ -169,7 +176,7 @@ class CenterClient:
         try:
             self._call("DELETE", f"/v1/sessions/{sid}")
         except KioskError as exc:
-            return exc.code != "center_unavailable"  # any answer means the center has it
+            return exc.code is not Code.CENTER_UNAVAILABLE  # any answer means the center has it
         return True
 
     def close(self) -> None:

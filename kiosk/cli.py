@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving import CA, Server, serve_until_stopped, setup_logging
+    from serving import DevCa, Server, home, serve_until_stopped, setup_logging
 
     from . import create_app
 
@@ -58,12 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens (set
     # here, for the kiosk's own process: in create_app it silenced every server of a test run)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from kiosk_sim import home as default_home
-
-    home = args.home or default_home()
+    instance = args.home or home()
     cert, key, ca = args.cert, args.key, args.ca
     if cert is None or key is None or ca is None:
-        kiosk_ca = CA(home / "pki" / "kiosk", "Kiosk CA (development)")
+        kiosk_ca = DevCa.KIOSK.open(instance)
         cert, key = kiosk_ca.issue(f"kiosk-{args.kiosk_id}", args.kiosk_id)
         ca = kiosk_ca.cert_path
     app = create_app(

@@ -33,13 +33,13 @@ from card_reader import (
     TextApplication,
     Transport,
     pin_is_well_formed,
+    wait_for_card_state,
 )
-from card_reader.pcsc import wait_for_card_state
 from certs import printable_from_json
 
 from . import messages
 from .center import CenterClient
-from .errors import KioskError
+from .errors import Code, KioskError
 from .payment import PaymentTerminal, SimulatedTerminal
 from .printer import Printer
 
@@ -344,7 +344,7 @@ class Flow:
         app = t.app
         try:
             if app is None:  # the visit ended before this job began (anything else is a bug)
-                raise KioskError("internal_error")
+                raise KioskError(Code.INTERNAL_ERROR)
             tries = app.pin_tries_left()  # spends nothing
         except (CardError, KioskError) as exc:
             return self._fail(gen, t, exc)
@@ -365,7 +365,7 @@ class Flow:
         app, session = t.app, t.session
         try:
             if app is None or session is None:  # the visit ended before this job began
-                raise KioskError("internal_error")
+                raise KioskError(Code.INTERNAL_ERROR)
             app.verify_pin(pin)
             card = app.read_card_files(base64.b64decode(session["challenge"]))
             self.center.submit_card(session["session_id"], card)
@@ -403,7 +403,7 @@ class Flow:
         """Asks the center (and VRS behind it) which certificates this municipality can issue."""
         try:
             if t.session is None:  # the visit ended before this job began
-                raise KioskError("internal_error")
+                raise KioskError(Code.INTERNAL_ERROR)
             eligibility = self.center.eligibility(t.session["session_id"], municipality)
         except KioskError as exc:
             with self._lock:
@@ -455,7 +455,7 @@ class Flow:
         # whatever fails before (the center, VRS, the printer, a bug), the hold is voided
         try:
             if t.session is None or not t.municipality or not t.kind:  # the visit ended
-                raise KioskError("internal_error")
+                raise KioskError(Code.INTERNAL_ERROR)
             ref = self.terminal.authorise(self._total(t))
             with self._lock:
                 t.payment = ref  # from here, every end of the visit voids it (_discard)

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from certs import Printable, render_pdf, render_png
 
-from .errors import KioskError
+from .errors import Code, KioskError
 
 
 class Printer(Protocol):
@@ -33,7 +33,7 @@ class SimulatedPrinter:
     def print_page(self, page: Printable) -> None:
         if self.fail_next:
             self.fail_next = False
-            raise KioskError("print_failed")
+            raise KioskError(Code.PRINT_FAILED)
         self.tray.append(render_png(page))
         if self.print_dir is not None:
             self.print_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ class CupsPrinter:
             try:
                 subprocess.run(cmd, check=True, capture_output=True, timeout=30)
             except (OSError, subprocess.SubprocessError):
-                raise KioskError("print_failed") from None
+                raise KioskError(Code.PRINT_FAILED) from None
 
     def clear(self) -> None:
         pass

@@ -1,12 +1,4 @@
-"""The `kiosk-sim` command: one entry point, one subcommand per system."""
+"""The `kiosk-sim` command: one entry point, one subcommand per system, and the demo.
 
-from __future__ import annotations
-
-import os
-from pathlib import Path
-
-
-def home() -> Path:
-    """The instance folder: development keys, CAs, card state, VRS data. Never the repository."""
-    env = os.environ.get("KIOSK_SIM_HOME")
-    return Path(env) if env else Path.home() / ".local" / "share" / "kiosk-sim"
+It imports the systems; no system imports it. What the systems share lives in ``serving``.
+"""

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = int(args.func(args))
-        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        if sys.stdout is not None:  # None when the caller closed it (`>&-`)
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
         return code
     except KeyboardInterrupt:
         return 130

@@ -29,7 +29,6 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template_string, request
 
-from card_reader.cli import default_instance
 from serving.logs import BACKUPS, MAX_BYTES
 from vrs.demo import MUNICIPALITIES
 
@@ -198,9 +197,9 @@ class Demo:
         """The demo cards of the instance, each with its situation and municipality's name,
         and a card whose PIN is locked (instances made before it had none)."""
         cards = json.loads((self.home / "vrs" / "demo" / "cards.json").read_text())
-        if not any(c.get("pin_locked") for c in cards):
-            # the domestic-only resident's card after three wrong PINs: its own chip state
-            base = next(c for c in cards if "domestic only" in c["label"])
+        # the domestic-only resident's card after three wrong PINs: its own chip state
+        base = next((c for c in cards if "domestic only" in c["label"]), None)
+        if base is not None and not any(c.get("pin_locked") for c in cards):
             stem = Path(base["profile"]).stem
             cards.append(
                 {
@@ -292,17 +291,19 @@ class Demo:
         """GET ``path`` from VRS over mutual TLS, as an LGWAN client of the demo's own."""
         import requests
 
-        from serving import CA
+        from serving import DevCa
 
-        lgwan = CA(self.home / "pki" / "lgwan", "LGWAN CA (development)")
+        lgwan = DevCa.LGWAN.open(self.home)
         cert = lgwan.issue("demo-client", "kiosk-sim-demo")
         try:
-            r = requests.get(
-                f"https://127.0.0.1:{self.ports['vrs']}{path}",
-                cert=(str(cert[0]), str(cert[1])),
-                verify=str(lgwan.cert_path),
-                timeout=10,
-            )
+            with requests.Session() as http:
+                http.trust_env = False  # loopback: never through a proxy from the environment
+                r = http.get(
+                    f"https://127.0.0.1:{self.ports['vrs']}{path}",
+                    cert=(str(cert[0]), str(cert[1])),
+                    verify=str(lgwan.cert_path),
+                    timeout=10,
+                )
         except requests.RequestException as exc:
             raise DemoError(f"VRS did not answer {path}: {exc}; see {self.log_of('vrs')}") from None
         return r.status_code, r.content
@@ -393,8 +394,10 @@ def situation(card: dict[str, Any]) -> str:
     town = TOWNS.get(code, code)
     if code not in ISSUING:
         town += " (no convenience-store issuance)"
-    doses = f"{card['doses']} doses" if card["doses"] else "no doses"
-    return f"{town}, {doses}" + (", passport data" if card.get("passport") else ", domestic only")
+    if not card["doses"]:
+        return f"{town}, no doses"  # no certificate of either type
+    kind = "passport data" if card.get("passport") else "domestic only"
+    return f"{town}, {card['doses']} doses, {kind}"
 
 
 CONTROL = """<!doctype html><meta charset="utf-8"><title>kiosk-sim demo control</title>
@@ -491,8 +494,9 @@ def control_app(demo: Demo) -> Flask:
 
 def run(args: argparse.Namespace) -> int:
     from serving import Server
+    from serving import home as instance_home
 
-    home = args.home or default_instance()
+    home = args.home or instance_home()
     try:
         ports = ports_from(args.ports_from) if args.ports_from is not None else dict(PORTS)
     except ValueError as exc:

@@ -76,6 +76,7 @@ CLASSES: dict[str, tuple[str, str, str]] = {
         "`cert verify` arguments: values, files, pictures, PDFs, seals",
         "exit 1 or 2 with a reason, never a traceback",
     ),
+    "B09": ("input", "The ICAO VDS-NC seal parser and verifier (certs.vds)", "only VdsError"),
 }
 KINDS = {"attack": "Attacks", "fault": "Faults", "input": "Bad input"}
 

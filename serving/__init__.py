@@ -1,10 +1,12 @@
-"""Shared serving infrastructure: the development PKI, mutual TLS, the server, pooled clients.
+"""Shared infrastructure: the instance folder, the development PKI, mutual TLS, the server,
+pooled clients, the JSON error shape and the OpenAPI pieces that go with it.
 
 Every system serves and calls through this package; it imports no system
 (design.md), so any system can be installed and run without the others.
 """
 
 from .client import Link, LinkCode, LinkError, Reply
+from .instance import DevCa, home
 from .logs import add_log_options, setup_logging
 from .peer import Peer, client_certificate
 from .pki import CA
@@ -14,6 +16,7 @@ from .tls import CrlContext, client_context, mutual_tls_context
 __all__ = [
     "CA",
     "CrlContext",
+    "DevCa",
     "Link",
     "LinkCode",
     "LinkError",
@@ -23,6 +26,7 @@ __all__ = [
     "add_log_options",
     "client_certificate",
     "client_context",
+    "home",
     "mutual_tls_context",
     "raise_open_files_limit",
     "serve_until_stopped",

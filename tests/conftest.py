@@ -26,6 +26,23 @@ _security: dict[str, list[str]] = {}
 _cases: dict[str, int] = {}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # cryptography's Rust code looks up datetime.datetime once, at its first certificate
+    # build, and keeps it: under freezegun that is FakeDatetime, and every real datetime
+    # after the freeze is refused (TypeError). One build here, before any test freezes time.
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "warm-up")])
+    now = datetime.now(UTC)
+    cert = x509.CertificateBuilder(name, name, key.public_key(), 1, now, now + timedelta(days=1))
+    assert cert.sign(key, hashes.SHA256()).not_valid_after_utc > now
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         ids = [str(m.args[0]) for m in item.iter_markers("measure") if m.args]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -134,3 +136,31 @@ def test_demo_stops_everything_within_5_s(demo: Any, sig: signal.Signals) -> Non
     took = wait_ended(pids, 10)
     assert took < 5.0, f"the demo and its children took {took:.1f} s to stop"
     assert demo.proc.wait(1) == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+
+
+def test_a_plain_demo_prints_pdfs_into_the_instance_and_prints_how_to_check_them(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with dv.running_demo(home, slot=1, print_files=True) as d:  # no print option: the default
+        index, card = dv.issuable(d)[0]
+        dv.reset(d)
+        dv.visit(d, index, card)
+        out = (home / "demo.out").read_text()
+    prints = home / "prints"
+    assert f"printed certificates go to {prints}/ as PDFs" in out
+    pdfs = list(prints.glob("certificate-*.pdf"))
+    assert len(pdfs) == 1  # one domestic copy, one page
+    # the command the demo printed, run on that certificate
+    line = next(ln for ln in out.splitlines() if " cert verify --jwks " in ln)
+    args = shlex.split(line)[1:]  # without the program: this checkout's, as a module
+    assert args[-1] == str(prints / "certificate-….pdf")
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk_sim.cli", *args[:-1], str(pdfs[0])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("VALID")

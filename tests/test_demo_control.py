@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from card_reader.softcard.profile import CardState
-from certs import IssuerKey, build_bundle, sample, sign
+from certs import IssuerKey, build_bundle, sample, sign, vds_pki
 from kiosk_sim import cli
 from kiosk_sim.demo import PORTS, Demo, control_app
 from vrs.demo import MUNICIPALITIES
@@ -113,7 +113,10 @@ def test_the_demo_writes_vrs_key_set_and_its_command_verifies_vrs_signatures(
     jws = sign(issuer, sample.ISS, build_bundle(sample.person(False), sample.doses(2)))
     (tmp_path / "certificate.jws").write_text(jws)
     args = demo.verify_args(str(tmp_path / "certificate.jws"))
-    assert "--csca" not in args  # this VRS has no seal yet: /.well-known/csca.pem is 404
+    # and the ICAO seal's CSCA list, as VRS serves it
+    csca = demo.verify_dir / "csca.pem"
+    assert args[4:6] == ["--csca", str(csca)]
+    assert csca.read_bytes() == vds_pki.load_or_create(demo.home / "vrs" / "vds-pki").csca_pem()
     done = subprocess.run(
         [sys.executable, "-m", "kiosk_sim.cli", *args],
         capture_output=True,

@@ -43,7 +43,7 @@ def lock_file(tmp_path: Path) -> Iterator[Path]:
 def test_free_locks_pass_at_once(tmp_path: Path, lock_file: Path) -> None:
     done, took = wait_for_apt([tmp_path / "absent", lock_file], "300")
     assert (done.returncode, done.stderr) == (0, "")
-    assert took < 2
+    assert took < 30  # not the 300 s wait (loose: a loaded CI machine starts processes slowly)
 
 
 def test_a_held_lock_is_waited_for_then_given_up_on_with_its_holder_named(lock_file: Path) -> None:
@@ -51,7 +51,7 @@ def test_a_held_lock_is_waited_for_then_given_up_on_with_its_holder_named(lock_f
         fcntl.lockf(f, fcntl.LOCK_EX)  # as dpkg does
         done, took = wait_for_apt([lock_file], "2")
     assert done.returncode == 1
-    assert 2 <= took < 6
+    assert 2 <= took < 30
     assert f"{lock_file} is held by process {os.getpid()} (" in done.stderr
     assert f"still held by process {os.getpid()}" in done.stderr and "after 2 s" in done.stderr
 
@@ -66,7 +66,7 @@ def test_the_wait_ends_when_the_other_apt_finishes(lock_file: Path) -> None:
     finally:
         release.join()
     assert done.returncode == 0, done.stderr
-    assert 1.5 <= took < 5  # it waited, and not for the whole minute
+    assert 1.5 <= took < 30  # it waited, and not for the whole minute
     assert "waiting up to 60 s" in done.stderr
 
 

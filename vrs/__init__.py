@@ -13,24 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
 
 from certs import IssuerKey, vds_pki
+from certs.vds import VdsError
 from serving.access import log_requests
+from serving.errors import json_errors
 
+from .areas import Vrs
 from .crypto import MasterKey
 from .errors import Code, VrsError
-from .records import Municipality, Vrs
+from .municipalities import Municipality
 from .staff import StaffService
 from .storage import SQLiteStorage
 
 log = logging.getLogger("vrs")
-HTTP_CODES = {
-    400: Code.BAD_REQUEST,
-    404: Code.NOT_FOUND,
-    405: Code.METHOD_NOT_ALLOWED,
-    413: Code.TOO_LARGE,
-}
 DEFAULT_ISS = "https://vrs.localhost/issuer"
 
 
@@ -38,12 +34,16 @@ def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = Non
     """The record system of an instance folder; keys are created there at first run."""
     instance = Path(instance)
     instance.mkdir(parents=True, exist_ok=True)
+    try:
+        seal_signer = vds_pki.load_or_create(instance / "vds-pki")
+    except VdsError as exc:  # a damaged key or certificate file: said, not a traceback
+        raise VrsError(Code.STORAGE_ERROR, f"{instance / 'vds-pki'}: {exc.message}") from None
     return Vrs(
         SQLiteStorage(database or instance / "vrs.sqlite3"),
         MasterKey.load_or_create(instance / "master.key"),
         IssuerKey.load_or_create(instance / "shc-issuer.key.pem"),
         iss,
-        vds_pki.load_or_create(instance / "vds-pki"),
+        seal_signer,
     )
 
 
@@ -62,7 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(center)
     app.register_blueprint(staff)
     app.register_blueprint(wellknown)
-    json_errors(app)
+    json_errors(app, log)
     log_requests(app, logging.getLogger("vrs.access"))
 
     @app.get("/openapi.json")
@@ -74,25 +74,4 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def json_errors(app: Flask) -> None:
-    """Every refusal as ``{error, message[, details]}`` with a stable code; never a stack trace."""
-
-    @app.errorhandler(VrsError)
-    def vrs_error(exc: VrsError) -> tuple[Response, int]:
-        return jsonify(exc.to_json()), exc.status
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        code = HTTP_CODES.get(exc.code or 400, Code.BAD_REQUEST)
-        resp = jsonify(error=code.value, message=exc.description or exc.name)
-        # keep the protocol's own headers (a 405 must say which methods are allowed)
-        resp.headers.extend(h for h in exc.get_headers() if h[0].lower() != "content-type")
-        return resp, exc.code or 400
-
-    @app.errorhandler(Exception)
-    def internal(exc: Exception) -> tuple[Response, int]:
-        log.error("internal error %s", type(exc).__name__)  # the type only: no personal data
-        return jsonify(error="internal", message="internal error"), 500
-
-
-__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "json_errors", "open_vrs"]
+__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "open_vrs"]

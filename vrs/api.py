@@ -11,9 +11,10 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from card_reader.mynumber import is_valid as my_number_valid
 from serving import client_certificate
 
+from .areas import Vrs
 from .errors import Code, VrsError
 from .ledger import ledger_text
-from .records import Vrs, valid_municipality_code
+from .municipalities import valid_municipality_code
 from .staff import StaffService, StaffUser
 from .transfers import transfer
 

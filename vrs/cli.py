@@ -8,8 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from .areas import Area, Vrs
 from .errors import VrsError
-from .records import EXPORT_COLUMNS
+from .ledger_rows import EXPORT_COLUMNS
 
 IMPORT_HELP = """\
 The file: CSV with a header row naming its columns (any order; missing optional
@@ -44,7 +45,7 @@ Example (a made-up person):
 
 
 def default_instance() -> Path:
-    from kiosk_sim import home
+    from serving import home
 
     return home() / "vrs"
 
@@ -209,7 +210,7 @@ def _no_instance(folder: Path) -> CliError:
     )
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> Vrs:
     """The instance's record system; a folder without one is refused, never created."""
     from . import open_vrs
 
@@ -222,7 +223,7 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise CliError.of(exc) from None
 
 
-def _area(vrs, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _area(vrs: Vrs, args: argparse.Namespace) -> Area:
     """The municipality's area, or an error that lists the ones there are."""
     codes = sorted(m.code for m in vrs.municipalities())
     if args.municipality not in codes:
@@ -240,12 +241,15 @@ def _reading(path: Path, what: str, exc: OSError) -> CliError:
 
 def cmd_csca(args: argparse.Namespace) -> int:
     from certs import vds_pki
+    from certs.vds import VdsError
 
     folder = _instance(args)
     if not is_instance(folder):
         return _fail(args, _no_instance(folder))
-    # made at first run, as serving VRS would make it
-    signer = vds_pki.load_or_create(folder / "vds-pki")
+    try:  # made at first run, as serving VRS would make it
+        signer = vds_pki.load_or_create(folder / "vds-pki")
+    except VdsError as exc:
+        return _fail(args, CliError(exc.code.value, f"{folder / 'vds-pki'}: {exc.message}"))
     sys.stdout.write(signer.csca_pem().decode("ascii"))
     return 0
 
@@ -304,7 +308,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_add_municipality(args: argparse.Namespace) -> int:
-    from .records import Municipality
+    from .municipalities import Municipality
 
     m = Municipality(
         args.code,
@@ -334,7 +338,7 @@ def _done(args: argparse.Namespace, data: dict[str, object], words: str) -> None
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving import (
-        CA,
+        DevCa,
         Server,
         mutual_tls_context,
         raise_open_files_limit,
@@ -349,7 +353,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.json = False  # serve has no --json
         return _fail(args, _no_instance(instance))
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
-    lgwan = CA(args.pki or instance.parent / "pki" / "lgwan", "LGWAN CA (development)")
+    lgwan = DevCa.LGWAN.open(instance.parent, args.pki)
     cert, key = lgwan.issue("vrs-server", "vrs.localhost", server=True)
     lgwan.issue("center-client", "issuance-center")
     iss = args.iss or f"https://{args.host}:{args.port}/issuer"
@@ -361,9 +365,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # M12: its own app, port and CA; the app gets a coupon desk, not the record system
         from .site import CouponDesk, create_site_app
 
-        tablets = CA(
-            args.site_pki or instance.parent / "pki" / "site", "Vaccination-site CA (development)"
-        )
+        tablets = DevCa.SITE.open(instance.parent, args.site_pki)
         site_cert, site_key = tablets.issue("vrs-site-server", "vrs-site.localhost", server=True)
         demo_tablet, _ = tablets.issue("tablet-demo", "tablet-demo")
         site_app = create_site_app({"DESK": CouponDesk.from_vrs(app.extensions["vrs"])})

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from card_reader.mynumber import check_digit
 
-from .records import IMPORT_COLUMNS, Municipality
+from .ledger_rows import IMPORT_COLUMNS
+from .municipalities import Municipality
 
 MUNICIPALITIES = [
     Municipality(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from serving.errors import ApiError
+
 
 class Code(StrEnum):
     BAD_REQUEST = "bad_request"
@@ -52,21 +54,11 @@ STATUS = {
 }
 
 
-class VrsError(Exception):
+class VrsError(ApiError):
     """Root error of VRS. Messages never hold personal data."""
 
+    STATUS = STATUS
+    code: Code
+
     def __init__(self, code: Code, message: str, details: list[dict[str, object]] | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
-
-    @property
-    def status(self) -> int:
-        return STATUS[self.code]
-
-    def to_json(self) -> dict[str, object]:
-        body: dict[str, object] = {"error": self.code.value, "message": self.message}
-        if self.details:
-            body["details"] = self.details
-        return body
+        super().__init__(code, message, details)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from certs import VACCINES
-from kiosk_sim.openapi import errors, json_body
+from certs.printable import ISSUED_JSON_SCHEMA
+from serving.openapi import error_schema, errors, json_body
 
 from .errors import Code
 
@@ -69,16 +70,7 @@ SITE_DOSE["additionalProperties"] = False
 PERSON_ASK = obj(
     ["municipality_code", "my_number"], municipality_code=MUNICIPALITY, my_number=MY_NUMBER
 )
-CERTIFICATE = obj(
-    ["type", "certificate_id", "issue_date", "jws", "seal", "printable"],
-    type={"type": "string", "enum": ["domestic", "overseas"]},
-    certificate_id=STR,
-    issue_date=DATE,
-    jws=STR,
-    # overseas: the ICAO VDS-NC seal (certs/vds.py); domestic: null
-    seal={"type": "object", "nullable": True, "required": ["data", "sig"]},
-    printable={"type": "object"},
-)
+CERTIFICATE = ISSUED_JSON_SCHEMA  # certs owns the certificate and its page on the wire
 OPLOG = obj(
     ["id", "at", "actor", "area", "action", "target", "outcome"],
     id=INT,
@@ -102,17 +94,7 @@ TRANSFER = obj(
     outcome={"type": "string", "enum": ["provided", "no_record"]},
 )
 COMPONENTS = {
-    "schemas": {
-        "Error": {
-            "type": "object",
-            "required": ["error", "message"],
-            "properties": {
-                "error": {"type": "string", "enum": [c.value for c in Code]},
-                "message": {"type": "string", "minLength": 1},
-                "details": array({"type": "object"}),
-            },
-        }
-    },
+    "schemas": {"Error": error_schema(Code)},
     "securitySchemes": {"staff": {"type": "http", "scheme": "bearer"}},
 }
 SPEC_ITSELF = {"get": op("This description", ok({"type": "object"}, text="OpenAPI 3"))}

@@ -35,11 +35,13 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from certs import VACCINES
 from serving import client_certificate
 from serving.access import log_requests
+from serving.errors import json_errors
 
-from . import clock, json_errors
+from . import clock
+from .areas import Vrs
 from .crypto import DoseKeys
 from .errors import Code, VrsError
-from .records import Vrs, valid_municipality_code
+from .municipalities import valid_municipality_code
 from .storage import Storage
 
 site = Blueprint("site", __name__, url_prefix="/site/v1")
@@ -246,7 +248,7 @@ def create_site_app(config: dict[str, Any] | None = None) -> Flask:
         the_desk = CouponDesk.from_vrs(open_vrs(Path(app.config["INSTANCE"])))
     app.extensions["vrs_site_desk"] = the_desk
     app.register_blueprint(site)
-    json_errors(app)
+    json_errors(app, logging.getLogger("vrs"))
     log_requests(app, logging.getLogger("vrs.site.access"))
 
     @app.get("/openapi.json")

@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from . import clock
+from .areas import Vrs
 from .errors import Code, VrsError
-from .records import Vrs
 
 log = logging.getLogger("vrs.security")
 

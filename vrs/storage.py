@@ -581,7 +581,7 @@ class SQLiteStorage:
             ).fetchall()  # all read before any is replaced (a REPLACE moves the row)
 
     def format_version(self) -> int | None:
-        """How the blobs are sealed (``records.FORMAT``); None: a database made before it."""
+        """How the blobs are sealed (``areas.FORMAT``); None: a database made before it."""
         with self._connection() as db:
             r = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         return int(r[0]) if r else None

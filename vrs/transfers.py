@@ -25,8 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import clock
+from .areas import Area, Vrs
 from .errors import Code, VrsError
-from .records import Area, Vrs
 from .storage import PersonRow
 
 

@@ -13,7 +13,8 @@ import pytest
 from freezegun import freeze_time
 from PIL import Image
 
-from certs import IssuerKey
+from certs import IssuerKey, KeySets, read_image, to_numeric, verify
+from certs.vds import load_csca, parse_seal, verify_seal
 from kiosk_sim.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ ARTIFACTS = {
     "certificate.pdf",
     "jwks.json",
 }
+SEAL_ARTIFACTS = {"seal.json", "seal-qr.png", "csca.pem"}  # --overseas only
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def verify_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, An
 
 
 def test_sample_writes_every_artifact_and_no_private_key(sample_dir: Path) -> None:
-    assert {p.name for p in sample_dir.iterdir()} == ARTIFACTS
+    assert {p.name for p in sample_dir.iterdir()} == ARTIFACTS | SEAL_ARTIFACTS
     for p in sample_dir.iterdir():
         assert b"PRIVATE KEY" not in p.read_bytes()
     (key,) = json.loads((sample_dir / "jwks.json").read_text())["keys"]
@@ -50,14 +52,43 @@ def test_sample_writes_every_artifact_and_no_private_key(sample_dir: Path) -> No
     assert (sample_dir / "qr-numeric.txt").read_text().startswith("shc:/")
 
 
+def test_the_jws_and_numeric_files_end_without_a_newline(sample_dir: Path) -> None:
+    # validators refuse surrounding whitespace in these two forms; the spec's files have none
+    for name in ("certificate.jws", "qr-numeric.txt"):
+        text = (sample_dir / name).read_bytes()
+        assert text == text.strip() and text.count(b"\n") == 0, name
+
+
+def test_the_overseas_sample_has_a_seal_that_verifies_and_names_its_certificate(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    with freeze_time("2026-03-31T15:30:00Z"):
+        check = verify_seal(
+            parse_seal((sample_dir / "seal.json").read_bytes()),
+            load_csca(sample_dir / "csca.pem"),
+        )
+    assert check.valid, check.message
+    [value] = read_image(Image.open(sample_dir / "seal-qr.png"))
+    assert value == (sample_dir / "seal.json").read_text()
+    jws = (sample_dir / "certificate.jws").read_text()
+    bundle = verify(jws, KeySets()).payload["vc"]["credentialSubject"]["fhirBundle"]
+    assert bundle["identifier"]["value"] == check.uvci == "SAMPLE-0000000001"
+    assert sorted(read_image(Image.open(sample_dir / "certificate.png"))) == sorted(
+        [value, to_numeric(jws)]
+    )
+
+
 @pytest.mark.parametrize("name", sorted(ARTIFACTS - {"jwks.json"}))
 def test_verify_accepts_every_form(
     sample_dir: Path, name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc, (result,) = verify_json(
-        capsys, "--jwks", str(sample_dir / "jwks.json"), str(sample_dir / name)
-    )
-    assert rc == 0 and result["valid"] is True and result["problems"] == []
+    trust = ["--jwks", str(sample_dir / "jwks.json"), "--csca", str(sample_dir / "csca.pem")]
+    rc, results = verify_json(capsys, *trust, str(sample_dir / name))
+    # the overseas page also carries the ICAO seal: a verdict each, both valid
+    kinds = ["icao_seal", "shc"] if name in ("certificate.png", "certificate.pdf") else ["shc"]
+    assert sorted(r["kind"] for r in results) == kinds
+    assert rc == 0 and all(r["valid"] is True and r["problems"] == [] for r in results)
+    [result] = [r for r in results if r["kind"] == "shc"]
     assert result["payload"]["iss"] == "https://vrs.localhost/issuer"
     assert result["payload"]["nbf"] == 1774971000  # the frozen clock's issue time
 
@@ -67,10 +98,13 @@ def test_verify_reads_the_printed_page_as_a_jpeg_photo(
 ) -> None:
     photo = Image.open(sample_dir / "certificate.png").convert("L").resize((1240, 1754))  # 150 dpi
     photo.save(tmp_path / "photo.jpg", quality=70)
-    rc, (result,) = verify_json(
-        capsys, "--jwks", str(sample_dir / "jwks.json"), str(tmp_path / "photo.jpg")
+    rc, results = verify_json(
+        capsys,
+        *("--jwks", str(sample_dir / "jwks.json"), "--csca", str(sample_dir / "csca.pem")),
+        str(tmp_path / "photo.jpg"),
     )
-    assert rc == 0 and result["valid"]
+    assert rc == 0 and sorted(r["kind"] for r in results) == ["icao_seal", "shc"]
+    assert all(r["valid"] for r in results)
 
 
 def test_verify_reads_standard_input(

@@ -107,12 +107,33 @@ def test_a_picture_with_two_cards_and_another_qr_gives_both_cards(
     assert {f.page for f in found} == {str(tmp_path / "sheet.png")}  # one page: cross-checked
 
 
+def test_a_card_in_chunks_on_one_picture_is_one_card(domestic: Path, tmp_path: Path) -> None:
+    jws = (domestic / "certificate.jws").read_text().strip()
+    digits = (domestic / "qr-numeric.txt").read_text().strip()[len("shc:/") :]
+    half = len(digits) // 2
+    chunks = [f"shc:/2/2/{digits[half:]}", f"shc:/1/2/{digits[:half]}"]  # in any order
+    symbols = []
+    for chunk in chunks:
+        qr = zxingcpp.create_barcode(chunk, zxingcpp.BarcodeFormat.QRCode, ec_level="L")
+        raw = qr.to_image(scale=3, add_quiet_zones=True)
+        symbols.append(Image.frombytes("L", (raw.shape[1], raw.shape[0]), bytes(memoryview(raw))))
+    sheet = Image.new("L", (sum(i.width for i in symbols), max(i.height for i in symbols)), 255)
+    sheet.paste(symbols[0], (0, 0))
+    sheet.paste(symbols[1], (symbols[0].width, 0))
+    sheet.save(tmp_path / "chunks.png")
+    assert [f.value for f in read_argument(str(tmp_path / "chunks.png"))] == [jws]
+
+
 def test_a_seal_json_is_a_seal_and_other_json_is_refused() -> None:
     seal = json.dumps({"data": {"hdr": {}}, "sig": {}})
     (found,) = read_argument(seal)
     assert found.kind is Kind.SEAL and found.value == seal
-    assert "cut short" in _refused(Code.BAD_INPUT, lambda: read_argument(seal[:-3]))
+    assert "not strict JSON: Expecting" in _refused(
+        Code.BAD_INPUT, lambda: read_argument(seal[:-3])
+    )
     assert "neither" in _refused(Code.BAD_INPUT, lambda: read_argument('{"a": 1}'))
+    huge = "shc:/" + "1" * inputs_module.MAX_TEXT
+    assert "characters" in _refused(Code.TOO_LARGE, lambda: read_argument(huge))
 
 
 @pytest.mark.parametrize(

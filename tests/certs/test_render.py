@@ -21,6 +21,7 @@ from certs import (
     build_bundle,
     from_numeric,
     paint,
+    read_image,
     render_pdf,
     render_png,
     sample,
@@ -130,3 +131,82 @@ def test_a_missing_font_is_named(
         assert err.value.code is Code.NO_FONT and "fonts-ipaexfont" in err.value.message
     finally:
         paint.pil_font.cache_clear()
+
+
+# --- the overseas page: the ICAO VDS-NC seal beside the SMART Health Card ---------------------
+
+
+def seal_page(key: IssuerKey, n: int) -> tuple[str, str, Printable]:
+    """An overseas page with both codes, and the two values printed."""
+    from certs import vds_pki
+    from certs.vds import seal_json
+
+    cid = "3820590123456789"
+    bundle = build_bundle(sample.person(True), sample.doses(n), overseas=True, certificate_id=cid)
+    jws = sign(key, sample.ISS, bundle)
+    csca_key, csca = vds_pki.make_csca()
+    seal = seal_json(sample.seal(cid, vds_pki.make_signer(csca_key, csca), n))
+    page = sample.printable(to_numeric(jws), cid, date(2026, 11, 27), True, n, seal)
+    return to_numeric(jws), seal, page
+
+
+def all_codes(image: Image.Image) -> tuple[list[str], list[str]]:
+    """Every QR value on a page, by zxing-cpp and by zbar (independent decoders)."""
+    zbar = [s.data.decode() for s in pyzbar.decode(image) if s.type == "QRCODE"]
+    return sorted(read_image(image)), sorted(zbar)
+
+
+@needs_poppler
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_the_overseas_page_carries_both_codes_each_labelled(
+    issuer_key: IssuerKey, tmp_path: Path, n: int
+) -> None:
+    shc, seal, p = seal_page(issuer_key, n)
+    png = Image.open(io.BytesIO(render_png(p)))
+    assert png.size == (1654, 2339)  # still one A4 page at 200 dpi
+    assert all_codes(png) == (sorted([shc, seal]),) * 2
+    (tmp_path / "c.pdf").write_bytes(render_pdf(p))
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", tmp_path / "c.pdf", tmp_path / "p"], check=True
+    )
+    assert sorted(f.name for f in tmp_path.glob("p-*.png")) == ["p-1.png"]
+    assert all_codes(Image.open(tmp_path / "p-1.png")) == (sorted([shc, seal]),) * 2
+    text = subprocess.run(
+        ["pdftotext", tmp_path / "c.pdf", "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "ICAO VDS-NC" in text and "SMART Health Card" in text and f"Dose {n}" in text
+
+
+def test_the_domestic_page_carries_only_the_shc(issuer_key: IssuerKey) -> None:
+    jws, p = page(issuer_key, overseas=False)
+    assert p.seal_value is None
+    png = Image.open(io.BytesIO(render_png(p)))
+    assert all_codes(png) == ([to_numeric(jws)], [to_numeric(jws)])
+
+
+def test_the_seal_qr_is_byte_mode_and_sized_for_arm_s_length(issuer_key: IssuerKey) -> None:
+    import zxingcpp
+
+    _, seal, p = seal_page(issuer_key, 3)
+    [found] = [
+        b for b in zxingcpp.read_barcodes(Image.open(io.BytesIO(render_png(p)))) if b.text == seal
+    ]
+    # zxing-cpp calls a byte segment without ECI binary (numeric or alphanumeric: text)
+    assert found.content_type == zxingcpp.ContentType.Binary
+    assert found.extra["ECLevel"] == "L"
+    side = 17 + 4 * int(found.extra["Version"])  # modules a side
+    width_px = found.position.top_right.x - found.position.top_left.x
+    assert width_px == pytest.approx(side * 4, abs=4)  # 4 px a module at 200 dpi: 0.508 mm
+    assert width_px / paint.PX > 55  # mm on paper
+
+
+def test_many_doses_shorten_the_rows_and_too_many_are_refused(issuer_key: IssuerKey) -> None:
+    import dataclasses
+
+    shc, seal, p = seal_page(issuer_key, 5)
+    eight = dataclasses.replace(p, doses=p.doses + p.doses[:3])
+    png = Image.open(io.BytesIO(render_png(eight)))
+    assert all_codes(png)[0] == sorted([shc, seal])  # the codes still on the page, whole
+    with pytest.raises(CertError) as exc:
+        render_png(dataclasses.replace(p, doses=p.doses * 4))
+    assert exc.value.code == Code.TOO_LARGE

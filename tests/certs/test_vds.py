@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import stat
@@ -217,8 +218,6 @@ def test_a_changed_certificate_is_refused(pki: Pki, seal: dict[str, Any]) -> Non
 
 
 def _b64(raw: bytes) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(raw).decode()
 
 
@@ -342,6 +341,7 @@ def test_a_message_never_names_the_holder(seal: dict[str, Any]) -> None:
     assert "MIHON" not in str(exc.value)
 
 
+@pytest.mark.security("B09")
 @fuzz(300)
 @given(st.binary(max_size=3000))
 def test_any_bytes_give_a_seal_or_a_vds_error(raw: bytes) -> None:
@@ -360,6 +360,7 @@ _json = st.recursive(
 )
 
 
+@pytest.mark.security("B09")
 @fuzz(300)
 @given(st.data())
 def test_any_change_to_a_genuine_seal_gives_a_verdict_or_a_vds_error(
@@ -441,3 +442,33 @@ def test_after_its_key_usage_period_a_new_signer_and_csca_are_made(tmp_path: Pat
     assert len(trust) == 2
     assert verify_seal(old_seal, trust, at=later).valid  # seals signed before still verify
     assert verify_seal(second.sign(data()), trust, at=later).valid
+
+
+EC_PUBLIC_KEY = bytes.fromhex("2a8648ce3d0201")  # the OID 1.2.840.10045.2.1, DER
+
+
+@pytest.mark.security("B09")
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # the subject's common name (a UTF8String) made invalid UTF-8: cryptography
+        # parses a name only when it is first read
+        (b"VDS-NC signer", b"\xffDS-NC signer"),
+        # the key's algorithm an unknown OID (1.2.840.10045.2.99): UnsupportedAlgorithm
+        (EC_PUBLIC_KEY, EC_PUBLIC_KEY[:-1] + b"\x63"),
+        # version 4 (the INTEGER 3), which X.509 does not have: InvalidVersion
+        (bytes.fromhex("a003020102"), bytes.fromhex("a003020103")),
+        # the subject's common name a BIT STRING: TypeError from cryptography's Name
+        (b"\x0c\x1dkiosk-sim VDS-NC", b"\x03\x1d\x00iosk-sim VDS-NC"),
+    ],
+)
+def test_a_certificate_cryptography_cannot_read_is_refused_at_once(
+    seal: dict[str, Any], old: bytes, new: bytes
+) -> None:
+    # both found by fuzz/vds_seal.py
+    der = base64.urlsafe_b64decode(seal["sig"]["cer"])
+    broken = der.replace(old, new, 1)
+    assert broken != der
+    with pytest.raises(VdsError) as exc:
+        parse_seal(_edit(seal, ("sig", "cer"), _b64(broken)))
+    assert exc.value.code == VdsCode.BAD_CERTIFICATE

@@ -24,7 +24,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from certs import IssuerKey, build_bundle, qr_image, sample, sign, to_numeric, vds_pki
+from certs import (
+    IssuerKey,
+    build_bundle,
+    make_payload,
+    qr_image,
+    sample,
+    sign,
+    to_numeric,
+    vds_pki,
+)
 from certs.vds import seal_data, seal_json
 from kiosk_sim.cli import main
 from tests.conftest import Cases
@@ -147,6 +156,42 @@ def test_a_page_with_both_codes_gives_two_verdicts(
     assert "VALID  ICAO seal" in out and f"UVCI:    {CERT_ID}" in out
 
 
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`cert sample` of each kind: the simulator's own printed page as PNG and PDF."""
+    out = {}
+    for kind in ("overseas", "domestic"):
+        out[kind] = tmp_path_factory.mktemp(kind)
+        flag = ["--overseas"] if kind == "overseas" else []
+        assert main(["cert", "sample", "--out", str(out[kind]), *flag]) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", ["certificate.pdf", "certificate.png"])
+def test_the_printed_overseas_certificate_gives_two_valid_verdicts(
+    printed: dict[str, Path], capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    folder = printed["overseas"]
+    trust = ["--jwks", str(folder / "jwks.json"), "--csca", str(folder / "csca.pem")]
+    rc, verdicts = run_json(capsys, *trust, str(folder / name))
+    assert rc == 0, verdicts
+    assert sorted(v["kind"] for v in verdicts) == ["icao_seal", "shc"]
+    assert {v["certificate_id"] for v in verdicts} == {"SAMPLE-0000000001"}
+    assert {v["birth_date"] for v in verdicts} == {"1980-04-01"}
+    page = f"{folder / name}, page 1" if name.endswith(".pdf") else str(folder / name)
+    assert {v["source"] for v in verdicts} == {page}
+
+
+def test_the_printed_domestic_certificate_gives_one_verdict(
+    printed: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = printed["domestic"]
+    rc, verdicts = run_json(
+        capsys, "--jwks", str(folder / "jwks.json"), str(folder / "certificate.pdf")
+    )
+    assert rc == 0 and [v["kind"] for v in verdicts] == ["shc"]
+
+
 def test_a_seal_whose_uvci_is_not_the_cards_id_fails_both(
     issuers: Issuers, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -170,6 +215,36 @@ def test_other_birth_dates_or_no_card_id_on_one_page_fail(
     rc, verdicts = run_json(capsys, *trust(issuers), page)
     assert rc == 1 and [codes(v) for v in verdicts] == [["id_mismatch"]] * 2
     assert "names no certificate ID" in verdicts[0]["problems"][0]["message"]
+
+
+def test_a_broken_card_beside_a_seal_leaves_the_seal_valid(
+    issuers: Issuers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = issuers.page("broken.png", "shc:/" + "56" * 30, issuers.seal())  # "eee…": no JWS
+    rc, verdicts = run_json(capsys, *trust(issuers), page)
+    card, seal = sorted(verdicts, key=lambda v: v["kind"] == "icao_seal")
+    assert rc == 1 and codes(card) == ["malformed_jws"] and seal["status"] == "valid"
+
+
+def test_a_seal_beside_two_other_cards_is_told_once(
+    issuers: Issuers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = issuers.page("three.png", issuers.shc("1"), issuers.shc("2"), issuers.seal())
+    rc, verdicts = run_json(capsys, *trust(issuers), page)
+    assert rc == 1 and [codes(v) for v in verdicts] == [["id_mismatch"]] * 3
+
+
+def test_a_cards_warnings_are_shown(issuers: Issuers, tmp_path: Path) -> None:
+    """An issuer that revokes (crlVersion) with no revocation list given: valid, with a warning."""
+    jwks = issuers.shc_key.jwks()
+    jwks["keys"][0]["crlVersion"] = 1
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
+    bundle = build_bundle(sample.person(), sample.doses(1))
+    jws = issuers.shc_key.sign_compact(make_payload(sample.ISS, bundle, rid="r1"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["cert", "verify", "--jwks", str(tmp_path / "jwks.json"), jws]) == 0
+    assert "warning: " in out.getvalue() and "[revocation_unchecked]" in out.getvalue()
 
 
 def test_codes_of_two_arguments_are_not_cross_checked(
@@ -230,7 +305,7 @@ def test_bad_input_gets_a_reason_and_exit_1_or_2(
     huge["data"]["msg"]["pad"] = "x" * 20_000
     (tmp_path / "huge.json").write_text(json.dumps(huge))
     cases = [
-        ([seal[:-5]], 2, "not JSON"),
+        ([seal[:-5]], 2, "is not strict JSON"),
         ([wrong_alg], 1, "bad_alg"),
         (["--csca", str(tmp_path / "not-x509.pem"), seal], 2, "holds no readable certificate"),
         ([str(tmp_path / "huge.json")], 1, "too_large"),
@@ -263,6 +338,26 @@ def test_a_reader_that_leaves_early_gets_no_traceback(issuers: Issuers, unbuffer
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
     assert proc.returncode == 141
+
+
+@pytest.mark.parametrize(
+    ("closed", "arg", "rc"), [("<&-", "SHC", 0), ("<&-", "-", 2), (">&-", "SHC", 0)]
+)
+def test_a_closed_standard_stream_is_no_traceback(
+    issuers: Issuers, closed: str, arg: str, rc: int
+) -> None:
+    """`kiosk-sim cert verify … <&-` or `>&-`: Python then has no sys.stdin or sys.stdout."""
+    command = ["cert", "verify", "--jwks", issuers.jwks, issuers.shc() if arg == "SHC" else arg]
+    run = subprocess.run(
+        ["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "kiosk_sim.cli", *command],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert "Traceback" not in run.stderr and run.returncode == rc, run.stderr
+    assert rc == 0 or "standard input is closed" in run.stderr
 
 
 # --- the argument parser on anything ----------------------------------------------------------

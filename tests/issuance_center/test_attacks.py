@@ -82,11 +82,12 @@ def refused(
     detail: str | None = None,
     secrets: tuple[str, ...] = personal_data(HOLDER),
 ) -> str:
-    """The answer is ``status``/``code`` (and ``detail``), the center's last log line says so,
+    """The answer is ``status``/``code`` (and ``detail``, the downstream code passed on in
+    ``details``), the center's last log line says so,
     and neither holds personal data. Returns the log line."""
     assert (resp.status_code, resp.json["error"]) == (status, code), resp.json
     if detail is not None:
-        assert resp.json["detail"] == detail
+        assert resp.json["details"] == [{"error": detail}]
     line = log.lines()[-1]  # the test client runs the request in this thread: it is the last
     assert f"status={status}" in line and f"outcome={code}" in line, line
     assert f"detail={detail or '-'}" in line, line
@@ -210,7 +211,7 @@ def test_card_files_edited_by_one_byte_are_refused(
         data[at] ^= 0x01 if at % 2 else 0x80
         resp = submit(client, sid, to_wire(dataclasses.replace(files, **{name: bytes(data)})))
         assert resp.status_code == 422, (at, resp.json)
-        detail = resp.json["detail"]
+        detail = resp.json["details"][0]["error"]
         assert detail in CARD_CODES | {"malformed_data"}, (at, detail)
         refused(resp, center_log, 422, "card_invalid", detail)
         seen.add(detail)

@@ -252,9 +252,16 @@ def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[Ki
     )
     opened = record_sessions(app.extensions["kiosk_flow"].center)
     server = Server(app, "127.0.0.1", 0, None, name="kiosk").start()
+    # urllib3 logs each retry with its exception, whose traceback holds the calling frames
+    # (a kiosk job's, with its visit); pytest keeps every record until the test ends, which
+    # would keep a visit alive that the kiosk let go of (Visit.dropped)
+    urllib3_log = logging.getLogger("urllib3")
+    level = urllib3_log.level
+    urllib3_log.setLevel(logging.ERROR)
     try:
         yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer, terminal, opened)
     finally:
+        urllib3_log.setLevel(level)
         app.extensions["kiosk_watcher"].stop()
         server.stop()
 

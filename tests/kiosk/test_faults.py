@@ -15,7 +15,6 @@ of a running pcscd 1.9 built for libudev, so pcscd is restarted without it.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import signal
@@ -34,14 +33,24 @@ from card_reader.pcsc import list_readers
 from card_reader.softcard import FaultyCard, VpcdBridge
 from kiosk.center import CenterClient
 from kiosk.flow import Flow
+from kiosk.payment import SimulatedTerminal
 from kiosk.printer import SimulatedPrinter
 
 from ..card_reader.test_pcsc import READER, inserted, pcscd  # noqa: F401 - skips without pcscd
-from .conftest import KioskUnderTest, System, running_kiosk, start_center
+from .conftest import (
+    KioskUnderTest,
+    System,
+    Visit,
+    paid,
+    record_sessions,
+    refunded,
+    running_kiosk,
+    start_center,
+)
 from .relay import Relay
 from .test_browser import NIIHAMA, choose_and_pay, enter_pin, screen, through_pin
 
-pytestmark = pytest.mark.pcsc
+pytestmark = [pytest.mark.pcsc, pytest.mark.usefixtures("nothing_personal_written")]
 
 CENTER_TIMEOUT = 2.0  # the kiosk's wait for the center
 VRS_TIMEOUT = 0.8  # the center's wait for VRS: shorter, so that a slow VRS is named as such
@@ -64,6 +73,11 @@ class Stack:
 
     def sessions(self) -> int:
         return len(self.app.extensions["center"].sessions)
+
+    def forgot(self, visit: Visit) -> bool:
+        """The center's own store (the one running now) holds none of the visit's sessions."""
+        store = self.app.extensions["center"].sessions
+        return not any(sid in store for sid in visit.sessions())
 
     def restart_center(self) -> None:
         """The center's process restarts: its connections end, its memory starts empty."""
@@ -213,15 +227,23 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
-def assert_wiped(flow: Flow, printer: SimulatedPrinter, stack: Stack | None = None) -> None:
-    """Nothing of the visit is left: the kiosk's transaction, its tray, the center's session."""
-    st = flow.state()
-    left = {k: st[k] for k in ("tries", "municipality", "kind", "charged", "tray")}
-    assert left == {"tries": None, "municipality": None, "kind": None, "charged": 0, "tray": 0}
-    assert st["municipalities"] == [] and st["copies"] == 1
-    assert flow._txn.transport is None and printer.tray == []
+def assert_wiped(
+    visit: Visit,
+    printer: SimulatedPrinter,
+    stack: Stack | None = None,
+    *,
+    sessions: int = 1,
+    charged: int = 0,
+) -> None:
+    """Nothing of the visit is left and nothing was taken: the kiosk's memory of it, its tray,
+    the center's session (``sessions`` were opened), and the payment terminal's records (an
+    amount held when the resident paid, ``charged`` yen, released)."""
+    assert eventually(visit.dropped), "the kiosk still holds the visit"
+    assert printer.tray == []
+    assert visit.payments() == (refunded(charged) if charged else [])
+    assert len(visit.sessions()) == sessions, visit.sessions()
     if stack is not None:  # the kiosk cancels off the screen's path: give it a moment
-        assert eventually(lambda: stack.sessions() == 0), "the center still holds the session"
+        assert eventually(lambda: stack.forgot(visit)), "the center still holds the session"
 
 
 def read_and_remove(system: System, page: Any, holder: Any) -> None:
@@ -243,16 +265,18 @@ def up_to_payment(page: Any) -> None:
     screen(page, "payment")
 
 
-def next_resident_gets_a_certificate(system: System, page: Any) -> None:
+def next_resident_gets_a_certificate(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     """The kiosk is usable again: OK on the message, then a whole issuance."""
     if page.get_attribute("main", "data-screen") in ("error", "cancelled"):
         page.click("[data-action=ok]")
     screen(page, "welcome")
     holder = system.people[1]
     read_and_remove(system, page, holder)
+    visit = kiosk.visit()
     choose_and_pay(page, "domestic")
     screen(page, "done", 30000)
     assert page.get_attribute("[data-charged]", "data-charged") == "120"
+    assert visit.payments() == paid(120)
     page.click("[data-action=taken]")
     screen(page, "welcome")
 
@@ -270,9 +294,16 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, 
     center = CenterClient(
         stack.link.url, (str(cert), str(key)), str(system.kiosk_ca.cert_path), CENTER_TIMEOUT
     )
+    opened = record_sessions(center)
     printer = SimulatedPrinter()
     cards: list[Any] = []
-    flow = Flow(center, printer, "memory", connect=lambda _r: InMemoryTransport(cards.pop()))
+    flow = Flow(
+        center,
+        printer,
+        "memory",
+        connect=lambda _r: InMemoryTransport(cards.pop()),
+        terminal=SimulatedTerminal(),
+    )
 
     def until(*screens: str) -> str:
         assert eventually(lambda: flow.screen in screens), (flow.screen, screens)
@@ -301,19 +332,23 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, 
     assert visit(clean) == "remove_card"
     flow.card_event(False)
     flow.act("cancel")
+    flow.act("ok")
     # SELECT, tries left, VERIFY, EF 0001-0004 and 0007 (1+1+2+3+1 reads), the signature
     assert clean.count == 14
     for at in range(1, clean.count + 1):
         cases()
         card = FaultyCard(system.card(holder), remove_at=at)
+        this = Visit(flow, opened)  # on welcome, before the card: see Visit
         assert visit(card) == "cancelled", at
         flow.card_event(False)  # and the watcher sees the reader empty
         st = flow.state()
         assert st["code"] == "card_removed" and free(st["message"]), at
         assert card.count == at  # not one APDU more after the card was gone
-        assert_wiped(flow, printer, stack)
+        # the session is opened once the SELECT answered
+        assert_wiped(this, printer, stack, sessions=0 if at == 1 else 1)
         next_resident()
     # the last of them goes on to a certificate
+    this = Visit(flow, opened)
     assert visit(system.card(holder)) == "remove_card"
     flow.card_event(False)
     until("municipality")
@@ -322,7 +357,7 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, 
     for action in ("domestic", "next", "next", "pay"):
         flow.act(action)
     until("done")
-    assert flow.state()["charged"] == 120 and len(printer.tray) == 1
+    assert this.payments() == paid(120) and len(printer.tray) == 1
 
 
 @pytest.mark.security("F01")
@@ -335,13 +370,15 @@ def test_the_card_pulled_through_the_reader(
     cases()
     holder = system.people[1]
     card = FaultyCard(system.card(holder), remove_at=at)
+    screen(page, "welcome")
+    visit = kiosk.visit()
     with placed(card):
         if at > 1:
             through_pin(page, holder.pin)
         text = said(page, "card_removed", "cancelled")
     assert card.count == at  # pulled at that very APDU
     assert free(text) and "取り外された" in text["ja"] and "removed" in text["en"]
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
+    assert_wiped(visit, kiosk.printer, stack, sessions=0 if at == 1 else 1)
     page.click("[data-action=ok]")
     screen(page, "welcome")
     with placed(system.card(holder)):  # the next card is read and a new visit opened
@@ -372,14 +409,15 @@ def test_the_reader_unplugged_idle_and_mid_visit(
         screen(page, "menu")
         page.click("[data-action=covid-certificate]")
         screen(page, "pin")
+        visit = kiosk.visit()
         pcscd_ctl.restart(reader=False, sig=signal.SIGKILL)
         text = said(page, "reader_unavailable")
     assert free(text) and "読み取り機" in text["ja"] and "reader" in text["en"]
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
+    assert_wiped(visit, kiosk.printer, stack)
     page.click("[data-action=ok]")  # still no reader: out of service, not "place your card"
     screen(page, "out_of_service")
     pcscd_ctl.restart(reader=True, sig=signal.SIGKILL)
-    next_resident_gets_a_certificate(system, page)
+    next_resident_gets_a_certificate(system, kiosk, page)
 
 
 @pytest.mark.security("F03")
@@ -398,10 +436,11 @@ def test_pcscd_restarted_mid_visit_and_idle(
         screen(page, "menu")
         page.click("[data-action=covid-certificate]")
         screen(page, "pin")
+        visit = kiosk.visit()
         pcscd_ctl.restart(sig=signal.SIGTERM)
         text = said(page, "reader_unavailable")
     assert free(text)
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
+    assert_wiped(visit, kiosk.printer, stack)
     page.click("[data-action=ok]")
     screen(page, "welcome")
     # idle, a crash (SIGKILL) and a start: the watcher finds the new pcscd by itself
@@ -421,8 +460,10 @@ def test_pcscd_restarted_mid_visit_and_idle(
     )
     assert watcher < 2.0 and menu < 3.0
     screen(page, "municipality")
+    visit = kiosk.visit()
     choose_and_pay(page, "domestic")
     screen(page, "done", 30000)
+    assert visit.payments() == paid(120)
     page.click("[data-action=taken]")
     screen(page, "welcome")
 
@@ -438,6 +479,7 @@ def test_vrs_slow(
     within the limit: the visit goes through."""
     cases()
     read_and_remove(system, page, system.people[1])
+    visit = kiosk.visit()
     stack.vrs.latency = 3 * VRS_TIMEOUT
     t0 = time.monotonic()
     page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
@@ -449,10 +491,10 @@ def test_vrs_slow(
     # the center's own limit ended it, before the kiosk's (which would name the center)
     assert VRS_TIMEOUT <= time.monotonic() - t0 < CENTER_TIMEOUT
     assert free(said(page, "vrs_unavailable"))
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
+    assert_wiped(visit, kiosk.printer, stack)
     cases()
     stack.vrs.latency = VRS_TIMEOUT / 3
-    next_resident_gets_a_certificate(system, page)
+    next_resident_gets_a_certificate(system, kiosk, page)
 
 
 @pytest.mark.security("F05")
@@ -460,12 +502,13 @@ def test_vrs_down_at_the_eligibility_check(
     system: System, stack: Stack, kiosk: KioskUnderTest, page: Any
 ) -> None:
     read_and_remove(system, page, system.people[1])
+    visit = kiosk.visit()
     stack.vrs.down()
     page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
     assert free(said(page, "vrs_unavailable"))
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
+    assert_wiped(visit, kiosk.printer, stack)
     stack.vrs.up()
-    next_resident_gets_a_certificate(system, page)
+    next_resident_gets_a_certificate(system, kiosk, page)
 
 
 @pytest.mark.security("F06")
@@ -475,23 +518,26 @@ def test_vrs_restarted_between_eligibility_and_issuance(
     # still restarting when the resident pays: a clear message, nothing charged
     cases()
     read_and_remove(system, page, system.people[1])
+    visit = kiosk.visit()
     up_to_payment(page)
     stack.vrs.down()
     page.click("[data-action=pay]")
     assert free(said(page, "vrs_unavailable", timeout=30000))
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
+    assert_wiped(visit, kiosk.printer, stack, charged=120)
     stack.vrs.up()
     page.click("[data-action=ok]")
     # back before the resident pays: the center's connections to the old process are dead,
     # it connects anew and the certificate is issued
     cases()
     read_and_remove(system, page, system.people[1])
+    visit = kiosk.visit()
     up_to_payment(page)
     stack.vrs.down()
     stack.vrs.up()
     page.click("[data-action=pay]")
     screen(page, "done", 30000)
     assert page.get_attribute("[data-charged]", "data-charged") == "120"
+    assert visit.payments() == paid(120)
     page.click("[data-action=taken]")
     screen(page, "welcome")
 
@@ -505,6 +551,7 @@ def test_the_center_slow(
 ) -> None:
     cases()
     read_and_remove(system, page, system.people[1])
+    visit = kiosk.visit()
     stack.link.latency = CENTER_TIMEOUT + 1.5
     t0 = time.monotonic()
     page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
@@ -515,11 +562,11 @@ def test_the_center_slow(
     page.wait_for_selector("main[data-screen=error][data-code=center_unavailable]")
     assert CENTER_TIMEOUT <= time.monotonic() - t0 < CENTER_TIMEOUT + 1.0  # not a moment longer
     assert free(said(page, "center_unavailable"))
-    assert_wiped(kiosk.flow, kiosk.printer)
+    assert_wiped(visit, kiosk.printer)
     stack.link.latency = 0.0
-    next_resident_gets_a_certificate(system, page)
+    next_resident_gets_a_certificate(system, kiosk, page)
     # the cancel the slow link lost was sent again with the next visit
-    assert eventually(lambda: stack.sessions() == 0)
+    assert eventually(lambda: stack.forgot(visit))
 
 
 @pytest.mark.security("F08")
@@ -530,25 +577,28 @@ def test_the_center_down(
     # a card placed while the center is down
     cases()
     stack.link.down()
+    screen(page, "welcome")
+    visit = kiosk.visit()
     with placed(system.card(holder)):
         assert free(said(page, "center_unavailable"))
         assert page.is_visible("#reminder")  # and the card is not forgotten
-    assert_wiped(kiosk.flow, kiosk.printer)
+    assert_wiped(visit, kiosk.printer, sessions=0)
     page.click("[data-action=ok]")
     stack.link.up()
     # down when the resident pays: nothing issued, nothing charged
     cases()
     read_and_remove(system, page, holder)
+    visit = kiosk.visit()
     up_to_payment(page)
     stack.link.down()
     page.click("[data-action=pay]")
     assert free(said(page, "center_unavailable"))
-    assert_wiped(kiosk.flow, kiosk.printer)
-    assert stack.sessions() == 1  # the center never heard of the end of that visit ...
+    assert_wiped(visit, kiosk.printer, charged=120)
+    assert not stack.forgot(visit)  # the center never heard of the end of that visit ...
     stack.link.up()
     # ... until the link was back: the kiosk sends the cancel again by itself, no visit needed
-    assert eventually(lambda: stack.sessions() == 0)
-    next_resident_gets_a_certificate(system, page)
+    assert eventually(lambda: stack.forgot(visit))
+    next_resident_gets_a_certificate(system, kiosk, page)
 
 
 @pytest.mark.security("F09")
@@ -557,12 +607,13 @@ def test_the_center_restarted_mid_visit(
 ) -> None:
     """The center keeps sessions in memory: after its restart the visit is unknown there."""
     read_and_remove(system, page, system.people[1])
+    visit = kiosk.visit()
     stack.restart_center()
     page.click(f"[data-action=municipality][data-value='{NIIHAMA}']")
     text = said(page, "session_unknown")
     assert free(text) and "やり直して" in text["ja"] and "start again" in text["en"]
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
-    next_resident_gets_a_certificate(system, page)
+    assert_wiped(visit, kiosk.printer, stack)
+    next_resident_gets_a_certificate(system, kiosk, page)
 
 
 # --- F10: the printer
@@ -583,24 +634,11 @@ def test_the_printer_failing_on_the_second_of_three_copies(
 
     kiosk.printer.print_page = jams_on_the_second  # type: ignore[method-assign]
     read_and_remove(system, page, system.people[1])
+    visit = kiosk.visit()
     choose_and_pay(page, "domestic", copies=3)
     text = said(page, "print_failed", timeout=30000)
     assert free(text) and len(printed) == 2  # the third copy was not even tried
-    assert_wiped(kiosk.flow, kiosk.printer, stack)
+    # one copy came out, yet the whole hold is released: see kiosk.flow._issue_and_print
+    assert_wiped(visit, kiosk.printer, stack, charged=360)
     kiosk.printer.print_page = real  # type: ignore[method-assign]
-    next_resident_gets_a_certificate(system, page)
-
-
-def test_zz_the_faults_wrote_nothing_personal(system: System) -> None:
-    """The kiosk's and the center's logs after every fault above: no resident's data."""
-    blob = b"".join(
-        p.read_bytes()
-        for d in ("kiosk", "center", "logs")
-        for p in (system.root / d).rglob("*")
-        if p.is_file() and "prints" not in p.parts
-    )
-    assert b"screen=" in blob
-    for r in system.people:
-        for secret in r.secrets():
-            assert secret.encode() not in blob, secret
-    assert base64.b64encode(system.people[1].my_number.encode()) not in blob
+    next_resident_gets_a_certificate(system, kiosk, page)

@@ -9,10 +9,11 @@ import pytest
 from card_reader import ErrorCode
 from issuance_center.errors import Code as CenterCode
 from kiosk import messages
+from kiosk.errors import Code as KioskCode
 from vrs.errors import Code as VrsCode
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-# vrs_refused never reaches the resident as such: the center puts VRS's own code in `detail`
+# vrs_refused never reaches the resident as such: the center passes VRS's own code on in `details`
 CENTER_CODES = [c.value for c in CenterCode if c is not CenterCode.VRS_REFUSED]
 KIOSK_CODES = [
     "center_unavailable",
@@ -68,3 +69,22 @@ def test_a_visit_the_center_lost_is_not_blamed_on_the_resident() -> None:
     text = messages.error_text("session_unknown")
     assert "時間切れ" not in text["ja"] and "time ran out" not in text["en"]
     assert "やり直して" in text["ja"] and "start again" in text["en"]
+
+
+def test_the_kiosks_codes_are_the_codes_it_has_words_for() -> None:
+    """KioskError takes a Code: one with its own words, or UNFORESEEN (the generic words)."""
+    assert set(messages.ERRORS) == set(KioskCode) - {KioskCode.UNFORESEEN}
+    assert messages.error_text(KioskCode.UNFORESEEN) == messages.GENERIC
+    assert set(messages.CARD_CODES.values()) <= set(KioskCode)
+
+
+@pytest.mark.parametrize(
+    ("answered", "code"),
+    [
+        ("no_record", KioskCode.NO_RECORD),
+        (None, KioskCode.CENTER_UNAVAILABLE),
+        ("newer", KioskCode.UNFORESEEN),
+    ],
+)
+def test_a_code_the_center_answered_becomes_the_kiosks(answered: object, code: KioskCode) -> None:
+    assert KioskCode.of(answered) is code

@@ -11,7 +11,7 @@ from certs import IssuerKey
 from vrs import Vrs, create_app
 from vrs.crypto import MasterKey
 from vrs.demo import MUNICIPALITIES, Resident, csv_rows, residents
-from vrs.records import IMPORT_COLUMNS
+from vrs.ledger_rows import IMPORT_COLUMNS
 from vrs.staff import StaffService
 from vrs.storage import SQLiteStorage
 

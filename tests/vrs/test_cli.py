@@ -12,10 +12,15 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk_sim import cli
+from vrs import VrsError
 from vrs.demo import Resident, csv_rows, residents
-from vrs.records import EXPORT_COLUMNS, IMPORT_COLUMNS
+from vrs.errors import Code
+from vrs.ledger import ledger_text
+from vrs.ledger_rows import EXPORT_COLUMNS, IMPORT_COLUMNS
 
 from .conftest import Login
 
@@ -271,3 +276,26 @@ def test_the_staff_web_import_decodes_as_the_command_does(app: Flask, staff: Log
         "/staff/import", data=ledger(people(1)).encode("utf-16"), content_type="text/csv"
     )
     assert resp.status_code == 422 and "neither UTF-8 nor Shift_JIS" in resp.json["message"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=600),
+        st.text(max_size=300).map(lambda t: t.encode("utf-8")),
+        st.text(alphabet="髙橋花子見本,\n0123", max_size=200).map(lambda t: t.encode("cp932")),
+    ),
+    encoding=st.sampled_from([None, "utf-8", "cp932", "sjis", "latin-1"]),
+)
+def test_any_bytes_become_text_or_a_vrs_error_and_nothing_else(
+    data: bytes, encoding: str | None
+) -> None:
+    try:
+        with ledger_text(io.BytesIO(data), encoding) as text:
+            decoded = text.read()
+    except VrsError as exc:
+        assert exc.code is Code.IMPORT_REJECTED
+        return
+    # what passed is the file's exact text in one of the two encodings
+    assert decoded in {data.decode(c, "replace") for c in ("utf-8-sig", "cp932")}
+    assert "\x00" not in decoded

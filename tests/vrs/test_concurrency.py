@@ -164,11 +164,11 @@ def test_issuance_signs_outside_the_write_transaction_and_rechecks_the_person_in
     center: Any, loaded: Vrs, people: list[Resident], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Signing (CPU) holds no lock; a person erased meanwhile gets nothing recorded, a clean 404."""
-    from vrs import records
+    from vrs import issuance
 
     holder = holder_in(people)
     row, _ = loaded.area(NIIHAMA).find(holder.my_number)  # type: ignore[misc]
-    real_sign, locked = records.sign, []
+    real_sign, locked = issuance.sign, []
 
     def sign(*args: Any, **kw: Any) -> str:
         locked.append(loaded.storage.in_transaction())
@@ -176,7 +176,7 @@ def test_issuance_signs_outside_the_write_transaction_and_rechecks_the_person_in
             assert loaded.area(NIIHAMA).erase(row.id)
         return real_sign(*args, **kw)
 
-    monkeypatch.setattr(records, "sign", sign)
+    monkeypatch.setattr(issuance, "sign", sign)
     order = {
         "municipality_code": NIIHAMA,
         "my_number": holder.my_number,

@@ -34,7 +34,7 @@ CHILD = """
 import sys
 from pathlib import Path
 from certs import IssuerKey
-from vrs import Vrs, records
+from vrs import Vrs, ledger_import
 from vrs.crypto import MasterKey
 from vrs.storage import SQLiteStorage
 
@@ -48,15 +48,15 @@ def pause(word):
     sys.stdin.readline()  # wait here, mid-import, to be killed
 
 if where == "staging":
-    stage = records.Area._stage
+    stage = ledger_import.stage_batch
 
     def announce(*args):
         stage(*args)
         args[0].finish()  # the batch in the file, as a bigger import would have spilled it
         pause("staging")
 
-    records.BATCH = 400  # the kill comes after the first batch
-    records.Area._stage = staticmethod(announce)
+    ledger_import.BATCH = 400  # the kill comes after the first batch
+    ledger_import.stage_batch = announce
 else:
     merge = vrs.storage.merge
 

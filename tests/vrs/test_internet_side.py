@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from serving import CA, Server, mutual_tls_context
 from vrs import Vrs, create_app, open_vrs
+from vrs.areas import Area
 from vrs.crypto import AreaKeys, DoseKeys, MasterKey, _seal
 from vrs.demo import Resident
 from vrs.openapi import SITE_SPEC
-from vrs.records import Area
 from vrs.site import CouponDesk, create_site_app
 from vrs.staff import StaffService
 

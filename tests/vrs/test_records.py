@@ -15,7 +15,8 @@ from certs import KeySets, from_numeric, verify
 from vrs import Vrs, VrsError
 from vrs.demo import Resident
 from vrs.errors import Code
-from vrs.records import IMPORT_COLUMNS, valid_municipality_code
+from vrs.ledger_rows import IMPORT_COLUMNS
+from vrs.municipalities import valid_municipality_code
 
 from .conftest import PASSWORD, Login, ledger
 
@@ -282,10 +283,12 @@ def test_import_reports_row_errors_and_imports_nothing(vrs: Vrs, people: list[Re
 def test_an_interrupted_import_leaves_nothing_behind(
     vrs: Vrs, people: list[Resident], monkeypatch: pytest.MonkeyPatch, db_path: Path
 ) -> None:
-    from vrs import records
+    from vrs import ledger_import
     from vrs.storage import SQLiteStaging
 
-    monkeypatch.setattr(records, "BATCH", 2)  # several batches, the crash after the first ones
+    monkeypatch.setattr(
+        ledger_import, "BATCH", 2
+    )  # several batches, the crash after the first ones
     calls = 0
     real = SQLiteStaging.add_doses
 

@@ -14,8 +14,9 @@ from certs import KeySets, from_numeric, verify
 from certs.fhir import CERTIFICATE_ID_SYSTEM
 from certs.vds import VdsCode, VdsError, load_csca, parse_seal, verify_seal
 from kiosk_sim.cli import main
-from vrs import Vrs, create_app, open_vrs
+from vrs import Vrs, VrsError, create_app, open_vrs
 from vrs.demo import Resident
+from vrs.errors import Code
 
 NIIHAMA = "382051"
 
@@ -81,7 +82,7 @@ def test_if_either_signature_fails_nothing_is_recorded_or_returned(
     if failing == "seal":
         monkeypatch.setattr(loaded.seal_signer, "sign", broken)
     else:
-        monkeypatch.setattr("vrs.records.sign", broken)
+        monkeypatch.setattr("vrs.issuance.sign", broken)
     resp = issue(center, people[0], "overseas")
     assert resp.status_code == 500 and "certificates" not in resp.json
     row, _ = loaded.area(NIIHAMA).find(people[0].my_number)  # type: ignore[misc]
@@ -106,3 +107,18 @@ def test_the_instance_keeps_its_pki_and_publishes_the_csca(
     assert load_csca(pki / "csca.pem") == vrs.seal_signer.csca
     # the next start uses the same signer
     assert open_vrs(instance).seal_signer.cert == vrs.seal_signer.cert
+
+
+def test_a_damaged_signer_key_is_said_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = tmp_path / "vrs"
+    assert main(["vrs", "init", "--instance", str(instance)]) == 0
+    (instance / "vds-pki" / "signer.key.pem").write_text("not a key")
+    capsys.readouterr()
+    assert main(["vrs", "csca", "--instance", str(instance)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "barcode signer" in err and "Traceback" not in err
+    with pytest.raises(VrsError) as exc:
+        open_vrs(instance)
+    assert exc.value.code == Code.STORAGE_ERROR and "vds-pki" in exc.value.message

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from vrs import Vrs
 from vrs.demo import Resident, csv_rows
-from vrs.records import DOSE_FIELDS, IMPORT_COLUMNS
+from vrs.ledger_rows import DOSE_FIELDS, IMPORT_COLUMNS
 
 from .conftest import PASSWORD, Login
 

@@ -1,0 +1,113 @@
+"""A ledger import into one area: all rows or none, staged outside any lock, merged at once.
+
+Rows are checked and sealed as they come (``ledger_rows.person_groups``), one
+person in memory at a time, into a staging file, holding no lock: issuance and
+every other write go on meanwhile. Only a clean file is merged, in one short
+transaction with its log entry.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import TYPE_CHECKING, TextIO
+
+from .errors import Code, VrsError
+from .ledger_rows import person_groups
+from .storage import PersonRow, Staging
+
+if TYPE_CHECKING:
+    from .areas import Area
+
+BATCH = 5000  # persons staged at a time: bounds memory, not the import's size
+
+
+def import_ledger(area: Area, text: TextIO, actor: str | None = None) -> int:
+    """All rows or none: errors are reported by row number and nothing is kept.
+
+    The first bad row stops the staging; the pass goes on to report every
+    bad row. The merge, with its log entry (``actor``'s ``records.import``,
+    when given), is one transaction: a person already registered, a full disk
+    or a crash there keeps nothing, and the staging file is removed in every case.
+    """
+    errors: list[dict[str, object]] = []
+    seen: set[bytes] = set()
+    count = 0
+    keys = area.keys
+    seal_doses = keys.dose_keys().seal_doses
+    with area.storage.staging() as stage:
+        batch: list[tuple[PersonRow, bytes, bytes | None]] = []
+        dose_rows: list[tuple[str, bytes]] = []
+        for line, record, flags, doses, problem in person_groups(text):
+            if problem is None:
+                digest = keys.blind_index(record["my_number"])
+                if digest in seen:
+                    problem = "this person's rows are not together"
+                seen.add(digest)
+            if problem is not None:
+                errors.append({"row": line, "reason": problem})
+            if errors:
+                continue
+            pid = new_row_id()
+            # the coupon's own blind index: what a vaccination site looks up (M12)
+            coupon = record["ticket_number"]
+            coupon_index = keys.coupon_index(coupon) if coupon else None
+            batch.append(
+                (
+                    PersonRow(pid, area.code, keys.seal("persons", pid, record), *flags),
+                    digest,
+                    coupon_index,
+                )
+            )
+            if doses:  # all of a person's doses in one sealed list: one AES-GCM per person
+                dose_rows.append((pid, seal_doses(pid, doses)))
+            count += 1
+            if len(batch) >= BATCH:
+                stage_batch(stage, batch, dose_rows)
+        if errors:
+            raise VrsError(
+                Code.IMPORT_REJECTED,
+                f"{len(errors)} row(s) rejected; nothing was imported",
+                errors[:100],
+            )
+        stage_batch(stage, batch, dose_rows)
+        with area.storage.transaction():
+            _merge(area, stage)
+            if actor is not None:  # the rows and their log entry, or neither
+                area.vrs.log(actor, area.code, "records.import", f"{count} persons")
+    return count
+
+
+def stage_batch(
+    stage: Staging,
+    persons: list[tuple[PersonRow, bytes, bytes | None]],
+    doses: list[tuple[str, bytes]],
+) -> None:
+    """Write a batch into the staging file and empty the lists for the next one."""
+    stage.add_persons(persons)
+    stage.add_doses(doses)
+    persons.clear()
+    doses.clear()
+
+
+def _merge(area: Area, stage: Staging) -> None:
+    try:
+        area.storage.merge(stage)
+    except Exception as exc:  # sqlite3.IntegrityError and its kin in other backends
+        if "UNIQUE" in str(exc).upper() and "coupon_index" in str(exc):
+            raise VrsError(
+                Code.IMPORT_REJECTED,
+                "two persons in this area would have the same ticket_number (coupon number);"
+                " nothing was imported",
+            ) from None
+        if "UNIQUE" in str(exc).upper():
+            raise VrsError(
+                Code.IMPORT_REJECTED,
+                "a person in the file is already registered in this area; nothing was imported",
+            ) from None
+        raise
+
+
+def new_row_id() -> str:
+    """Opaque, unique, and increasing: rows append to the primary-key B-tree."""
+    return f"{time.time_ns():016x}{secrets.token_hex(4)}"
