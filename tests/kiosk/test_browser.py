@@ -386,6 +386,7 @@ def test_the_kiosk_sends_only_the_chips_data_and_the_choices(
     with inserted(card):
         through_pin(page, holder.pin)
         screen(page, "remove_card")
+    screen(page, "municipality")  # the watcher saw the card go
     # a choice the screen never offered, forced through the kiosk's own API, goes nowhere
     requests.post(
         f"{kiosk.url}/api/action", json={"action": "municipality", "value": SAIJO}, timeout=5
