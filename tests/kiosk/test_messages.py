@@ -88,3 +88,13 @@ def test_the_kiosks_codes_are_the_codes_it_has_words_for() -> None:
 )
 def test_a_code_the_center_answered_becomes_the_kiosks(answered: object, code: KioskCode) -> None:
     assert KioskCode.of(answered) is code
+
+
+def test_the_kiosk_finds_vrs_code_behind_the_centers_refusal() -> None:
+    """The center's answer as it builds it; the kiosk's words are chosen by VRS's code in it."""
+    from issuance_center.errors import CenterError
+    from kiosk.center import passed_on
+
+    answer = CenterError(CenterCode.VRS_REFUSED, "refused", "moved_out").to_json()
+    assert KioskCode.of(passed_on(answer)) is KioskCode.MOVED_OUT
+    assert passed_on({"error": "vrs_refused", "message": "refused"}) is None
