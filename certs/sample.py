@@ -63,11 +63,11 @@ def printable(
     )
 
 
-def seal(certificate_id: str, signer: SealSigner, n: int = 3) -> dict[str, Any]:
-    """The overseas sample's ICAO VDS-NC seal, signed by ``signer``."""
+def seal_payload(certificate_id: str, n: int = 3) -> dict[str, Any]:
+    """The ``data`` of the overseas sample's ICAO VDS-NC seal (unsigned), with ``n`` doses."""
     p = person(overseas=True)
     assert p.romanized_family and p.passport_number
-    data = seal_data(
+    return seal_data(
         uvci=certificate_id,
         family=p.romanized_family,
         given=p.romanized_given,
@@ -76,4 +76,8 @@ def seal(certificate_id: str, signer: SealSigner, n: int = 3) -> dict[str, Any]:
         doses=doses(n),
         centre=PERFORMER,
     )
-    return signer.sign(data)
+
+
+def seal(certificate_id: str, signer: SealSigner, n: int = 3) -> dict[str, Any]:
+    """The overseas sample's ICAO VDS-NC seal, signed by ``signer``."""
+    return signer.sign(seal_payload(certificate_id, n))

@@ -30,7 +30,7 @@ with atheris.instrument_imports(include=["certs"]):
         vds_pki,
     )
     from certs.inputs import Kind, from_bytes, from_text, is_value
-    from certs.vds import parse_seal, seal_data, seal_json
+    from certs.vds import parse_seal, seal_json
     from certs.verdicts import Status, Trust, judge
 
 import _harness
@@ -55,17 +55,8 @@ def genuine() -> Genuine:
     now = clock.now()
     csca_key, csca = vds_pki.make_csca(now)
     signer = vds_pki.make_signer(csca_key, csca, now)
+    data = sample.seal_payload(UVCI, 3)
     p = sample.person(overseas=True)
-    assert p.romanized_family and p.passport_number
-    data = seal_data(
-        uvci=UVCI,
-        family=p.romanized_family,
-        given=p.romanized_given,
-        birth_date=p.birth_date,
-        passport_number=p.passport_number,
-        doses=sample.doses(3),
-        centre="MHLW_Gov_of_JAPAN",
-    )
     bundle = build_bundle(p, sample.doses(3), overseas=True, certificate_id=UVCI)
     jws = shc.issuer.sign_compact(make_payload(sample.ISS, bundle))
     return Genuine(Trust(shc.keys, [csca]), seal_json(signer.sign(data)), jws, shc.jwss | {jws})

@@ -54,17 +54,7 @@ def pki() -> Pki:
 
 
 def data(uvci: str = "3820590123456789") -> dict[str, Any]:
-    p = sample.person(overseas=True)
-    assert p.romanized_family and p.passport_number
-    return seal_data(
-        uvci=uvci,
-        family=p.romanized_family,
-        given=p.romanized_given,
-        birth_date=p.birth_date,
-        passport_number=p.passport_number,
-        doses=sample.doses(3),
-        centre="MHLW_Gov_of_JAPAN",
-    )
+    return sample.seal_payload(uvci, 3)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from certs import (
     to_numeric,
     vds_pki,
 )
-from certs.vds import seal_data, seal_json
+from certs.vds import seal_json
 from kiosk_sim.cli import main
 from tests.conftest import Cases
 from tests.hypothesis_profiles import fuzz
@@ -60,17 +60,7 @@ class Issuers:
         return to_numeric(sign(self.shc_key, sample.ISS, bundle))
 
     def seal(self, uvci: str = CERT_ID, **changes: Any) -> str:
-        p = sample.person(overseas=True)
-        assert p.romanized_family and p.passport_number
-        data = seal_data(
-            uvci=uvci,
-            family=p.romanized_family,
-            given=p.romanized_given,
-            birth_date=p.birth_date,
-            passport_number=p.passport_number,
-            doses=sample.doses(2),
-            centre="MHLW_Gov_of_JAPAN",
-        )
+        data = sample.seal_payload(uvci, 2)
         seal = self.signer.sign(data)
         for key, value in changes.items():
             seal["sig"][key] = value
