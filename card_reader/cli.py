@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import files, mynumber
@@ -23,7 +24,7 @@ VPCD_PORT = 0x8C7B  # Debian's /etc/reader.conf.d/vpcd: slot 0; slot 1 is the ne
 EXIT_OK, EXIT_FAIL, EXIT_UNVERIFIED = 0, 1, 4
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     card = sub.add_parser("card", help="My Number Card: readers, probe, read, emulate")
     cmds = card.add_subparsers(dest="card_command", required=True, metavar="COMMAND")
 
@@ -70,14 +71,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_emulate)
 
 
-def _out(args: argparse.Namespace, data: dict, lines: list[str]) -> None:
+def _out(args: argparse.Namespace, data: Mapping[str, object], lines: list[str]) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else "\n".join(lines))
 
 
-def _fail(args: argparse.Namespace, exc: CardError, extra: dict | None = None) -> int:
+def _fail(
+    args: argparse.Namespace, exc: CardError, extra: Mapping[str, object] | None = None
+) -> int:
     data = {"ok": False, "error": exc.code.value, "message": exc.message, **(extra or {})}
-    if getattr(exc, "tries_left", None) is not None:
-        data["tries_left"] = exc.tries_left  # type: ignore[attr-defined]
+    if isinstance(exc, PinError) and exc.tries_left is not None:
+        data["tries_left"] = exc.tries_left
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
@@ -222,7 +225,7 @@ def cmd_read(args: argparse.Namespace) -> int:
 def cmd_emulate(args: argparse.Namespace) -> int:
     from serving import home, setup_logging
 
-    from .softcard import run_emulator  # the software card is only needed here
+    from .softcard import Profile, run_emulator  # the software card is only needed here
 
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     instance = args.instance or home()
@@ -232,9 +235,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     if args.control is not None:
         return _emulate_controlled(args, instance, state)
 
-    def ready(profile: object) -> None:
+    def ready(profile: Profile) -> None:
         if args.profile is None:
-            print(f"software card inserted (demo holder, PIN {profile.pin})", flush=True)  # type: ignore[attr-defined]
+            print(f"software card inserted (demo holder, PIN {profile.pin})", flush=True)
         else:
             print("software card inserted", flush=True)
 

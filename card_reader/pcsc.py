@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from smartcard import scard
 
@@ -143,17 +143,18 @@ class _Worker:
                 self.busy = False
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
-        out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        out: queue.SimpleQueue[tuple[Literal[True], T] | tuple[Literal[False], BaseException]]
+        out = queue.SimpleQueue()
         self._jobs.put((fn, out))
         try:
-            ok, value = out.get(timeout=timeout)
+            result = out.get(timeout=timeout)
         except queue.Empty:
             raise TransportError(
                 ErrorCode.TIMEOUT, f"the card did not answer within {timeout:g} s"
             ) from None
-        if not ok:
-            raise value
-        return value
+        if not result[0]:
+            raise result[1]
+        return result[1]
 
     def stop(self, last: Callable[[], Any] | None = None) -> None:
         """Ends the thread, after ``last`` (run after any call still in flight here)."""
@@ -189,13 +190,14 @@ class PcscTransport(Transport):
         self._close_pending = False
         self._card: int | None = None
         self._worker: _Worker | None = None
-        self._ctx = _Context()
+        self._ctx: _Context | None = None  # None once closed
+        self._ctx = ctx = _Context()
         try:
-            self.reader = self._find_reader(reader, wait)
+            self.reader = self._find_reader(ctx, reader, wait)
             mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
             self._card, self._protocol = _check(
                 scard.SCardConnect(
-                    self._ctx.handle,
+                    ctx.handle,
                     self.reader,
                     mode,
                     scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
@@ -208,10 +210,10 @@ class PcscTransport(Transport):
             self.close()
             raise
 
-    def _find_reader(self, wanted: str | None, wait: float) -> str:
+    def _find_reader(self, ctx: _Context, wanted: str | None, wait: float) -> str:
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
-            names = every = self._ctx.readers()
+            names = every = ctx.readers()
             if wanted is not None:
                 names = [n for n in names if n == wanted] or [n for n in names if wanted in n]
                 if not names and time.monotonic() >= deadline:
@@ -220,7 +222,7 @@ class PcscTransport(Transport):
                     raise TransportError(
                         ErrorCode.NO_READER, f"no reader named {wanted!r}; readers: {there}"
                     )
-            for name, (state, _) in self._ctx.states(names).items():
+            for name, (state, _) in ctx.states(names).items():
                 if state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE:
                     return name
             left = deadline - time.monotonic()
@@ -231,7 +233,7 @@ class PcscTransport(Transport):
             # sleep on pcscd's own change notification, a slice at a time so new readers count too
             current = [(n, scard.SCARD_STATE_EMPTY) for n in names]
             if current:
-                scard.SCardGetStatusChange(self._ctx.handle, int(min(left, 0.25) * 1000), current)
+                scard.SCardGetStatusChange(ctx.handle, int(min(left, 0.25) * 1000), current)
             else:
                 time.sleep(min(left, 0.25))
 
@@ -252,21 +254,21 @@ class PcscTransport(Transport):
                     self._close_now()
 
     def _transmit(self, apdu: bytes) -> bytes:
-        if self._card is None:
+        if self._card is None or self._ctx is None:  # both None once closed
             raise TransportError(ErrorCode.NO_CARD, "not connected to a card")
-        card, proto, cmd = self._card, self._protocol, list(apdu)
+        ctx, card, proto, cmd = self._ctx, self._card, self._protocol, list(apdu)
         if self._worker is None or self.timeout is None:
             result = scard.SCardTransmit(card, proto, cmd)
         else:
             result = self._worker.call(lambda: scard.SCardTransmit(card, proto, cmd), self.timeout)
         resp = bytes(_check(result, "transmit"))
-        if not resp and self._removal_confirmed(REMOVAL_GRACE):
+        if not resp and self._removal_confirmed(ctx, REMOVAL_GRACE):
             # vpcd (and some readers) hand back an empty answer when the card
             # leaves mid-command; pcscd confirms the removal at its next poll
             raise TransportError(ErrorCode.CARD_REMOVED, "the card was removed")
         return resp
 
-    def _removal_confirmed(self, within: float) -> bool:
+    def _removal_confirmed(self, ctx: _Context, within: float) -> bool:
         deadline = time.monotonic() + within
         while True:
             hresult = scard.SCardStatus(self._card)[0]
@@ -276,13 +278,15 @@ class PcscTransport(Transport):
             if left <= 0:
                 return False
             scard.SCardGetStatusChange(
-                self._ctx.handle,
+                ctx.handle,
                 int(min(left, 0.1) * 1000),
                 [(self.reader, scard.SCARD_STATE_PRESENT)],
             )
 
     def card_present(self) -> bool:
         """Asks pcscd (not the card) whether the card is still in the reader."""
+        if self._ctx is None:  # closed
+            return False
         try:
             state, _ = self._ctx.states([self.reader]).get(self.reader, (0, b""))
         except TransportError:
@@ -301,7 +305,7 @@ class PcscTransport(Transport):
     def _close_now(self) -> None:
         self._close_pending = False
         worker, card, ctx = self._worker, self._card, self._ctx
-        self._worker = self._card = self._ctx = None  # type: ignore[assignment]
+        self._worker = self._card = self._ctx = None
 
         def free() -> None:
             if card is not None:

@@ -9,7 +9,7 @@ fast unit tests; the real path is tested beside it, never replaced by it).
 from __future__ import annotations
 
 import abc
-from typing import Protocol
+from typing import Protocol, Self
 
 from .errors import ErrorCode, TransportError
 
@@ -27,7 +27,7 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> Transport:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,7 +21,7 @@ from .verify import KeySets
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cert = sub.add_parser("cert", help="vaccination certificate: sample, verify")
     cmds = cert.add_subparsers(dest="cert_command", required=True, metavar="COMMAND")
 

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kiosk = sub.add_parser("kiosk", help="the kiosk terminal (multi-copy machine)")
     cmds = kiosk.add_subparsers(dest="kiosk_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("serve", help="serve the touch screen on 127.0.0.1")

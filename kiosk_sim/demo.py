@@ -42,7 +42,7 @@ STOP_TIMEOUT = 4.5  # seconds children get after SIGTERM before they are killed 
 PAGE_CARDS = 200  # the control page lists at most these (the demo makes 41)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run the whole system with demo data and a software card")
     p.add_argument(
         "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"

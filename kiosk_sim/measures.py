@@ -37,7 +37,7 @@ def report(measures: dict[str, str], tests: list[dict]) -> list[dict]:
     return rows
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("measures", help="the seed's measures and the tests that prove them")
     p.add_argument("--json", action="store_true")
     p.add_argument("--measures", type=Path, default=MEASURES_MD)

@@ -193,7 +193,7 @@ def markdown(results: dict, rows: list[dict], load: dict | None, fuzz: dict | No
     return "\n".join(out)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("security", help="attacks, faults and bad input tried by the tests")
     p.add_argument("--results", type=Path, default=RESULTS_DIR)
     p.add_argument("--write", type=Path, metavar="FILE", help="write the Markdown report here")

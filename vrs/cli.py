@@ -50,7 +50,7 @@ def default_instance() -> Path:
     return home() / "vrs"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vrs = sub.add_parser("vrs", help="the vaccination record system")
     cmds = vrs.add_subparsers(dest="vrs_command", required=True, metavar="COMMAND")
 
