@@ -136,7 +136,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         found = []
         for position, arg in enumerate(args.input, 1):
             # sys.stdin is None when the caller closed it (`<&-`)
-            found += read_argument(arg, sys.stdin and sys.stdin.buffer, position)
+            stdin = None if sys.stdin is None else sys.stdin.buffer
+            found += read_argument(arg, stdin, position)
     except (CertError, VdsError, OSError) as exc:  # the readers raise nothing else (test_fuzz)
         message = f"cannot read {arg}: {exc.strerror}" if isinstance(exc, OSError) else exc.message
         if args.json:

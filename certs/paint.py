@@ -121,11 +121,11 @@ def to_png(shapes: list[Shape]) -> bytes:
                 stroke_fill=fill,
             )
         elif isinstance(s, Box):
-            fill = None if s.fill is None else round(s.fill * 255)
+            box_fill = None if s.fill is None else round(s.fill * 255)
             width = max(1, _px(s.line)) if s.line else 0
             draw.rectangle(
                 (_px(s.x0), _px(s.y0), _px(s.x1), _px(s.y1)),
-                fill=fill,
+                fill=box_fill,
                 outline=0 if width else None,
                 width=width,
             )

@@ -12,7 +12,6 @@ two symbols equal module for module. zxing-cpp is about 30 times faster than
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
@@ -31,7 +30,7 @@ MAX_SIDE = 65535  # zxing-cpp reads no wider or taller image (ValueError)
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what cameras and scanners write
 
 
-def qr_symbol(numeric: str) -> Any:
+def qr_symbol(numeric: str) -> zxingcpp.Barcode:
     """The QR symbol (a zxing-cpp barcode) of an ``shc:/`` value."""
     if len(numeric) - len(PREFIX) > 2 * MAX_JWS:
         raise CertError(Code.TOO_LARGE, f"the JWS is longer than {MAX_JWS} characters")
@@ -46,7 +45,7 @@ def qr_symbol(numeric: str) -> Any:
 MAX_BYTES = 2953  # a version 40 symbol at level L, in byte mode
 
 
-def bytes_symbol(data: bytes) -> Any:
+def bytes_symbol(data: bytes) -> zxingcpp.Barcode:
     """A byte-mode QR symbol of ``data`` at level L (the ICAO seal's JSON)."""
     if len(data) > MAX_BYTES:
         raise CertError(Code.TOO_LARGE, f"a QR code holds at most {MAX_BYTES} bytes")
@@ -62,15 +61,15 @@ def bytes_qr_image(data: bytes, *, module_px: int = 4) -> Image.Image:
     return _image(bytes_symbol(data), module_px)
 
 
-def modules(symbol: Any) -> list[list[bool]]:
+def modules(symbol: zxingcpp.Barcode) -> list[list[bool]]:
     """The symbol's modules, row by row (True: dark), without the quiet zone."""
     raw = symbol.to_image(scale=1, add_quiet_zones=False)
-    size, data = raw.shape[0], bytes(memoryview(raw))
+    size, data = raw.shape[0], bytes(memoryview(raw))  # type: ignore[arg-type]  # zxing-cpp's stub omits Image's buffer protocol
     return [[b < 128 for b in data[r * size : (r + 1) * size]] for r in range(size)]
 
 
-def version(symbol: Any) -> int:
-    size = symbol.to_image(scale=1, add_quiet_zones=False).shape[0]
+def version(symbol: zxingcpp.Barcode) -> int:
+    size: int = symbol.to_image(scale=1, add_quiet_zones=False).shape[0]
     return (size - 17) // 4
 
 
@@ -79,10 +78,10 @@ def qr_image(numeric: str, *, module_px: int = 4) -> Image.Image:
     return _image(qr_symbol(numeric), module_px)
 
 
-def _image(symbol: Any, module_px: int) -> Image.Image:
+def _image(symbol: zxingcpp.Barcode, module_px: int) -> Image.Image:
     raw = symbol.to_image(scale=module_px, add_quiet_zones=True)
     h, w = raw.shape
-    return Image.frombytes("L", (w, h), bytes(memoryview(raw))).convert("1")
+    return Image.frombytes("L", (w, h), bytes(memoryview(raw))).convert("1")  # type: ignore[arg-type]  # zxing-cpp's stub omits Image's buffer protocol
 
 
 def _check_size(width: int, height: int) -> None:
@@ -119,5 +118,7 @@ def read_image(image: Image.Image) -> list[str]:
         gray = image.convert("L")
     except ValueError:  # modes without a grey conversion (LAB, La)
         raise CertError(Code.BAD_INPUT, f"images of mode {image.mode} are not read") from None
-    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(
+        gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     return [b.text for b in found if b.valid]

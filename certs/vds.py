@@ -268,11 +268,11 @@ def seal_json(seal: dict[str, Any]) -> str:
 # --- the signer certificate's documentTypeList ------------------------------------------------
 
 
-class _DocTypes(univ.SetOf):
+class _DocTypes(univ.SetOf):  # type: ignore[misc]  # pyasn1 ships no types (Any)
     componentType = char.PrintableString()
 
 
-class _DocumentTypeList(univ.Sequence):
+class _DocumentTypeList(univ.Sequence):  # type: ignore[misc]  # pyasn1 ships no types (Any)
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("version", univ.Integer()),
         namedtype.NamedType("docTypeList", _DocTypes()),
@@ -285,7 +285,8 @@ def encode_document_type_list(types: Iterable[str]) -> bytes:
     value["version"] = 0
     for t in types:
         value["docTypeList"].append(t)
-    return der_encoder.encode(value)
+    der: bytes = der_encoder.encode(value)
+    return der
 
 
 def document_type_list(cert: x509.Certificate) -> list[str] | None:

@@ -259,7 +259,7 @@ def _check_claims(payload: dict[str, Any], key: TrustedKey | None, out: Verifica
         out.add(Code.EXPIRED, "the card has expired (exp is in the past)")
     vc = payload.get("vc")
     types = vc.get("type") if isinstance(vc, dict) else None
-    if not isinstance(types, list) or HEALTH_CARD not in types:
+    if not isinstance(vc, dict) or not isinstance(types, list) or HEALTH_CARD not in types:
         out.add(Code.BAD_PAYLOAD, f"vc.type must include {HEALTH_CARD}")
         return
     subject = vc.get("credentialSubject")
