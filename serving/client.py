@@ -107,7 +107,7 @@ class Link:
                 body=payload,
                 headers=headers,
                 timeout=t,
-                pool_timeout=t.read_timeout,
+                pool_timeout=t.read_timeout,  # type: ignore[arg-type]  # urllib3 types it int; a float is fine (a queue's get timeout)
                 preload_content=True,
             )
         except urllib3.exceptions.MaxRetryError as exc:

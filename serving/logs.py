@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from types import TracebackType
 
 MAX_BYTES = 5 * 1024 * 1024  # per file
 BACKUPS = 3  # older files kept: at most (BACKUPS + 1) * MAX_BYTES on disk
@@ -83,7 +84,7 @@ def setup_logging(
     # A record would otherwise look up its caller's file and line (a walk up the stack)
     # and the thread's and process's names, none of which FORMAT shows: a server logs
     # every request (the logging cookbook's "Optimization" section lists these switches).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
@@ -100,11 +101,11 @@ def setup_logging(
 def _log_uncaught() -> None:
     log = logging.getLogger("uncaught")
 
-    def main_hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+    def main_hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
-            sys.__excepthook__(kind, exc, tb)  # type: ignore[arg-type]
+            sys.__excepthook__(kind, exc, tb)
             return
-        log.error("uncaught exception", exc_info=(kind, exc, tb))  # type: ignore[arg-type]
+        log.error("uncaught exception", exc_info=(kind, exc, tb))
 
     def thread_hook(args: threading.ExceptHookArgs) -> None:
         if args.exc_type is SystemExit:
@@ -113,7 +114,9 @@ def _log_uncaught() -> None:
         log.error(
             "uncaught exception in thread %s",
             name,
-            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+            # the exception brings its type and traceback (threading gives all three from
+            # sys.exc_info(); ExceptHookArgs only types exc_value as optional)
+            exc_info=args.exc_value,
         )
 
     sys.excepthook = main_hook

@@ -43,8 +43,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from cheroot import connections, wsgi
 from cheroot import server as cheroot_server
-from cheroot import wsgi
 from cheroot.ssl import Adapter
 
 from .tls import refusal_reason
@@ -70,7 +70,7 @@ class _TlsAdapter(Adapter):
     def wrap(self, sock: socket.socket) -> tuple[ssl.SSLSocket, dict[str, str]]:
         return self.tls().wrap_socket(sock, server_side=True, do_handshake_on_connect=False), {}
 
-    def get_environ(self, sock: socket.socket) -> dict[str, str]:  # pragma: no cover - unused
+    def get_environ(self) -> dict[str, str]:  # pragma: no cover - unused (wrap gives them)
         return {}
 
     def makefile(self, sock: socket.socket, mode: str = "r", bufsize: int = -1) -> Any:
@@ -88,6 +88,8 @@ class _Raw(socket.SocketIO):
 
 class _Reader(io.BufferedReader):
     """What cheroot reads requests from (it wants ``has_data`` and ``bytes_read`` too)."""
+
+    raw: _Raw  # what __init__ gives BufferedReader
 
     def __init__(self, sock: socket.socket, bufsize: int) -> None:
         super().__init__(_Raw(sock, "rb"), bufsize if bufsize > 0 else io.DEFAULT_BUFFER_SIZE)
@@ -162,11 +164,13 @@ class _Connection(cheroot_server.HTTPConnection):
             self.handshake_due = False
             if not self.server.handshake(self):
                 return False
-        return bool(super().communicate())
+        return bool(super().communicate())  # type: ignore[no-untyped-call]  # cheroot's stub leaves it unannotated
 
 
 class _Cheroot(wsgi.Server):
     ConnectionClass = _Connection
+    # cheroot's own, set in prepare(); private, so its stub leaves it out
+    _connections: connections.ConnectionManager
 
     def __init__(self, *args: Any, log: logging.Logger, max_connections: int, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -174,7 +178,7 @@ class _Cheroot(wsgi.Server):
         self.max_connections = max_connections
         # no limit of cheroot's own: _make_room keeps the count (cheroot would take a lock
         # to count its connections after every response)
-        self.keep_alive_conn_limit = None
+        self.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot's stub says int; its ConnectionManager takes None for no limit
 
     def process_conn(self, conn: _Connection) -> None:
         if not conn.parked:
@@ -188,12 +192,13 @@ class _Cheroot(wsgi.Server):
 
     def _make_room(self) -> None:
         manager = self._connections
-        if manager._num_connections < self.max_connections:
+        if manager._num_connections < self.max_connections:  # type: ignore[attr-defined]  # private to cheroot, not in its stub
             return
-        idle = [(c.last_used, fd, c) for fd, c in manager._selector.connections if c is not self]
+        selector = manager._selector  # type: ignore[attr-defined]  # private to cheroot, not in its stub
+        idle = [(c.last_used, fd, c) for fd, c in selector.connections if c is not self]
         if idle:
             _, fd, oldest = min(idle, key=lambda t: t[0])
-            manager._selector.unregister(fd)
+            selector.unregister(fd)
             oldest.close()
 
     def handshake(self, conn: _Connection) -> bool:
