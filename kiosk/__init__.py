@@ -27,7 +27,8 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 
 def current_flow() -> Flow:
-    return current_app.extensions["kiosk_flow"]
+    flow: Flow = current_app.extensions["kiosk_flow"]  # create_app puts it there
+    return flow
 
 
 @ui.get("/")

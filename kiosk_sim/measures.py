@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Any, TypedDict
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURES_MD = Path(__file__).with_name("measures.md")  # a fresh clone has it, ../shared or not
@@ -26,8 +27,15 @@ def read_measures(path: Path) -> dict[str, str]:
     return out
 
 
-def report(measures: dict[str, str], tests: list[dict]) -> list[dict]:
-    rows = []
+class MeasureRow(TypedDict):
+    id: str
+    measure: str
+    status: str  # proven, failed or open
+    tests: list[dict[str, Any]]  # as the last test run wrote them
+
+
+def report(measures: dict[str, str], tests: list[dict[str, Any]]) -> list[MeasureRow]:
+    rows: list[MeasureRow] = []
     for mid, text in measures.items():
         proving = [t for t in tests if mid in t["measures"]]
         passed = [t for t in proving if t["outcome"] == "passed"]

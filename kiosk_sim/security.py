@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any, TypedDict
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / ".test-results"
@@ -81,16 +82,27 @@ CLASSES: dict[str, tuple[str, str, str]] = {
 KINDS = {"attack": "Attacks", "fault": "Faults", "input": "Bad input"}
 
 
-def _load(path: Path) -> dict | None:
+def _load(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        results: dict[str, Any] = json.loads(path.read_text())  # the object a run wrote
     except (OSError, ValueError):
         return None
+    return results
 
 
-def report(tests: list[dict]) -> list[dict]:
+class ClassRow(TypedDict):
+    id: str
+    kind: str  # attack, fault or input
+    what: str
+    expected: str
+    status: str  # held, failed or open
+    cases: int
+    tests: list[dict[str, Any]]  # as the last test run wrote them
+
+
+def report(tests: list[dict[str, Any]]) -> list[ClassRow]:
     """One row per class: its tests, the cases they tried, and a status."""
-    rows = []
+    rows: list[ClassRow] = []
     for cid, (kind, what, expected) in CLASSES.items():
         trying = [t for t in tests if cid in t["classes"]]
         failed = [t for t in trying if t["outcome"] == "failed"]
@@ -110,7 +122,12 @@ def report(tests: list[dict]) -> list[dict]:
     return rows
 
 
-def markdown(results: dict, rows: list[dict], load: dict | None, fuzz: dict | None) -> str:
+def markdown(
+    results: dict[str, Any],
+    rows: list[ClassRow],
+    load: dict[str, Any] | None,
+    fuzz: dict[str, Any] | None,
+) -> str:
     held = sum(r["status"] == "held" for r in rows)
     out = [
         "# Security: attacks, faults, bad input and load",

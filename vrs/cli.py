@@ -7,6 +7,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from .areas import Area, Vrs
 from .errors import VrsError
@@ -169,12 +170,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="errors and results as JSON on stdout")
 
 
+class ErrorBody(TypedDict):
+    """A refusal as --json prints it: the one error shape (serving/errors.py)."""
+
+    error: str
+    message: str
+    details: NotRequired[list[dict[str, object]]]
+
+
 class CliError(Exception):
     """A refusal the user is told in words (JSON with --json), without a traceback."""
 
     def __init__(self, code: str, message: str, details: list[dict[str, object]] | None = None):
         super().__init__(message)
-        self.body: dict[str, object] = {"error": code, "message": message}
+        self.body: ErrorBody = {"error": code, "message": message}
         if details:
             self.body["details"] = details
 
@@ -188,7 +197,7 @@ def _fail(args: argparse.Namespace, exc: CliError) -> int:
         print(json.dumps(exc.body, ensure_ascii=False, indent=1))
     else:
         print(f"error: {exc.body['message']}", file=sys.stderr)
-        for d in exc.body.get("details") or []:  # type: ignore[union-attr]
+        for d in exc.body.get("details") or []:
             print(f"  row {d.get('row')}: {d.get('reason')}", file=sys.stderr)
     return 1
 

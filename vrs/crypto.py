@@ -93,7 +93,10 @@ class AreaKeys:
 
     def open_legacy_doses(self, person_id: str, blob: bytes) -> list[dict[str, Any]]:
         """A dose list sealed before dose keys (database format 1): only to re-seal it."""
-        return _open(self._aead, self.municipality, "doses", person_id, blob)["doses"]
+        doses: list[dict[str, Any]] = _open(
+            self._aead, self.municipality, "doses", person_id, blob
+        )["doses"]
+        return doses
 
 
 class DoseKeys:
@@ -116,7 +119,10 @@ class DoseKeys:
         return _seal(self._aead, self.municipality, "doses", person_id, {"doses": doses})
 
     def open_doses(self, person_id: str, blob: bytes) -> list[dict[str, Any]]:
-        return _open(self._aead, self.municipality, "doses", person_id, blob)["doses"]
+        doses: list[dict[str, Any]] = _open(
+            self._aead, self.municipality, "doses", person_id, blob
+        )["doses"]
+        return doses
 
 
 def dose_key(municipality: str, data_key: bytes) -> bytes:
@@ -153,7 +159,10 @@ def _seal(aead: AESGCM, municipality: str, table: str, row: str, fields: dict[st
 
 
 def _open(aead: AESGCM, municipality: str, table: str, row: str, blob: bytes) -> dict[str, Any]:
-    return json.loads(aead.decrypt(blob[:NONCE], blob[NONCE:], _aad(municipality, table, row)))
+    fields: dict[str, Any] = json.loads(
+        aead.decrypt(blob[:NONCE], blob[NONCE:], _aad(municipality, table, row))
+    )  # what _seal wrote: authenticated, so always its JSON object
+    return fields
 
 
 def new_data_key() -> bytes:
