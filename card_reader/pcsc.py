@@ -190,8 +190,8 @@ class PcscTransport(Transport):
         self._close_pending = False
         self._card: int | None = None
         self._worker: _Worker | None = None
-        self._ctx: _Context | None = None  # None once closed
-        self._ctx = ctx = _Context()
+        ctx = _Context()
+        self._ctx: _Context | None = ctx  # None once closed
         try:
             self.reader = self._find_reader(ctx, reader, wait)
             mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
