@@ -12,12 +12,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask_openapi3.openapi import OpenAPI
 
 from certs import IssuerKey, vds_pki
 from certs.vds import VdsError
 from serving.access import log_requests
 from serving.errors import json_errors
+from serving.typed_api import api_app
 
 from .areas import Vrs
 from .crypto import MasterKey
@@ -47,30 +48,38 @@ def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = Non
     )
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+def lgwan_api(config: dict[str, Any] | None = None) -> OpenAPI:
+    """The LGWAN listener's app and its description, not yet given a record system."""
+    from .api import center, staff, staff_login, wellknown
+    from .models import Error
+
+    app = api_app(
+        __name__,
+        title="VRS (LGWAN side)",
+        description="Mutual TLS with an LGWAN-CA client certificate. /v1: the certificate"
+        " issuance center's certificate only. /staff: a personal bearer token from /staff/login.",
+        error=Error,
+        bad_request=lambda words: VrsError(Code.BAD_REQUEST, words),
+        security_schemes={"staff": {"type": "http", "scheme": "bearer"}},
+        static_folder=None,
+    )
     app.config.update(
         CENTER_CN="issuance-center", MAX_CONTENT_LENGTH=256 * 1024 * 1024, ISS=DEFAULT_ISS
     )
     app.config.update(config or {})
+    for api in (center, staff_login, staff, wellknown):
+        app.register_api(api)
+    json_errors(app, log)
+    log_requests(app, logging.getLogger("vrs.access"))
+    return app
+
+
+def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
+    """The LGWAN listener: ``VRS`` (a record system), or ``INSTANCE`` to open one."""
+    app = lgwan_api(config)
     records = app.config.get("VRS") or open_vrs(Path(app.config["INSTANCE"]), app.config["ISS"])
     app.extensions["vrs"] = records
     app.extensions["vrs_staff"] = StaffService(records)
-
-    from .api import center, staff, wellknown
-
-    app.register_blueprint(center)
-    app.register_blueprint(staff)
-    app.register_blueprint(wellknown)
-    json_errors(app, log)
-    log_requests(app, logging.getLogger("vrs.access"))
-
-    @app.get("/openapi.json")
-    def openapi() -> Response:
-        from .openapi import LGWAN_SPEC
-
-        return jsonify(LGWAN_SPEC)
-
     return app
 
 
