@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from flask import Response, current_app
 from flask_openapi3.models.info import Info
@@ -30,27 +30,25 @@ from flask_openapi3.types import ResponseDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
-# pydantic's words for these name the expectation, never the value given
-_OWN_WORDS = {
-    "value_error": None,  # our validators' words (``ValueError(...)``), after pydantic's prefix
-    "missing": "is required",
-    "extra_forbidden": "is not a field of this request",
-    "string_type": "must be a string",
-    "int_type": "must be a whole number",
-    "bool_type": "must be true or false",
-    "list_type": "must be a list",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "literal_error": None,
-    "enum": None,
-    "string_pattern_mismatch": None,
-    "string_too_short": None,
-    "string_too_long": None,
-    "greater_than_equal": None,
-    "less_than_equal": None,
-    "too_short": None,
-    "too_long": None,
+# our words for what pydantic found: the expectation, from the model; never the value given
+_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "value_error": lambda c: str(c.get("error", "is not valid")),  # our validators' words
+    "missing": lambda c: "is required",
+    "extra_forbidden": lambda c: "is not a field of this request",
+    "string_type": lambda c: "must be a string",
+    "int_type": lambda c: "must be a whole number",
+    "bool_type": lambda c: "must be true or false",
+    "list_type": lambda c: "must be a list",
+    "dict_type": lambda c: "must be an object",
+    "model_type": lambda c: "must be an object",
+    "model_attributes_type": lambda c: "must be an object",
+    "literal_error": lambda c: f"must be {c.get('expected', 'one of the values described')}",
+    "enum": lambda c: f"must be {c.get('expected', 'one of the values described')}",
+    "string_pattern_mismatch": lambda c: f"must match {c.get('pattern', 'its pattern')}",
+    "string_too_short": lambda c: f"must have at least {c.get('min_length')} characters",
+    "string_too_long": lambda c: f"must have at most {c.get('max_length')} characters",
+    "greater_than_equal": lambda c: f"must be at least {c.get('ge')}",
+    "less_than_equal": lambda c: f"must be at most {c.get('le')}",
 }
 MAX_REASONS = 5
 
@@ -59,6 +57,12 @@ class Strict(BaseModel):
     """A request body: types as sent (no ``"2"`` for 2, no ``true`` for 1)."""
 
     model_config = ConfigDict(strict=True)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Refuses a JSON string: flask-openapi3 hands a body that is a JSON *string* here,
+        to be parsed once more, and a body must be a JSON object itself."""
+        return cls.model_validate(json_data, **kwargs)
 
 
 class Closed(Strict):
@@ -70,25 +74,18 @@ class Closed(Strict):
 def invalid_request(exc: ValidationError) -> str:
     """Why a request is refused: each field at fault and what it must be, no value sent."""
     reasons = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+    for err in exc.errors(include_url=False, include_input=False):
         where = ".".join(
             str(p) if isinstance(p, int) or FIELD_NAME.fullmatch(p) else "?" for p in err["loc"]
         )
-        if err["type"] not in _OWN_WORDS:
-            why = "is not valid"
-        else:
-            why = _OWN_WORDS[err["type"]] or _lower(err["msg"].removeprefix("Value error, "))
         if not where:
             if err["type"] in ("model_type", "model_attributes_type", "dict_type"):
                 return "the request body must be a JSON object"
             where = "the request"
-        reasons.append(f"{where} {why}")
+        words = _WORDS.get(err["type"])
+        reasons.append(f"{where} {words(err.get('ctx', {})) if words else 'is not valid'}")
     more = len(reasons) - MAX_REASONS
     return "; ".join(reasons[:MAX_REASONS]) + (f" (and {more} more)" if more > 0 else "")
-
-
-def _lower(text: str) -> str:
-    return text[:1].lower() + text[1:]
 
 
 def error_model(codes: type[StrEnum]) -> type[BaseModel]:

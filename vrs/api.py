@@ -382,7 +382,7 @@ def statistics() -> Response:
     return answer(Statistics(persons={m.code: counts.get(m.code, 0) for m in shown}))
 
 
-wellknown = APIBlueprint("wellknown", __name__)
+wellknown = APIBlueprint("wellknown", __name__, abp_responses=errors(Error, 400))
 
 
 @wellknown.get(

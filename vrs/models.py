@@ -28,13 +28,13 @@ Error = error_model(Code)
 
 def _municipality(code: str) -> str:
     if not valid_municipality_code(code):
-        raise ValueError("not a valid local government code (its check digit)")
+        raise ValueError("is not a valid local government code (its check digit)")
     return code
 
 
 def _my_number(number: str) -> str:
     if not my_number_valid(number):
-        raise ValueError("not a valid 12-digit My Number (its check digit)")
+        raise ValueError("is not a valid 12-digit My Number (its check digit)")
     return number
 
 
