@@ -1,9 +1,11 @@
 """VRS, the vaccination record system: per-municipality encrypted areas, staff, issuance.
 
-``create_app(config)`` builds the Flask app; the center calls ``/v1/…`` over
+``create_app(config)`` builds the LGWAN listener's app (``lgwan_api`` without a record
+system: its description); the center calls ``/v1/…`` over
 mutual TLS (LGWAN), staff use ``/staff/…`` after logging in, and the SHC
 issuer's key set is served at ``/.well-known/jwks.json`` and the VDS-NC seal's CSCA
-at ``/.well-known/csca.pem``.
+at ``/.well-known/csca.pem``. Every route's request and answer are the models of
+``vrs.models``; each listener serves its description at ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -83,4 +85,4 @@ def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
     return app
 
 
-__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "open_vrs"]
+__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "lgwan_api", "open_vrs"]
