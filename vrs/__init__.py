@@ -1,9 +1,11 @@
 """VRS, the vaccination record system: per-municipality encrypted areas, staff, issuance.
 
-``create_app(config)`` builds the Flask app; the center calls ``/v1/…`` over
+``create_app(config)`` builds the LGWAN listener's app (``lgwan_api`` without a record
+system: its description); the center calls ``/v1/…`` over
 mutual TLS (LGWAN), staff use ``/staff/…`` after logging in, and the SHC
 issuer's key set is served at ``/.well-known/jwks.json`` and the VDS-NC seal's CSCA
-at ``/.well-known/csca.pem``.
+at ``/.well-known/csca.pem``. Every route's request and answer are the models of
+``vrs.models``; each listener serves its description at ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask_openapi3.openapi import OpenAPI
 
 from certs import IssuerKey, vds_pki
 from certs.vds import VdsError
 from serving.access import log_requests
 from serving.errors import json_errors
+from serving.typed_api import api_app
 
 from .areas import Vrs
 from .crypto import MasterKey
@@ -47,31 +50,39 @@ def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = Non
     )
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+def lgwan_api(config: dict[str, Any] | None = None) -> OpenAPI:
+    """The LGWAN listener's app and its description, not yet given a record system."""
+    from .api import center, staff, staff_login, wellknown
+    from .models import Error
+
+    app = api_app(
+        __name__,
+        title="VRS (LGWAN side)",
+        description="Mutual TLS with an LGWAN-CA client certificate. /v1: the certificate"
+        " issuance center's certificate only. /staff: a personal bearer token from /staff/login.",
+        error=Error,
+        bad_request=lambda words: VrsError(Code.BAD_REQUEST, words),
+        security_schemes={"staff": {"type": "http", "scheme": "bearer"}},
+        static_folder=None,
+    )
     app.config.update(
         CENTER_CN="issuance-center", MAX_CONTENT_LENGTH=256 * 1024 * 1024, ISS=DEFAULT_ISS
     )
     app.config.update(config or {})
-    records = app.config.get("VRS") or open_vrs(Path(app.config["INSTANCE"]), app.config["ISS"])
-    app.extensions["vrs"] = records
-    app.extensions["vrs_staff"] = StaffService(records)
-
-    from .api import center, staff, wellknown
-
-    app.register_blueprint(center)
-    app.register_blueprint(staff)
-    app.register_blueprint(wellknown)
+    for api in (center, staff_login, staff, wellknown):
+        app.register_api(api)
     json_errors(app, log)
     log_requests(app, logging.getLogger("vrs.access"))
-
-    @app.get("/openapi.json")
-    def openapi() -> Response:
-        from .openapi import LGWAN_SPEC
-
-        return jsonify(LGWAN_SPEC)
-
     return app
 
 
-__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "open_vrs"]
+def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
+    """The LGWAN listener: ``VRS`` (a record system), or ``INSTANCE`` to open one."""
+    app = lgwan_api(config)
+    records = app.config.get("VRS") or open_vrs(Path(app.config["INSTANCE"]), app.config["ISS"])
+    app.extensions["vrs"] = records
+    app.extensions["vrs_staff"] = StaffService(records)
+    return app
+
+
+__all__ = ["Municipality", "Vrs", "VrsError", "create_app", "lgwan_api", "open_vrs"]

@@ -1,43 +1,65 @@
-"""HTTP: the center's issuance API, the staff API, the issuer's key set and the seal's CSCA."""
+"""HTTP: the center's issuance API, the staff API, the issuer's key set and the seal's CSCA.
+
+Each route's request and answer are the typed models of ``vrs.models``: flask-openapi3
+validates the request before the view runs and describes the route from them.
+"""
 
 from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast, get_args
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Response, current_app, g, request
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models import RawModel
 
-from card_reader.mynumber import is_valid as my_number_valid
 from serving import client_certificate
+from serving.typed_api import answer, errors
 
 from .areas import Vrs
 from .errors import Code, VrsError
 from .ledger import ledger_text
-from .municipalities import valid_municipality_code
+from .models import (
+    Certificates,
+    Eligibility,
+    Error,
+    Imported,
+    IssueRequest,
+    Jwks,
+    Login,
+    Municipalities,
+    NewStaffUser,
+    Oplog,
+    Page,
+    Person,
+    PersonFound,
+    PersonLookup,
+    PersonPath,
+    StaffRole,
+    StaffUserMade,
+    StaffUsers,
+    Statistics,
+    Token,
+    TransferDone,
+    TransferRequest,
+    Transfers,
+    UserPath,
+)
 from .staff import StaffService, StaffUser
 from .transfers import transfer
 
-center = Blueprint("center", __name__, url_prefix="/v1")
-staff = Blueprint("staff", __name__, url_prefix="/staff")
-wellknown = Blueprint("wellknown", __name__)
-
-MAX_COPIES = 10
+# every route may be refused as a bad request (an invalid body or query)
+center = APIBlueprint("center", __name__, url_prefix="/v1", abp_responses=errors(Error, 400, 403))
 
 
 def vrs() -> Vrs:
-    return current_app.extensions["vrs"]
+    return current_app.extensions["vrs"]  # type: ignore[no-any-return]
 
 
 def staff_service() -> StaffService:
-    return current_app.extensions["vrs_staff"]
-
-
-def body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise VrsError(Code.BAD_REQUEST, "the request body must be a JSON object")
-    return data
+    return current_app.extensions["vrs_staff"]  # type: ignore[no-any-return]
 
 
 def client_cn() -> str | None:
@@ -59,56 +81,97 @@ def only_the_center() -> None:
     g.actor = "issuance-center"
 
 
-def _request_person() -> tuple[str, str]:
-    data = body()
-    code, number = data.get("municipality_code"), data.get("my_number")
-    if not valid_municipality_code(code):  # type: ignore[arg-type]
-        raise VrsError(Code.BAD_REQUEST, "municipality_code must be a valid 6-digit code")
-    if not isinstance(number, str) or not my_number_valid(number):
-        raise VrsError(Code.BAD_REQUEST, "my_number must be a valid 12-digit My Number")
-    return code, number  # type: ignore[return-value]
+@center.get(
+    "/municipalities",
+    summary="The municipalities and whether they offer convenience-store issuance",
+    responses={200: Municipalities},
+)
+def municipalities() -> Response:
+    return answer(
+        Municipalities.model_validate(
+            {"municipalities": [m.public() for m in vrs().municipalities()]}
+        )
+    )
 
 
-@center.get("/municipalities")
-def municipalities() -> Any:
-    return jsonify(municipalities=[m.public() for m in vrs().municipalities()])
+REFUSED = errors(Error, 404, 413, 422, 503)
 
 
-@center.post("/eligibility")
-def eligibility() -> Any:
-    code, number = _request_person()
+@center.post(
+    "/eligibility",
+    summary="Which certificate types a person can get in a municipality",
+    responses={200: Eligibility, **REFUSED},
+)
+def eligibility(body: Person) -> Response:
+    code = body.municipality_code
     area = vrs().area(code)
     try:
-        answer = area.eligibility(number)
+        answered = area.eligibility(body.my_number)
     except VrsError as exc:
         vrs().log("issuance-center", code, "certificate.eligibility", "-", exc.code.value)
         raise
     vrs().log("issuance-center", code, "certificate.eligibility")
-    return jsonify(answer)
+    return answer(Eligibility.model_validate(answered))
 
 
-@center.post("/certificates")
-def certificates() -> Any:
-    code, number = _request_person()
-    data = request.get_json()
-    kind, copies = data.get("certificate_type"), data.get("copies", 1)
-    if kind not in ("domestic", "overseas"):
-        raise VrsError(Code.BAD_REQUEST, "certificate_type must be domestic or overseas")
-    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
-        raise VrsError(Code.BAD_REQUEST, f"copies must be 1 to {MAX_COPIES}")
+@center.post(
+    "/certificates",
+    summary="Issue: signed SMART Health Cards and their printable fields (IDs recorded, M19)",
+    responses={200: Certificates, **REFUSED},
+)
+def certificates(body: IssueRequest) -> Response:
+    code = body.municipality_code
     area = vrs().area(code)
     try:
         # M19: the IDs are recorded in the certificates table; the log names them, no person.
         # One transaction: no certificate is recorded without its log entry (a full disk);
         # the signing happens before it, holding no lock
-        issued = area.issue(number, kind, copies, actor="issuance-center")
+        issued = area.issue(
+            body.my_number, body.certificate_type, body.copies, actor="issuance-center"
+        )
     except VrsError as exc:
         vrs().log("issuance-center", code, "certificate.issue", "-", exc.code.value)
         raise
-    return jsonify(certificates=issued)
+    return answer(Certificates(certificates=issued))
 
 
 # --- staff (LGWAN terminals: mutual TLS, then a personal login)
+
+# a bearer token from /staff/login on every route but the login itself; each route's
+# privilege (``needs``) is checked before its request is validated: no session, 401; a role
+# without the privilege, 403, whatever the body
+staff_login = APIBlueprint(
+    "staff_login", __name__, url_prefix="/staff", abp_responses=errors(Error, 400, 413, 503)
+)
+staff = APIBlueprint(
+    "staff",
+    __name__,
+    url_prefix="/staff",
+    abp_security=[{"staff": []}],
+    abp_responses=errors(Error, 400, 401, 403),
+)
+NEEDS: dict[str, str] = {}  # endpoint -> the privilege it needs
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def needs(permission: str) -> Callable[[F], F]:
+    """The privilege a staff route needs (``vrs.staff.PERMISSIONS``)."""
+
+    def mark(view: F) -> F:
+        NEEDS[f"{staff.name}.{view.__name__}"] = permission
+        return view
+
+    return mark
+
+
+@staff.before_request
+def staff_session() -> None:
+    g.staff_user = user(NEEDS[request.endpoint or ""])
+
+
+def me() -> StaffUser:
+    """The staff user of this request (``staff_session``)."""
+    return cast(StaffUser, g.staff_user)
 
 
 def user(permission: str) -> StaffUser:
@@ -121,81 +184,117 @@ def user(permission: str) -> StaffUser:
     return u
 
 
-@staff.post("/login")
-def login() -> Any:
-    data = body()
-    uid, password = data.get("user_id"), data.get("password")
-    if not isinstance(uid, str) or not isinstance(password, str):
-        raise VrsError(Code.BAD_REQUEST, "user_id and password are required")
-    return jsonify(token=staff_service().login(uid, password, request.remote_addr or "-"))
+@staff_login.post(
+    "/login",
+    summary="A staff session: a bearer token for the other /staff calls",
+    responses={200: Token, **errors(Error, 401)},
+)
+def login(body: Login) -> Response:
+    token = staff_service().login(body.user_id, body.password, request.remote_addr or "-")
+    return answer(Token(token=token))
 
 
-@staff.post("/users")
-def issue_user() -> Any:
-    admin = user("manage_staff")
-    data = body()
-    role = data.get("role")
-    if role not in ("administrator", "operator", "read-only"):
+@staff.post(
+    "/users",
+    summary="Issue a staff ID in the administrator's area",
+    responses={201: StaffUserMade, **errors(Error, 409, 413, 503)},
+)
+@needs("manage_staff")
+def issue_user(body: NewStaffUser) -> Response:
+    admin = me()
+    if body.role not in get_args(StaffRole):
         # e.g. an administrator minting a national or prefectural ID: logged, then refused
-        asked = role if isinstance(role, str) and role.isalpha() else "-"
+        asked = body.role if body.role.isalpha() else "-"
         vrs().log(admin.user_id, admin.area, "staff.issue", f"role {asked[:32]}", "refused")
         raise VrsError(Code.BAD_REQUEST, "role must be administrator, operator or read-only")
-    uid, password = data.get("user_id"), data.get("password")
-    if not isinstance(uid, str) or not isinstance(password, str):  # not str(True): "True"
-        raise VrsError(Code.BAD_REQUEST, "user_id and password must be strings")
-    new = staff_service().create(admin.user_id, admin.area, uid, password, role)
-    return jsonify(user_id=new.user_id, role=new.role, area=new.area), 201
+    new = staff_service().create(admin.user_id, admin.area, body.user_id, body.password, body.role)
+    return answer(StaffUserMade(user_id=new.user_id, role=new.role, area=new.area), 201)
 
 
-@staff.get("/users")
-def list_users() -> Any:
-    return jsonify(users=staff_service().listing(user("manage_staff")))
+@staff.get(
+    "/users",
+    summary="The area's staff IDs and their privileges (administrators)",
+    responses={200: StaffUsers},
+)
+@needs("manage_staff")
+def list_users() -> Response:
+    return answer(StaffUsers.model_validate({"users": staff_service().listing(me())}))
 
 
-@staff.delete("/users/<user_id>")
-def revoke_user(user_id: str) -> Any:
-    staff_service().revoke(user("manage_staff"), user_id)
+@staff.delete(
+    "/users/<user_id>",
+    summary="Revoke a staff ID of the administrator's area; its sessions end",
+    responses={204: None, **errors(Error, 404, 503)},
+)
+@needs("manage_staff")
+def revoke_user(path: UserPath) -> tuple[str, int]:
+    staff_service().revoke(me(), path.user_id)
     return "", 204
 
 
-@staff.get("/oplog")
-def oplog() -> Any:
-    u = user("review_log")
-    entries = vrs().storage.oplog(u.area, _limit())
+@staff.get(
+    "/oplog",
+    summary="The area's operation log, newest first (administrators)",
+    responses={200: Oplog},
+)
+@needs("review_log")
+def oplog(query: Page) -> Response:
+    u = me()
+    entries = vrs().storage.oplog(u.area, query.limit)
     vrs().log(u.user_id, u.area, "oplog.review")
-    return jsonify(entries=entries)
+    return answer(Oplog.model_validate({"entries": entries}))
 
 
-@staff.post("/import")
-def import_csv() -> Any:
-    u = user("import")
+class CsvLedger(RawModel):
+    """A ledger CSV: UTF-8 (with or without BOM) or Shift_JIS (CP932), or the charset named."""
+
+    mimetypes = ["text/csv"]  # noqa: RUF012 (flask-openapi3 reads the class attribute)
+
+
+@staff.post(
+    "/import",
+    summary="Import a ledger CSV into the area: all rows or none",
+    responses={200: Imported, **errors(Error, 413, 422, 503)},
+)
+@needs("import")
+def import_csv(raw: CsvLedger) -> Response:
+    u = me()
     try:
         # the same decoding as `vrs import`: UTF-8 or CP932, strictly, or the charset named
-        text = ledger_text(io.BytesIO(request.get_data()), request.mimetype_params.get("charset"))
+        text = ledger_text(io.BytesIO(raw.get_data()), raw.mimetype_params.get("charset"))
         # staged without a lock, then merged with its log entry in one short transaction:
         # issuance goes on meanwhile
         count = vrs().area(u.area).import_csv(text, actor=u.user_id)
     except VrsError as exc:
         vrs().log(u.user_id, u.area, "records.import", "-", exc.code.value)
         raise
-    return jsonify(imported=count)
+    return answer(Imported(imported=count))
 
 
-@staff.get("/export.csv")
-def export_csv() -> Any:
-    u = user("export")
+@staff.get(
+    "/export.csv",
+    summary="The area's vaccination records as CSV, without My Number (M17)",
+    responses={
+        200: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+@needs("export")
+def export_csv() -> Response:
+    u = me()
     area = vrs().area(u.area)
     vrs().log(u.user_id, u.area, "records.export")
     return Response(list(area.export_csv()), mimetype="text/csv")
 
 
-@staff.post("/persons/lookup")
-def lookup() -> Any:
-    u = user("read")
-    number = body().get("my_number")
-    if not isinstance(number, str) or not my_number_valid(number):
-        raise VrsError(Code.BAD_REQUEST, "my_number must be a valid 12-digit My Number")
-    found = vrs().area(u.area).find(number)
+@staff.post(
+    "/persons/lookup",
+    summary="A person of the area by My Number: personal fields (not the number) and doses",
+    responses={200: PersonFound, **errors(Error, 404, 413)},
+)
+@needs("read")
+def lookup(body: PersonLookup) -> Response:
+    u = me()
+    found = vrs().area(u.area).find(body.my_number)
     vrs().log(
         u.user_id,
         u.area,
@@ -207,18 +306,27 @@ def lookup() -> Any:
         raise VrsError(Code.NO_RECORD, "no such person in this area")
     row, person = found
     person.pop("my_number", None)
-    return jsonify(
-        id=row.id,
-        person=person,
-        doses=vrs().area(u.area).doses(row.id),
-        moved_out=row.moved_out,
-        deceased=row.deceased,
+    return answer(
+        PersonFound.model_validate(
+            {
+                "id": row.id,
+                "person": person,
+                "doses": vrs().area(u.area).doses(row.id),
+                "moved_out": row.moved_out,
+                "deceased": row.deceased,
+            }
+        )
     )
 
 
-@staff.delete("/persons/<person_id>")
-def erase(person_id: str) -> Any:
-    u = user("erase")
+@staff.delete(
+    "/persons/<person_id>",
+    summary="Erase a person of the administrator's own area (M16)",
+    responses={204: None, **errors(Error, 404, 503)},
+)
+@needs("erase")
+def erase(path: PersonPath) -> tuple[str, int]:
+    u, person_id = me(), path.person_id
     # the area is the administrator's own: another area's row is simply not found (M16)
     with vrs().storage.transaction():  # the erasure and its log entry, or neither
         erased = vrs().area(u.area).erase(person_id)
@@ -232,53 +340,71 @@ def erase(person_id: str) -> Any:
     return "", 204
 
 
-@staff.post("/transfers")
-def request_transfer() -> Any:
+@staff.post(
+    "/transfers",
+    summary="Ask the former municipality for the doses of a person this area holds (M18)",
+    responses={201: TransferDone, **errors(Error, 404, 413, 422, 503)},
+)
+@needs("transfer")
+def request_transfer(body: TransferRequest) -> Response:
     """The doses a former municipality holds of a person this area holds (M18)."""
-    u = user("transfer")
-    data = body()
-    source, number = data.get("from_municipality"), data.get("my_number")
-    if not valid_municipality_code(source):  # type: ignore[arg-type]
-        raise VrsError(Code.BAD_REQUEST, "from_municipality must be a valid 6-digit code")
-    if not isinstance(number, str) or not my_number_valid(number):
-        raise VrsError(Code.BAD_REQUEST, "my_number must be a valid 12-digit My Number")
-    return jsonify(transfer(vrs(), u.user_id, u.area, source, number)), 201
+    u = me()
+    done = transfer(vrs(), u.user_id, u.area, body.from_municipality, body.my_number)
+    return answer(TransferDone.model_validate(done), 201)
 
 
-@staff.get("/transfers")
-def list_transfers() -> Any:
+@staff.get(
+    "/transfers",
+    summary="Every transfer out of or into the area, newest first (administrators)",
+    responses={200: Transfers},
+)
+@needs("review_log")
+def list_transfers(query: Page) -> Response:
     """Every transfer out of or into this area, for its administrators (M18)."""
-    u = user("review_log")
-    entries = vrs().storage.transfers(u.area, _limit())
+    u = me()
+    entries = vrs().storage.transfers(u.area, query.limit)
     vrs().log(u.user_id, u.area, "transfer.review")
-    return jsonify(transfers=entries)
+    return answer(Transfers.model_validate({"transfers": entries}))
 
 
-def _limit() -> int:
-    limit = request.args.get("limit", "200")
-    # ASCII digits only: int() refuses some characters that str.isdigit() accepts ("²")
-    if not (limit.isascii() and limit.isdigit()):
-        raise VrsError(Code.BAD_REQUEST, "limit must be a number")
-    return min(int(limit), 10000)
-
-
-@staff.get("/statistics")
-def statistics() -> Any:
+@staff.get(
+    "/statistics",
+    summary="Persons per municipality: all national and prefectural roles see (M13)",
+    responses={200: Statistics},
+)
+@needs("statistics")
+def statistics() -> Response:
     """Counts per municipality: all that national and prefectural roles can see (M13)."""
-    u = user("statistics")
+    u = me()
     counts = vrs().storage.count_persons()
     shown = [m for m in vrs().municipalities() if u.area == "national" or m.prefecture == u.area]
     vrs().log(u.user_id, u.area, "statistics.read")
-    return jsonify(persons={m.code: counts.get(m.code, 0) for m in shown})
+    return answer(Statistics(persons={m.code: counts.get(m.code, 0) for m in shown}))
 
 
-@wellknown.get("/.well-known/jwks.json")
-@wellknown.get("/issuer/.well-known/jwks.json")
-def jwks() -> Any:
-    return jsonify(vrs().issuer.jwks())
+wellknown = APIBlueprint("wellknown", __name__, abp_responses=errors(Error, 400))
 
 
-@wellknown.get("/.well-known/csca.pem")
-def csca() -> Any:
+@wellknown.get(
+    "/.well-known/jwks.json", summary="The SHC issuer's public keys", responses={200: Jwks}
+)
+@wellknown.get(
+    "/issuer/.well-known/jwks.json", summary="The SHC issuer's public keys", responses={200: Jwks}
+)
+def jwks() -> Response:
+    return answer(Jwks.model_validate(vrs().issuer.jwks()))
+
+
+@wellknown.get(
+    "/.well-known/csca.pem",
+    summary="The CSCA certificates of the ICAO VDS-NC seal (PEM)",
+    responses={
+        200: {
+            "description": "PEM certificates",
+            "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def csca() -> Response:
     """The CSCA certificates that issued the VDS-NC barcode signers (PEM), for verifiers."""
     return Response(vrs().seal_signer.csca_pem(), mimetype="application/x-pem-file")

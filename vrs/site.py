@@ -24,31 +24,38 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Response, current_app, g, request
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models import OPENAPI3_REF_PREFIX as REF
+from flask_openapi3.openapi import OpenAPI
 
 from certs import VACCINES
 from serving import client_certificate
 from serving.access import log_requests
 from serving.errors import json_errors
+from serving.typed_api import answer, api_app, errors
 
 from . import clock
 from .areas import Vrs
 from .crypto import DoseKeys
 from .errors import Code, VrsError
-from .municipalities import valid_municipality_code
+from .models import CouponAsk, CouponDoses, DoseRecorded, DoseReport, Error
 from .storage import Storage
 
-site = Blueprint("site", __name__, url_prefix="/site/v1")
+# every route: a tablet certificate (401), a request as its model says (400, naming no
+# value), a municipality and a coupon that exist and are still valid
+site = APIBlueprint(
+    "site",
+    __name__,
+    url_prefix="/site/v1",
+    abp_responses=errors(Error, 400, 401, 404, 413, 422, 503),
+)
 
-COUPON = re.compile(r"[0-9]{10}")
-LOT = re.compile(r"[0-9A-Za-z-]{1,20}")
-FIELD = re.compile(r"[a-z_]{1,40}")
 MAX_DOSES = 20
 KIND = {  # the ledger's vaccine_type of each product
     "pfizer": "mRNA",
@@ -159,7 +166,7 @@ def _public(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def desk() -> CouponDesk:
-    return current_app.extensions["vrs_site_desk"]
+    return current_app.extensions["vrs_site_desk"]  # type: ignore[no-any-return]
 
 
 def tablet() -> str:
@@ -174,87 +181,84 @@ def tablet() -> str:
     return f"tablet:{str(cn)[:64]}"
 
 
-def fields(*names: str) -> dict[str, Any]:
-    """The body's fields, exactly ``names``: anything else (a My Number, a name) is refused."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise VrsError(Code.BAD_REQUEST, "the request body must be a JSON object")
-    # the names only, never values; a name that is not a field name (a number sent as a
-    # key) is not echoed either
-    unknown = sorted({k if FIELD.fullmatch(k) else "?" for k in set(data) - set(names)})
-    if unknown:
-        raise VrsError(Code.BAD_REQUEST, f"unknown field(s): {', '.join(unknown)}")
-    missing = [n for n in names if not isinstance(data.get(n), str)]
-    if missing:
-        raise VrsError(Code.BAD_REQUEST, f"missing or not a string: {', '.join(missing)}")
-    if not valid_municipality_code(data["municipality_code"]):
-        raise VrsError(Code.BAD_REQUEST, "municipality_code must be a valid 6-digit code")
-    if not COUPON.fullmatch(data["coupon_number"]):
-        raise VrsError(Code.BAD_REQUEST, "coupon_number is the coupon's 10 digits")
-    return data
-
-
 @site.before_request
 def only_tablets() -> None:
     g.tablet = tablet()
 
 
-@site.post("/coupons/doses")
-def coupon_doses() -> Any:
-    data = fields("municipality_code", "coupon_number")
-    doses = desk().doses(g.tablet, data["municipality_code"], data["coupon_number"])
-    return jsonify(
-        municipality_code=data["municipality_code"],
-        coupon_number=data["coupon_number"],
-        doses=doses,
-        next_dose_number=len(doses) + 1,
+@site.post(
+    "/coupons/doses",
+    summary="The doses recorded for a coupon, and the number the next one gets",
+    responses={200: CouponDoses},
+)
+def coupon_doses(body: CouponAsk) -> Response:
+    code, coupon = body.municipality_code, body.coupon_number
+    doses = desk().doses(g.tablet, code, coupon)
+    return answer(
+        CouponDoses.model_validate(
+            {
+                "municipality_code": code,
+                "coupon_number": coupon,
+                "doses": doses,
+                "next_dose_number": len(doses) + 1,
+            }
+        )
     )
 
 
-@site.post("/doses")
-def record_dose() -> Any:
-    data = fields("municipality_code", "coupon_number", "dose_date", "product", "lot_number")
+@site.post(
+    "/doses",
+    summary="Report a dose given at the site: recorded as the coupon's next dose",
+    responses={
+        201: DoseRecorded,
+        200: {
+            "description": "sent before: the dose recorded then",
+            "content": {"application/json": {"schema": {"$ref": f"{REF}/DoseRecorded"}}},
+        },
+        **errors(Error, 409),
+    },
+)
+def record_dose(body: DoseReport) -> Response:
     try:
-        when = date.fromisoformat(data["dose_date"])
+        when = date.fromisoformat(body.dose_date)
     except ValueError:
         raise VrsError(Code.BAD_REQUEST, "dose_date must be YYYY-MM-DD") from None
-    if len(data["dose_date"]) != 10 or when > (clock.now() + JST).date():
+    if when > (clock.now() + JST).date():  # today as the site sees it
         raise VrsError(Code.BAD_REQUEST, "dose_date must be YYYY-MM-DD, not after today")
-    if data["product"] not in VACCINES:
-        raise VrsError(Code.BAD_REQUEST, f"product must be one of {', '.join(VACCINES)}")
-    if not LOT.fullmatch(data["lot_number"]):
-        raise VrsError(Code.BAD_REQUEST, "lot_number is 1 to 20 letters, digits or hyphens")
-    dose, new = desk().record_dose(
-        g.tablet,
-        data["municipality_code"],
-        data["coupon_number"],
-        when,
-        data["product"],
-        data["lot_number"],
+    code, coupon = body.municipality_code, body.coupon_number
+    dose, new = desk().record_dose(g.tablet, code, coupon, when, body.product, body.lot_number)
+    recorded = DoseRecorded.model_validate(
+        {"municipality_code": code, "coupon_number": coupon, "dose": dose, "recorded": new}
     )
-    body = {"municipality_code": data["municipality_code"], "coupon_number": data["coupon_number"]}
-    return jsonify({**body, "dose": dose, "recorded": new}), 201 if new else 200
+    return answer(recorded, 201 if new else 200)
 
 
-def create_site_app(config: dict[str, Any] | None = None) -> Flask:
-    """The vaccination-site app: ``DESK`` (a CouponDesk), or ``INSTANCE`` to open one."""
-    app = Flask("vrs.site", static_folder=None)
+def site_api(config: dict[str, Any] | None = None) -> OpenAPI:
+    """The vaccination-site app and its description, not yet given a desk."""
+    app = api_app(
+        "vrs.site",
+        title="VRS (vaccination-site side)",
+        description="Internet-facing; mutual TLS with a tablet certificate of the site CA."
+        " Coupon numbers (接種券番号) only: no My Number is accepted or returned (M12).",
+        error=Error,
+        bad_request=lambda words: VrsError(Code.BAD_REQUEST, words),
+        static_folder=None,
+    )
     app.config.update(MAX_CONTENT_LENGTH=16 * 1024)
     app.config.update(config or {})
+    app.register_api(site)
+    json_errors(app, logging.getLogger("vrs"))
+    log_requests(app, logging.getLogger("vrs.site.access"))
+    return app
+
+
+def create_site_app(config: dict[str, Any] | None = None) -> OpenAPI:
+    """The vaccination-site app: ``DESK`` (a CouponDesk), or ``INSTANCE`` to open one."""
+    app = site_api(config)
     the_desk = app.config.get("DESK")
     if the_desk is None:
         from . import open_vrs
 
         the_desk = CouponDesk.from_vrs(open_vrs(Path(app.config["INSTANCE"])))
     app.extensions["vrs_site_desk"] = the_desk
-    app.register_blueprint(site)
-    json_errors(app, logging.getLogger("vrs"))
-    log_requests(app, logging.getLogger("vrs.site.access"))
-
-    @app.get("/openapi.json")
-    def openapi() -> Response:
-        from .openapi import SITE_SPEC
-
-        return jsonify(SITE_SPEC)
-
     return app
