@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from card_reader import InMemoryTransport, TextApplication, to_wire
+from card_reader import CardWire, InMemoryTransport, TextApplication
 from card_reader.softcard import Profile
 
 from ..card_reader.conftest import CardFactory
@@ -24,7 +24,7 @@ def card_payload(card: object, challenge_b64: str) -> dict[str, str]:
     app.select()
     app.verify_pin(PIN)
     files = app.read_card_files(base64.b64decode(challenge_b64))
-    return to_wire(files)
+    return CardWire.of(files).model_dump()
 
 
 def open_session(client: FlaskClient) -> dict[str, Any]:
