@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     center = sub.add_parser("center", help="the certificate issuance center")
     cmds = center.add_subparsers(dest="center_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("serve", help="serve the center (kiosk CA in, LGWAN CA out)")

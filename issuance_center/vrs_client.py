@@ -38,7 +38,7 @@ class VrsClient:
         self._municipality_ttl = municipality_ttl
         self._lock = threading.Lock()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             reply = self._link.request(method, path, body)
         except LinkError as exc:

@@ -125,7 +125,7 @@ class CenterClient:
         )
         self._cancels = Canceller(self._delete)
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             reply = self._link.request(method, path, body)
         except LinkError:
@@ -156,11 +156,12 @@ class CenterClient:
         )
 
     def issue(self, sid: str, municipality: str, kind: str, copies: int) -> list[dict[str, Any]]:
-        return self._call(
+        certificates: list[dict[str, Any]] = self._call(
             "POST",
             f"/v1/sessions/{sid}/certificates",
             {"municipality_code": municipality, "certificate_type": kind, "copies": copies},
         )["certificates"]
+        return certificates
 
     def cancel(self, sid: str) -> None:
         """Ends the session at the center; returns at once. Slow or down: sent again every

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from flask import Request, Response, g, jsonify
-from flask_openapi3.models import Info
+from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 from flask_openapi3.types import ResponseDict, SecuritySchemesDict
 from pydantic import (
@@ -94,17 +94,22 @@ def bad_request(exc: ValidationError) -> Response:
     return resp
 
 
+_Details = list[dict[str, Any]] | SkipJsonSchema[None]
+
+
 def error_model(codes: type[StrEnum]) -> type[BaseModel]:
     """The ``Error`` schema of an API whose refusals carry ``codes``: ``{error, message[,
     details]}`` (``serving.errors``), the codes enumerated in it."""
-    code = Annotated[codes, WithJsonSchema({"type": "string", "enum": [c.value for c in codes]})]  # type: ignore[valid-type]
+    # inline, as one list, rather than a $ref to the enum's own schema
+    inline = WithJsonSchema({"type": "string", "enum": [c.value for c in codes]})
+    code = Annotated[codes, inline]  # type: ignore[valid-type]  # the enum is a value here
     return create_model(
         "Error",
         error=(code, Field(description="a stable code")),
         message=(str, Field(min_length=1, description="words for people")),
         # left out when there is nothing more to say (never null)
         details=(
-            list[dict[str, Any]] | SkipJsonSchema[None],
+            _Details,
             Field(default=None, description="more: e.g. the code a downstream system gave"),
         ),
     )
