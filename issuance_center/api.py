@@ -126,7 +126,7 @@ bp = APIBlueprint("api", __name__, url_prefix="/v1", abp_security=[{"kiosk": []}
 
 def app(import_name: str) -> OpenAPI:
     """This API's app, without the center behind it: ``create_app`` adds that."""
-    app = api_app(
+    built = api_app(
         import_name,
         title=TITLE,
         description=DESCRIPTION,
@@ -134,8 +134,8 @@ def app(import_name: str) -> OpenAPI:
         log=log,
         security_schemes=KIOSK_TLS,
     )
-    app.register_api(bp)
-    return app
+    built.register_api(bp)
+    return built
 
 
 def description() -> dict[str, Any]:

@@ -14,6 +14,9 @@ OpenAPI description from the same models. What this module adds, for every API:
 - :func:`reply`: a model as the JSON answer.
 - :func:`openapi31`: an OpenAPI 3.0 schema (``nullable``) as 3.1 says it, for schemas
   kept as JSON (``certs.printable``) inside a 3.1 description.
+- ``JsonInt``: an integer as JSON Schema means it, for ``strict`` models.
+
+Not re-exported by ``serving``: only the apps that use it load flask-openapi3.
 """
 
 from __future__ import annotations
