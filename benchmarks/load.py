@@ -220,7 +220,7 @@ class Kiosk:
         """One visit. ``due`` (perf_counter) is when a paced visit was due to start: its
         latency counts from then, so a visit queued behind a slow one shows the wait
         (no coordinated omission)."""
-        from card_reader import InMemoryTransport, TextApplication, to_wire
+        from card_reader import CardWire, InMemoryTransport, TextApplication
         from serving import LinkError
 
         card, pin = self.rng.choice(self.cards)
@@ -246,7 +246,7 @@ class Kiosk:
             app = TextApplication(InMemoryTransport(card))
             app.select()
             app.verify_pin(pin)
-            wire = to_wire(app.read_card_files(base64.b64decode(s["challenge"])))
+            wire = CardWire.of(app.read_card_files(base64.b64decode(s["challenge"]))).model_dump()
             card_ms = (time.perf_counter() - t) * 1e3
             step = "card"
             call(1, "POST", f"/v1/sessions/{sid}/card", wire)

@@ -4,8 +4,8 @@ Layers, bottom up: ``transport`` (PC/SC or in-memory) → ``apdu`` (status words
 T=0 housekeeping) → ``client`` (the 券面事項入力補助AP) → ``verify`` (issuer
 signatures and card presence). ``softcard`` is the software My Number Card.
 
-``WIRE_FIELDS``, ``to_wire`` and ``from_wire`` are the card data on the wire (the kiosk →
-center request): this package owns that contract. The PC/SC names load pyscard, so they
+``CardWire`` (``wire``) is the card data on the wire (the kiosk → center request): this
+package owns that contract, as a pydantic model the center's API is checked against. The PC/SC names load pyscard, so they
 load on first use (PEP 562): VRS and the center use the card layer without a reader.
 """
 
@@ -14,14 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .client import (
-    WIRE_FIELDS,
-    CardFiles,
-    TextApplication,
-    from_wire,
-    pin_is_well_formed,
-    to_wire,
-)
+from .client import CardFiles, TextApplication, pin_is_well_formed
 from .errors import (
     ApduError,
     CardError,
@@ -35,6 +28,7 @@ from .files import BasicInfo, parse_basic_info, parse_my_number
 from .transport import InMemoryTransport, Transport
 from .trust import TrustStore
 from .verify import VerifiedCard, verify_card
+from .wire import CardWire
 
 if TYPE_CHECKING:
     from .pcsc import PcscTransport, ReaderInfo, list_readers, wait_for_card_state
@@ -49,11 +43,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "WIRE_FIELDS",
     "ApduError",
     "BasicInfo",
     "CardError",
     "CardFiles",
+    "CardWire",
     "ErrorCode",
     "InMemoryTransport",
     "PcscTransport",
@@ -66,12 +60,10 @@ __all__ = [
     "TrustStore",
     "VerificationError",
     "VerifiedCard",
-    "from_wire",
     "list_readers",
     "parse_basic_info",
     "parse_my_number",
     "pin_is_well_formed",
-    "to_wire",
     "verify_card",
     "wait_for_card_state",
 ]

@@ -9,8 +9,6 @@ left can be asked without spending one.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from dataclasses import dataclass, field
 
@@ -44,28 +42,6 @@ class CardFiles:
     ef0007: bytes = field(repr=False)
     challenge: bytes | None = field(default=None, repr=False)
     presence_signature: bytes | None = field(default=None, repr=False)
-
-
-WIRE_FIELDS = ("ef0001", "ef0002", "ef0003", "ef0004", "ef0007", "presence_signature")
-
-
-def to_wire(card: CardFiles) -> dict[str, str]:
-    """What a kiosk sends a verifier: the raw files and the presence signature, base64."""
-    return {f: base64.b64encode(getattr(card, f) or b"").decode("ascii") for f in WIRE_FIELDS}
-
-
-def from_wire(data: dict[str, object], challenge: bytes) -> CardFiles:
-    """The verifier's side of ``to_wire``; the challenge is the one the verifier issued."""
-    raw: dict[str, bytes] = {}
-    for name in WIRE_FIELDS:
-        value = data.get(name)
-        if not isinstance(value, str):
-            raise ProtocolError(ErrorCode.MALFORMED_DATA, f"{name} is required (base64)")
-        try:
-            raw[name] = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ProtocolError(ErrorCode.MALFORMED_DATA, f"{name} is not valid base64") from None
-    return CardFiles(**raw, challenge=challenge)
 
 
 class TextApplication:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, request
 
 from card_reader import TrustStore
-from serving.errors import json_errors
 
 from .kiosks import KioskRegistry
 from .sessions import SessionStore
@@ -35,7 +34,9 @@ class Center:
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+    from . import api
+
+    app = api.app(__name__)  # the routes, the one error shape, /openapi.json
     app.config.update(
         SESSION_TTL=600.0, MAX_CONTENT_LENGTH=64 * 1024, VRS_TIMEOUT=10.0, VRS_CONNECTIONS=16
     )
@@ -52,18 +53,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # KIOSK_CRL with KIOSK_CA: revoked kiosk certificates are refused here too (kiosks.py)
     kiosks = KioskRegistry(Path(cfg["KIOSKS"]), cfg.get("KIOSK_CRL"), cfg.get("KIOSK_CA"))
     app.extensions["center"] = Center(trust, kiosks, SessionStore(cfg["SESSION_TTL"]), vrs)
-
-    from . import api
-
-    app.register_blueprint(api.bp)
-
-    @app.get("/openapi.json")
-    def openapi() -> Response:
-        from .openapi import SPEC
-
-        return jsonify(SPEC)
-
-    json_errors(app, log)
 
     @app.before_request
     def start_timer() -> None:

@@ -1,26 +1,152 @@
-"""The kiosk-facing API: sessions, card verification, eligibility, issuance."""
+"""The kiosk-facing API: sessions, card verification, eligibility, issuance.
+
+Each request and answer is a pydantic model; flask-openapi3 checks every request against
+them before a view runs (a body that does not fit is 400 ``bad_request``) and derives the
+description at ``/openapi.json`` from them (``serving.api``). What needs the center's state
+(the kiosk registry, the session, the municipalities VRS knows) is checked in the views.
+"""
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+import logging
+from typing import Annotated, Any, Literal
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Response, current_app, g, request
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.openapi import OpenAPI
+from flask_openapi3.types import SecuritySchemesDict
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from card_reader import WIRE_FIELDS, CardError, ErrorCode, from_wire, verify_card
+from card_reader import CardError, CardWire, ErrorCode, verify_card
+from certs.printable import ISSUED_JSON_SCHEMA
 from serving import client_certificate
+from serving.api import JsonInt, api_app, error_model, openapi31, refusals, reply
 
 from .errors import CenterError, Code
 from .sessions import Step
 
-bp = Blueprint("api", __name__, url_prefix="/v1")
+log = logging.getLogger("issuance_center")
 
-CERTIFICATE_TYPES = ("domestic", "overseas")
 MAX_COPIES = 10
 
+TITLE = "Certificate issuance center (kiosk side)"
+DESCRIPTION = (
+    "Mutual TLS with a kiosk-CA client certificate; the certificate's CN is the kiosk ID."
+    " One call at a time per session: a card, eligibility or issuance call that arrives"
+    " while another call on the same session is in flight is refused with 409"
+    " session_busy (it did nothing); a card submitted again after one was taken is 422"
+    " card_replayed and ends the session. A refusal is {error, message[, details]}:"
+    " card_invalid, card_replayed, vrs_refused and vrs_unavailable pass the code behind"
+    " them (the card's, VRS's, the link's) on as details [{\"error\": code}]."
+)
+Error = error_model(Code)
 
-def kiosk_id() -> str:
-    """The kiosk is who its client certificate (checked by TLS against the kiosk CA) says."""
+MunicipalityCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-digit code")]
+
+
+# --- requests: M08, a kiosk sends the chip's bytes (CardWire) and the resident's choices only;
+# a My Number, a name or anything else of its own is refused, never used ---------------------
+
+
+class Choice(BaseModel):
+    """The municipality the resident chose."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    municipality_code: MunicipalityCode
+
+
+class Order(BaseModel):
+    """What the resident chose and paid for."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    municipality_code: MunicipalityCode
+    certificate_type: Literal["domestic", "overseas"]
+    copies: JsonInt = Field(ge=1, le=MAX_COPIES)
+
+
+class SessionPath(BaseModel):
+    sid: str = Field(description="the session ID the center gave")
+
+
+# --- answers -----------------------------------------------------------------------------
+
+
+class Municipality(BaseModel):
+    code: MunicipalityCode
+    name_ja: str
+    name_en: str
+
+
+class SessionOpened(BaseModel):
+    session_id: str
+    challenge: str = Field(
+        json_schema_extra={"format": "byte"},
+        description="for the card to sign (base64)",
+    )
+    municipalities: list[Municipality] = Field(description="those the kiosk may offer")
+    not_offering: list[Municipality] = Field(
+        description="known, but without convenience-store issuance: to be shown as such;"
+        " choosing one is refused (403 municipality_not_offered)"
+    )
+    expires_in: float = Field(description="seconds")
+
+
+class CardVerified(BaseModel):
+    ok: Literal[True]
+
+
+class Eligible(BaseModel):
+    municipality_code: MunicipalityCode
+    domestic: bool
+    overseas: bool
+
+
+# one certificate as VRS issued it: certs owns its shape (certs.printable), the center relays it
+IssuedCertificate = Annotated[dict[str, Any], WithJsonSchema(openapi31(ISSUED_JSON_SCHEMA))]
+
+
+class Issued(BaseModel):
+    certificates: list[IssuedCertificate] = Field(
+        description="as VRS issued them: the kiosk prints each one's page (certs.Printable)"
+    )
+
+
+KIOSK_TLS: SecuritySchemesDict = {
+    "kiosk": {
+        "type": "mutualTLS",
+        "description": "a client certificate of the kiosk CA; its CN is the kiosk ID, which"
+        " the center's kiosk registry must know and have enabled",
+    }
+}
+bp = APIBlueprint("api", __name__, url_prefix="/v1", abp_security=[{"kiosk": []}])
+
+
+def app(import_name: str) -> OpenAPI:
+    """This API's app, without the center behind it: ``create_app`` adds that."""
+    built = api_app(
+        import_name,
+        title=TITLE,
+        description=DESCRIPTION,
+        error=Error,
+        log=log,
+        security_schemes=KIOSK_TLS,
+    )
+    built.register_api(bp)
+    return built
+
+
+def description() -> dict[str, Any]:
+    """The OpenAPI description the center serves at ``/openapi.json``."""
+    return app(__name__).api_doc
+
+
+@bp.before_request
+def kiosk_id() -> None:
+    """The kiosk is who its client certificate (checked by TLS against the kiosk CA) says:
+    before anything of the request is read."""
     try:
         peer = client_certificate(request.environ)
     except ValueError:
@@ -29,24 +155,11 @@ def kiosk_id() -> str:
         raise CenterError(Code.NO_CLIENT_CERTIFICATE, "a kiosk client certificate is required")
     g.kiosk_id = peer.cn  # logged with the refusal too, if the registry refuses it
     current_app.extensions["center"].kiosks.check(peer.cn, peer.serial)
-    return peer.cn
 
 
-def body(*fields: str) -> dict[str, Any]:
-    """The JSON object of the request, which may hold ``fields`` and nothing else.
-
-    M08: a kiosk sends the chip's bytes and the resident's choices only. A My
-    Number, a name or anything else of its own is refused, never used; the
-    message does not repeat the field names, which the kiosk chose.
-    """
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise CenterError(Code.BAD_REQUEST, "the request body must be a JSON object")
-    if not data.keys() <= set(fields):
-        raise CenterError(
-            Code.BAD_REQUEST, f"the request may hold only these fields: {', '.join(fields)}"
-        )
-    return data
+def kiosk() -> str:
+    """The kiosk of this request (``kiosk_id`` admitted it)."""
+    return str(g.kiosk_id)
 
 
 def offered() -> dict[str, dict[str, Any]]:
@@ -59,10 +172,9 @@ def offered() -> dict[str, dict[str, Any]]:
     }
 
 
-def municipality(data: dict[str, Any]) -> str:
-    code = data.get("municipality_code")
-    if not isinstance(code, str) or not (len(code) == 6 and code.isascii() and code.isdigit()):
-        raise CenterError(Code.BAD_REQUEST, "municipality_code must be a 6-digit code")
+def municipality(code: str) -> str:
+    """M04: a municipality without convenience-store issuance is refused, whatever the kiosk
+    showed (its code's shape is the model's)."""
     if code not in offered():
         raise CenterError(
             Code.MUNICIPALITY_NOT_OFFERED,
@@ -72,23 +184,23 @@ def municipality(data: dict[str, Any]) -> str:
 
 
 def verified_session(sid: str, kid: str) -> None:
-    """Refuses early, before the body is read; ``claim`` checks it all again under the lock."""
+    """Refuses before VRS is asked; ``claim`` checks it all again under the lock."""
     session = current_app.extensions["center"].sessions.get(sid, kid)
     if session.my_number is None:
         raise CenterError(Code.SESSION_STATE, "the card has not been verified in this session")
 
 
-def named(m: dict[str, Any]) -> dict[str, str]:
-    return {"code": m["code"], "name_ja": m.get("name_ja", ""), "name_en": m.get("name_en", "")}
+def named(m: dict[str, Any]) -> Municipality:
+    return Municipality(code=m["code"], name_ja=m.get("name_ja", ""), name_en=m.get("name_en", ""))
 
 
-@bp.post("/sessions")
-def open_session() -> Any:
-    kid = kiosk_id()
+@bp.post("/sessions", responses={201: SessionOpened, **refusals(Error, 401, 403, 503)})
+def open_session() -> Response:
+    """A fresh challenge, the municipalities this kiosk may offer, those it may not"""
     center = current_app.extensions["center"]
     known = center.vrs.municipalities()
-    session = center.sessions.open(kid)
-    return jsonify(
+    session = center.sessions.open(kiosk())
+    opened = SessionOpened(
         session_id=session.id,
         challenge=base64.b64encode(session.challenge).decode(),
         municipalities=[named(m) for m in known if m.get("offers_convenience_store_issuance")],
@@ -96,19 +208,20 @@ def open_session() -> Any:
         # why and where to go; choosing one is still refused (M04: `municipality` above)
         not_offering=[named(m) for m in known if not m.get("offers_convenience_store_issuance")],
         expires_in=center.sessions.ttl,
-    ), 201
+    )
+    return reply(opened, 201)
 
 
-@bp.post("/sessions/<sid>/card")
-def submit_card(sid: str) -> Any:
+@bp.post(
+    "/sessions/<sid>/card",
+    responses={200: CardVerified, **refusals(Error, 401, 403, 404, 409, 410, 413, 422)},
+)
+def submit_card(path: SessionPath, body: CardWire) -> Response:
+    """The card's files and its signature over the session's challenge"""
     center = current_app.extensions["center"]
-    kid = kiosk_id()
+    sid, kid = path.sid, kiosk()
     session = center.sessions.get(sid, kid)
-    data = body(*WIRE_FIELDS)
-    try:
-        card = from_wire(data, session.challenge)
-    except CardError as exc:
-        raise CenterError(Code.BAD_REQUEST, exc.message) from None
+    card = body.files(session.challenge)
     # the session's one answer is taken here, atomically: a second one is busy or a replay
     claim = center.sessions.claim(sid, kid, Step.CARD)
     verified = None
@@ -130,50 +243,54 @@ def submit_card(sid: str) -> Any:
     if not center.sessions.release(claim, verified.my_number):
         # cancelled or expired while the card was verified: the number is not kept
         raise CenterError(Code.SESSION_UNKNOWN, "the session ended while the card was verified")
-    return jsonify(ok=True)
+    return reply(CardVerified(ok=True))
 
 
-@bp.post("/sessions/<sid>/eligibility")
-def eligibility(sid: str) -> Any:
-    kid = kiosk_id()
-    verified_session(sid, kid)
-    code = municipality(body("municipality_code"))
+@bp.post(
+    "/sessions/<sid>/eligibility",
+    responses={200: Eligible, **refusals(Error, 401, 403, 404, 409, 410, 413, 422, 503)},
+)
+def eligibility(path: SessionPath, body: Choice) -> Response:
+    """Which certificate types the verified holder can get in a municipality"""
+    kid = kiosk()
+    verified_session(path.sid, kid)
+    code = municipality(body.municipality_code)
     center = current_app.extensions["center"]
-    with center.sessions.step(sid, kid, Step.ELIGIBILITY) as claim:
+    with center.sessions.step(path.sid, kid, Step.ELIGIBILITY) as claim:
         answer = center.vrs.eligibility(code, claim.my_number)
-    return jsonify(
-        municipality_code=code,
-        domestic=bool(answer.get("domestic")),
-        overseas=bool(answer.get("overseas")),
+    return reply(
+        Eligible(
+            municipality_code=code,
+            domestic=bool(answer.get("domestic")),
+            overseas=bool(answer.get("overseas")),
+        )
     )
 
 
-@bp.post("/sessions/<sid>/certificates")
-def issue(sid: str) -> Any:
-    kid = kiosk_id()
-    verified_session(sid, kid)
-    data = body("municipality_code", "certificate_type", "copies")
-    code = municipality(data)
-    kind = data.get("certificate_type")
-    copies = data.get("copies")
-    if kind not in CERTIFICATE_TYPES:
-        raise CenterError(Code.BAD_REQUEST, "certificate_type must be domestic or overseas")
-    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
-        raise CenterError(Code.BAD_REQUEST, f"copies must be 1 to {MAX_COPIES}")
+@bp.post(
+    "/sessions/<sid>/certificates",
+    responses={200: Issued, **refusals(Error, 401, 403, 404, 409, 410, 413, 422, 503)},
+)
+def issue(path: SessionPath, body: Order) -> Response:
+    """Issue: the signed certificates and their printable fields"""
+    kid = kiosk()
+    verified_session(path.sid, kid)
+    code = municipality(body.municipality_code)
     center = current_app.extensions["center"]
     # one issuance per session: the claim is never released, the session is closed instead
-    claim = center.sessions.claim(sid, kid, Step.ISSUE)
+    claim = center.sessions.claim(path.sid, kid, Step.ISSUE)
     try:
-        answer = center.vrs.issue(code, claim.my_number, kind, copies)
+        answer = center.vrs.issue(code, claim.my_number, body.certificate_type, body.copies)
     finally:
         # whatever VRS said: the kiosk starts over after
-        center.sessions.close(sid)
-    return jsonify(certificates=answer.get("certificates", []))
+        center.sessions.close(path.sid)
+    return reply(Issued(certificates=answer.get("certificates", [])))
 
 
-@bp.delete("/sessions/<sid>")
-def cancel(sid: str) -> Any:
+@bp.delete("/sessions/<sid>", responses={204: None, **refusals(Error, 401, 403, 404, 410)})
+def cancel(path: SessionPath) -> Response:
+    """Cancel: the session is wiped"""
     center = current_app.extensions["center"]
-    center.sessions.get(sid, kiosk_id())
-    center.sessions.close(sid)
-    return "", 204
+    center.sessions.get(path.sid, kiosk())
+    center.sessions.close(path.sid)
+    return Response(status=204)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from card_reader import CardFiles, to_wire
+from card_reader import CardFiles, CardWire
 from serving import Link, LinkError
 
 from .errors import Code, KioskError
@@ -148,11 +148,7 @@ class CenterClient:
         return self._call("POST", "/v1/sessions")
 
     def submit_card(self, sid: str, card: CardFiles) -> None:
-        self._call(
-            "POST",
-            f"/v1/sessions/{sid}/card",
-            to_wire(card),
-        )
+        self._call("POST", f"/v1/sessions/{sid}/card", CardWire.of(card).model_dump())
 
     def eligibility(self, sid: str, municipality: str) -> dict[str, Any]:
         return self._call(

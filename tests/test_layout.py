@@ -63,9 +63,17 @@ CASES = {
         (*PICTURES, "smartcard", *OTHERS["certs"], COMMAND),
         ("certs", "certs.jws", "certs.fhir", "certs.numeric", "certs.vds", "certs.vds_pki"),
     ),
+    # the card layer without a reader or the shared infrastructure; its wire model (the kiosk
+    # -> center request) needs pydantic only, neither Flask nor flask-openapi3
     "card_reader.mynumber": (
-        ("smartcard", *OTHERS["card_reader"], SHARED, COMMAND),
-        ("card_reader.mynumber", "card_reader.client", "card_reader.verify", "card_reader.trust"),
+        ("smartcard", *OTHERS["card_reader"], SHARED, COMMAND, "flask", "flask_openapi3"),
+        (
+            "card_reader.mynumber",
+            "card_reader.client",
+            "card_reader.verify",
+            "card_reader.trust",
+            "card_reader.wire",
+        ),
     ),
     "kiosk": (("vrs", "issuance_center", COMMAND), ("kiosk.*",)),
     "card_reader": ((*OTHERS["card_reader"], COMMAND), ("card_reader.*",)),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from card_reader import InMemoryTransport, TextApplication, to_wire
+from card_reader import CardWire, InMemoryTransport, TextApplication
 from card_reader.softcard import Profile
 
 from ..card_reader.conftest import CardFactory
@@ -24,7 +24,7 @@ def card_payload(card: object, challenge_b64: str) -> dict[str, str]:
     app.select()
     app.verify_pin(PIN)
     files = app.read_card_files(base64.b64decode(challenge_b64))
-    return to_wire(files)
+    return CardWire.of(files).model_dump()
 
 
 def open_session(client: FlaskClient) -> dict[str, Any]:
@@ -285,3 +285,98 @@ def test_vrs_answering_garbage_is_a_503_never_a_500(
         assert (resp.status_code, resp.json["error"]) == (503, "vrs_unavailable")
     finally:
         server.stop()
+
+
+# --- the request models (issuance_center.api): checked before the view runs -----------------
+
+ORDER = {"municipality_code": "382051", "certificate_type": "domestic", "copies": 1}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"copies": 0},
+        {"copies": 11},
+        {"copies": True},
+        {"copies": "1"},
+        {"copies": 1.5},
+        {"copies": None},
+        {"certificate_type": "both"},
+        {"certificate_type": "Domestic"},
+        {"municipality_code": "38205"},
+        {"municipality_code": 382051},
+        {"municipality_code": "382051\n"},
+        {"municipality_code": "３８２０５１"},
+    ],
+    ids=repr,
+)
+def test_an_order_outside_the_model_is_a_400_naming_the_field(
+    kiosk: KioskClient, card: CardFactory, vrs: FakeVrs, change: dict[str, Any]
+) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    resp = client.post(f"/v1/sessions/{sid}/certificates", json={**ORDER, **change})
+    assert (resp.status_code, resp.json["error"]) == (400, "bad_request"), resp.json
+    (field,) = change
+    assert resp.json["message"].startswith(f"{field}: ")
+    assert [op for op, _ in vrs.calls] == []  # VRS was never asked
+    # refused before anything was spent: the session still issues a good order
+    ok = client.post(f"/v1/sessions/{sid}/certificates", json=ORDER)
+    assert ok.status_code == 200, ok.json
+
+
+@pytest.mark.parametrize("copies", [1, 10])
+def test_copies_from_1_to_10_are_issued(
+    kiosk: KioskClient, card: CardFactory, vrs: FakeVrs, copies: int
+) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    resp = client.post(f"/v1/sessions/{sid}/certificates", json={**ORDER, "copies": copies})
+    assert resp.status_code == 200 and len(resp.json["certificates"]) == copies
+    assert vrs.calls[-1][1][3] == copies
+
+
+@pytest.mark.parametrize(
+    "data",
+    [json.dumps(json.dumps(ORDER)), "[]", "3", "null", "", "{not json"],
+    ids=["object_in_a_string", "list", "number", "null", "empty", "not_json"],
+)
+def test_a_body_that_is_no_object_is_a_400(
+    kiosk: KioskClient, card: CardFactory, data: str
+) -> None:
+    client = kiosk("K0001")
+    sid = verified(client, card)
+    resp = client.post(
+        f"/v1/sessions/{sid}/certificates", data=data, content_type="application/json"
+    )
+    assert (resp.status_code, resp.json["error"]) == (400, "bad_request")
+    assert resp.json["message"] == "the request body must be a JSON object"
+
+
+@pytest.mark.measure("M08")
+@pytest.mark.parametrize("endpoint", ["card", "eligibility", "certificates"])
+def test_a_field_of_the_kiosks_own_is_refused_without_repeating_it(
+    kiosk: KioskClient, card: CardFactory, endpoint: str
+) -> None:
+    client = kiosk("K0001")
+    session = open_session(client)
+    sid = session["session_id"]
+    body: dict[str, Any] = {
+        "card": card_payload(card(), session["challenge"]),
+        "eligibility": {"municipality_code": "382051"},
+        "certificates": ORDER,
+    }[endpoint]
+    holder = Profile.demo()
+    extra = {"my_number": holder.my_number, "氏名": holder.name}
+    resp = client.post(f"/v1/sessions/{sid}/{endpoint}", json={**body, **extra})
+    assert (resp.status_code, resp.json["error"]) == (400, "bad_request")
+    for chosen in (*extra, *extra.values()):
+        assert chosen not in resp.json["message"]
+
+
+def test_the_kiosk_is_checked_before_its_body(kiosk: KioskClient) -> None:
+    """A kiosk the registry refuses learns nothing of what the center makes of its body."""
+    resp = kiosk("K0009").post("/v1/sessions/x/certificates", json={"copies": 0})
+    assert (resp.status_code, resp.json["error"]) == (403, "kiosk_disabled")
+    resp = kiosk("K0404").post("/v1/sessions/x/card", data="[]", content_type="application/json")
+    assert (resp.status_code, resp.json["error"]) == (403, "kiosk_unknown")

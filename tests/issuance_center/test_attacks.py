@@ -25,7 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from card_reader import CardFiles, InMemoryTransport, TextApplication, cvc, tlv, to_wire
+from card_reader import CardFiles, CardWire, InMemoryTransport, TextApplication, cvc, tlv
 from card_reader.files import TAG_OFFSETS
 from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
 from certs import IssuerKey
@@ -70,7 +70,9 @@ def submit(client: FlaskClient, sid: str, payload: dict[str, str]) -> TestRespon
 
 def verified(client: FlaskClient, card: SoftCard, pin: str = HOLDER.pin) -> str:
     sid, challenge = new_session(client)
-    assert submit(client, sid, to_wire(read(card, challenge, pin))).status_code == 200
+    assert (
+        submit(client, sid, CardWire.of(read(card, challenge, pin)).model_dump()).status_code == 200
+    )
     return sid
 
 
@@ -105,7 +107,7 @@ def test_the_answer_to_an_earlier_sessions_challenge_is_refused(
 ) -> None:
     client = kiosk("K0001")
     _old, old_challenge = new_session(client)
-    recorded = to_wire(read(card(), old_challenge))
+    recorded = CardWire.of(read(card(), old_challenge)).model_dump()
     for _ in range(2):  # into a new session, and again into another
         sid, _challenge = new_session(client)
         resp = submit(client, sid, recorded)
@@ -121,7 +123,7 @@ def test_the_same_answer_twice_is_refused(
 ) -> None:
     client = kiosk("K0001")
     sid, challenge = new_session(client)
-    answer = to_wire(read(card(), challenge))
+    answer = CardWire.of(read(card(), challenge)).model_dump()
     assert submit(client, sid, answer).status_code == 200
     refused(submit(client, sid, answer), center_log, 422, "card_replayed")
     cases()
@@ -154,7 +156,7 @@ def test_card_data_without_a_presence_signature_is_refused(
 ) -> None:
     client = kiosk("K0001")
     sid, _challenge = new_session(client)
-    payload = to_wire(read(card(), None))  # read without signing anything
+    payload = CardWire.of(read(card(), None)).model_dump()  # read without signing anything
     if signature is None:
         del payload["presence_signature"]
     else:
@@ -209,7 +211,9 @@ def test_card_files_edited_by_one_byte_are_refused(
         files = read(card(), challenge)  # genuine, and present: only the edit is wrong
         data = bytearray(getattr(files, name))
         data[at] ^= 0x01 if at % 2 else 0x80
-        resp = submit(client, sid, to_wire(dataclasses.replace(files, **{name: bytes(data)})))
+        resp = submit(
+            client, sid, CardWire.of(dataclasses.replace(files, **{name: bytes(data)})).model_dump()
+        )
         assert resp.status_code == 422, (at, resp.json)
         detail = resp.json["details"][0]["error"]
         assert detail in CARD_CODES | {"malformed_data"}, (at, detail)
@@ -264,7 +268,13 @@ def test_a_card_from_an_unknown_issuer_key_is_refused(
         )
         signature = rogue.root_key.sign(body, padding.PKCS1v15(), hashes.SHA256())
         files = dataclasses.replace(files, ef0004=cvc.encode(body, signature))
-    refused(submit(client, sid, to_wire(files)), center_log, 422, "card_invalid", detail)
+    refused(
+        submit(client, sid, CardWire.of(files).model_dump()),
+        center_log,
+        422,
+        "card_invalid",
+        detail,
+    )
     cases()
     assert vrs.calls == []
     center_log.assert_clean(*personal_data(HOLDER))
@@ -303,7 +313,7 @@ def test_a_genuine_cards_data_with_another_cards_signature_is_refused(
     forged = dataclasses.replace(copied, presence_signature=present.presence_signature)
     if taken == "key record and signature":
         forged = dataclasses.replace(forged, ef0007=present.ef0007)
-    resp = submit(client, sid, to_wire(forged))
+    resp = submit(client, sid, CardWire.of(forged).model_dump())
     refused(resp, center_log, 422, code, detail, personal_data(HOLDER) + personal_data(OTHER))
     cases()
     assert vrs.calls == []
@@ -612,7 +622,7 @@ def test_personal_data_from_the_kiosk_is_refused_and_never_used(
 ) -> None:
     client = kiosk("K0001")
     sid, challenge = new_session(client)
-    answer = to_wire(read(card(), challenge))
+    answer = CardWire.of(read(card(), challenge)).model_dump()
     secrets = personal_data(HOLDER) + personal_data(OTHER)
     if endpoint == "card":
         resp = submit(client, sid, {**answer, **extra})

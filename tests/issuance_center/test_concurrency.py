@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from card_reader import InMemoryTransport, TextApplication, to_wire
+from card_reader import CardWire, InMemoryTransport, TextApplication
 from card_reader.softcard import Profile
 from issuance_center import api, create_app
 from issuance_center.kiosks import Kiosk, KioskRegistry
@@ -94,7 +94,7 @@ def card_answer(card: CardFactory, challenge: bytes) -> dict[str, str]:
     app = TextApplication(InMemoryTransport(card()))  # type: ignore[arg-type]
     app.select()
     app.verify_pin(HOLDER.pin)
-    return to_wire(app.read_card_files(challenge))
+    return CardWire.of(app.read_card_files(challenge)).model_dump()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import requests
 from PIL import Image
 from pyzbar import pyzbar
 
-from card_reader import to_wire
+from card_reader import CardWire
 from certs import KeySets, from_numeric, verify
 from certs.vds import parse_seal
 from issuance_center.vrs_client import VrsClient
@@ -357,7 +357,7 @@ def test_a_replayed_card_answer_is_refused(system: System, kiosk: KioskUnderTest
         app.select()
         app.verify_pin(holder.pin)
         files = app.read_card_files(base64.b64decode(first["challenge"]))
-    body = to_wire(files)
+    body = CardWire.of(files).model_dump()
     resp = s.post(
         f"{system.center_url}/v1/sessions/{second['session_id']}/card", json=body, timeout=10
     )

@@ -12,16 +12,16 @@ from flask.testing import FlaskClient
 from certs import Printable, to_numeric
 from certs.printable import OVERSEAS_FIELDS
 from certs.vds import parse_seal
-from issuance_center.openapi import SPEC as CENTER_SPEC
+from issuance_center.api import description as center_description
 from vrs import lgwan_api
 from vrs.demo import Resident
 
 from .test_seal import issue
 
 VRS_ISSUE = schemathesis.openapi.from_dict(lgwan_api().api_doc)["/v1/certificates"]["POST"]
-CENTER_ISSUE = schemathesis.openapi.from_dict(CENTER_SPEC)["/v1/sessions/{sid}/certificates"][
-    "POST"
-]
+CENTER_ISSUE = schemathesis.openapi.from_dict(center_description())[
+    "/v1/sessions/{sid}/certificates"
+]["POST"]
 
 
 @pytest.mark.parametrize(
