@@ -31,6 +31,7 @@ import requests
 from card_reader import InMemoryTransport, TransportError
 from card_reader.pcsc import list_readers
 from card_reader.softcard import FaultyCard, VpcdBridge
+from kiosk import KioskRuntime
 from kiosk.center import CenterClient
 from kiosk.flow import Flow
 from kiosk.payment import SimulatedTerminal
@@ -285,7 +286,9 @@ def next_resident_gets_a_certificate(system: System, kiosk: KioskUnderTest, page
 
 
 @pytest.mark.security("F01")
-def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, cases: Any) -> None:
+def test_the_card_pulled_at_every_apdu_of_a_visit(
+    system: System, stack: Stack, cases: Any, request: pytest.FixtureRequest
+) -> None:
     """Every APDU the kiosk sends, from the first SELECT to the card-presence signature, at the
     kiosk's flow with the software card's fault injection (the real reader path: below)."""
     stack.heal()
@@ -304,6 +307,8 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, 
         connect=lambda _r: InMemoryTransport(cards.pop()),
         terminal=SimulatedTerminal(),
     )
+    # the canceller and the closer, as the kiosk's runtime starts them (no card watcher)
+    request.addfinalizer(KioskRuntime(center, flow, None).start().stop)
 
     def until(*screens: str) -> str:
         assert eventually(lambda: flow.screen in screens), (flow.screen, screens)
