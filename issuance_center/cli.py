@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from card_reader.softcard import DevCardIssuer
     from serving import (
         CrlContext,
         DevCa,
@@ -68,11 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not registry.exists():
         registry.parent.mkdir(parents=True, exist_ok=True)
         KioskRegistry.write(registry, [Kiosk("K0001", "Demo store, Niihama", True)])
-    trust = home / "card-issuer" / "trust-store.json"
+    trust = DevCardIssuer.trust_store_path(home)
     if not trust.exists():
-        from card_reader.softcard import DevCardIssuer
-
-        DevCardIssuer.load_or_create(home / "card-issuer")
+        DevCardIssuer.of_instance(home)
     crl = kiosk_ca.publish_crl()  # signed afresh at each start: a CRL past its date refuses all
     app = create_app(
         {
