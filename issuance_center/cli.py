@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from serving import add_home_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     center = sub.add_parser("center", help="the certificate issuance center")
     cmds = center.add_subparsers(dest="center_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("serve", help="serve the center (kiosk CA in, LGWAN CA out)")
-    p.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8444)
     p.add_argument("--vrs", default="https://127.0.0.1:8443", help="VRS base URL")
@@ -38,9 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("kiosk_id", nargs="?", help="a kiosk of this instance (its dev certificate)")
     r.add_argument("--cert", type=Path, help="or any certificate file the kiosk CA issued")
-    r.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(r)
     r.set_defaults(func=cmd_revoke_kiosk)
 
 

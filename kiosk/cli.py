@@ -6,14 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from serving import add_home_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     kiosk = sub.add_parser("kiosk", help="the kiosk terminal (multi-copy machine)")
     cmds = kiosk.add_subparsers(dest="kiosk_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("serve", help="serve the touch screen on 127.0.0.1")
-    p.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(p)
     p.add_argument("--reader", default="Virtual PCD 00 00", help="PC/SC reader name")
     p.add_argument("--center", default="https://127.0.0.1:8444", help="center base URL")
     p.add_argument("--kiosk-id", default="K0001")

@@ -30,6 +30,7 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template_string, request
 
+from serving import add_home_option
 from serving.errors import json_errors
 from serving.logs import BACKUPS, MAX_BYTES
 from vrs.demo import MUNICIPALITIES
@@ -46,9 +47,7 @@ PAGE_CARDS = 200  # the control page lists at most these (the demo makes 41)
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the whole system with demo data and a software card")
-    p.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(p)
     prints = p.add_mutually_exclusive_group()
     prints.add_argument(
         "--print-dir",
