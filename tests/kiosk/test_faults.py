@@ -266,6 +266,15 @@ def up_to_payment(page: Any) -> None:
     screen(page, "payment")
 
 
+def printed_paid_and_taken(page: Any, visit: Visit) -> None:
+    """The visit ends well: printed, 120 yen charged (on the screen and by the terminal), taken."""
+    screen(page, "done", 30000)
+    assert page.get_attribute("[data-charged]", "data-charged") == "120"
+    assert visit.payments() == paid(120)
+    page.click("[data-action=taken]")
+    screen(page, "welcome")
+
+
 def next_resident_gets_a_certificate(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     """The kiosk is usable again: OK on the message, then a whole issuance."""
     if page.get_attribute("main", "data-screen") in ("error", "cancelled"):
@@ -275,11 +284,7 @@ def next_resident_gets_a_certificate(system: System, kiosk: KioskUnderTest, page
     read_and_remove(system, page, holder)
     visit = kiosk.visit()
     choose_and_pay(page, "domestic")
-    screen(page, "done", 30000)
-    assert page.get_attribute("[data-charged]", "data-charged") == "120"
-    assert visit.payments() == paid(120)
-    page.click("[data-action=taken]")
-    screen(page, "welcome")
+    printed_paid_and_taken(page, visit)
 
 
 # --- F01: the card pulled
@@ -540,11 +545,7 @@ def test_vrs_restarted_between_eligibility_and_issuance(
     stack.vrs.down()
     stack.vrs.up()
     page.click("[data-action=pay]")
-    screen(page, "done", 30000)
-    assert page.get_attribute("[data-charged]", "data-charged") == "120"
-    assert visit.payments() == paid(120)
-    page.click("[data-action=taken]")
-    screen(page, "welcome")
+    printed_paid_and_taken(page, visit)
 
 
 # --- F07-F09: the center
