@@ -24,6 +24,7 @@ from .vpcd import VPCD_PORT, EndReason, VpcdBridge
 
 log = logging.getLogger(__name__)
 
+
 def run_emulator(
     profile_path: Path | None,
     state_path: Path | None,
