@@ -27,6 +27,7 @@ from pathlib import Path
 
 from card_reader import PcscTransport, TextApplication, TrustStore, verify_card
 from card_reader.pcsc import wait_for_card_state
+from card_reader.softcard import DevCardIssuer
 
 ROOT = Path(__file__).resolve().parents[1]
 READER = "Virtual PCD 00 01"
@@ -75,7 +76,7 @@ def main() -> int:
         instance = Path(tmp)
         proc = start_card(instance)
         try:
-            trust = TrustStore.load(instance / "card-issuer" / "trust-store.json")
+            trust = TrustStore.load(DevCardIssuer.trust_store_path(instance))
             for timeout in (None, 5.0):
                 with PcscTransport(READER, timeout=timeout) as transport:
                     for _ in range(200):  # warm-up: the first APDUs after insertion are slower

@@ -118,7 +118,7 @@ def crypto_baseline(home: Path, profile: Any, batches: int = 5, runs: int = 400)
     from card_reader.softcard import CardState, DevCardIssuer, SoftCard
     from certs import fhir, jws, sample
 
-    issuer = DevCardIssuer.load_or_create(home / "card-issuer")
+    issuer = DevCardIssuer.of_instance(home)
     app = TextApplication(
         InMemoryTransport(SoftCard.personalized(profile, issuer, CardState.new()))
     )
@@ -281,7 +281,7 @@ class Failed(Exception):
 def make_cards(setup: Setup, kiosk_id: str) -> list[tuple[Any, str]]:
     from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
 
-    issuer = DevCardIssuer.load_or_create(Path(setup.home) / "card-issuer")
+    issuer = DevCardIssuer.of_instance(Path(setup.home))
     picked = random.Random(kiosk_id).sample(setup.residents, CARDS_PER_KIOSK)
     return [
         (SoftCard.personalized(Profile.load(Path(p)), issuer, CardState.new()), pin)
@@ -392,7 +392,7 @@ def start_instance(home: Path, kiosks: int, residents: int) -> Instance:
         cwd=home,
         stdout=subprocess.DEVNULL,
     )
-    DevCardIssuer.load_or_create(home / "card-issuer")
+    DevCardIssuer.of_instance(home)
     index = json.loads((home / "vrs" / "demo" / "cards.json").read_text())
     # residents of Niihama who can get a domestic certificate
     usable = [

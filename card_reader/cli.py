@@ -156,7 +156,9 @@ def _ask_pin(tries: int) -> str:
 def _trust_store(args: argparse.Namespace) -> TrustStore | None:
     from serving import home
 
-    path = args.trust or (args.instance or home()) / "card-issuer" / "trust-store.json"
+    from .softcard import DevCardIssuer
+
+    path = args.trust or DevCardIssuer.trust_store_path(args.instance or home())
     return TrustStore.load(path) if path.exists() else None
 
 
@@ -269,7 +271,7 @@ def _emulate_controlled(args: argparse.Namespace, instance: Path, state: Path) -
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    shelf = CardShelf(DevCardIssuer.load_or_create(instance / "card-issuer"))
+    shelf = CardShelf(DevCardIssuer.of_instance(instance))
     slot = CardSlot(args.host, VPCD_PORT + args.slot, on_removed=seen_gone)
     if args.profile is not None:
         slot.insert(shelf.card(args.profile, state), args.profile.stem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 
 class Code(StrEnum):
@@ -33,10 +34,19 @@ class Code(StrEnum):
     REVOCATION_UNCHECKED = "revocation_unchecked"
 
 
-class CertError(Exception):
-    """Root error of ``certs``: ``code`` for machines, ``message`` for people."""
+def error_json(code: str, message: str) -> dict[str, str]:
+    """The one error shape of every system (serving/errors.py), spelt here: certs is used
+    without the serving stack. Errors and ``cert verify --json``'s problems alike."""
+    return {"error": code, "message": message}
 
-    def __init__(self, code: Code, message: str) -> None:
+
+C = TypeVar("C", bound=StrEnum)
+
+
+class CodedError(Exception, Generic[C]):
+    """An error of ``certs``: ``code`` for machines, ``message`` for people (no personal data)."""
+
+    def __init__(self, code: C, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -45,6 +55,8 @@ class CertError(Exception):
         return f"{self.message} [{self.code.value}]"
 
     def to_json(self) -> dict[str, str]:
-        """The one error shape of every system (serving/errors.py), spelt here: certs is used
-        without the serving stack."""
-        return {"error": self.code.value, "message": self.message}
+        return error_json(self.code.value, self.message)
+
+
+class CertError(CodedError[Code]):
+    """Root error of ``certs`` (the ICAO seal's parser has its own: ``certs.vds.VdsError``)."""

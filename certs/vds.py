@@ -42,6 +42,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import char, namedtype, univ
 
 from . import clock
+from .errors import CodedError
 
 __all__ = [
     "DOCUMENT_TYPE_LIST",
@@ -90,19 +91,8 @@ class VdsCode(StrEnum):
     BAD_TRUST_LIST = "bad_trust_list"
 
 
-class VdsError(Exception):
+class VdsError(CodedError[VdsCode]):
     """The one error of this module: ``code`` for machines, ``message`` for people."""
-
-    def __init__(self, code: VdsCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.message} [{self.code.value}]"
-
-    def to_json(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -508,7 +498,7 @@ class SealCheck:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"valid": self.valid, "message": self.message, "uvci": self.uvci}
         if self.code is not None:
-            out["code"] = self.code.value
+            out["error"] = self.code.value
         if self.signer is not None:
             out["signer"] = self.signer.subject.rfc4514_string()
         if self.csca is not None:

@@ -50,6 +50,21 @@ def _name(cn: str) -> x509.Name:
     )
 
 
+def _key_usage(*, csca: bool) -> x509.KeyUsage:
+    """A CSCA signs certificates and CRLs only; a barcode signer signs seals only."""
+    return x509.KeyUsage(
+        digital_signature=not csca,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=csca,
+        crl_sign=csca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def make_csca(
     now: datetime | None = None, cn: str = "kiosk-sim CSCA (dev)"
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -66,17 +81,7 @@ def make_csca(
         .not_valid_after(now + CSCA_LIFE)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _key_usage(csca=True),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -114,17 +119,7 @@ def make_signer(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _key_usage(csca=False),
             critical=True,
         )
         .add_extension(

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography import x509
 
 from . import clock
-from .errors import Code
+from .errors import Code, error_json
 from .fhir import VACCINES
 from .inputs import Found, Kind
 from .vds import VdsCode, VdsError, parse_seal, verify_seal
@@ -46,7 +46,7 @@ class Reason:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        return error_json(self.code, self.message)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import clock
-from .errors import CertError, Code
+from .errors import CertError, Code, error_json
 from .jws import (
     b64url_decode,
     inflate,
@@ -147,7 +147,7 @@ class Problem:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
+        return error_json(self.code.value, self.message)
 
 
 @dataclass

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from serving import add_home_option
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     center = sub.add_parser("center", help="the certificate issuance center")
     cmds = center.add_subparsers(dest="center_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("serve", help="serve the center (kiosk CA in, LGWAN CA out)")
-    p.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8444)
     p.add_argument("--vrs", default="https://127.0.0.1:8443", help="VRS base URL")
@@ -38,13 +38,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     r.add_argument("kiosk_id", nargs="?", help="a kiosk of this instance (its dev certificate)")
     r.add_argument("--cert", type=Path, help="or any certificate file the kiosk CA issued")
-    r.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(r)
     r.set_defaults(func=cmd_revoke_kiosk)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from card_reader.softcard import DevCardIssuer
     from serving import (
         CrlContext,
         DevCa,
@@ -68,11 +67,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not registry.exists():
         registry.parent.mkdir(parents=True, exist_ok=True)
         KioskRegistry.write(registry, [Kiosk("K0001", "Demo store, Niihama", True)])
-    trust = home / "card-issuer" / "trust-store.json"
+    trust = DevCardIssuer.trust_store_path(home)
     if not trust.exists():
-        from card_reader.softcard import DevCardIssuer
-
-        DevCardIssuer.load_or_create(home / "card-issuer")
+        DevCardIssuer.of_instance(home)
     crl = kiosk_ca.publish_crl()  # signed afresh at each start: a CRL past its date refuses all
     app = create_app(
         {

@@ -1,6 +1,8 @@
 """The kiosk: a touch-screen UI for the local browser, the card reader, the printer.
 
-``create_app(config)`` serves the screen on loopback and runs the card watcher.
+``create_app(config)`` makes the app that serves the screen on loopback; it starts no
+thread. ``runtime(app).start()`` starts the card watcher and the kiosk's other threads
+(``kiosk serve`` does, before serving; ``kiosk/runtime.py``), ``.stop()`` stops them.
 The browser polls ``GET /api/state`` and sends ``POST /api/action``; the
 stable QA contract is the ``data-screen``/``data-action`` attributes listed in
 ``kiosk/README.md``.
@@ -19,6 +21,7 @@ from serving.errors import json_errors
 from .center import CenterClient
 from .flow import CardWatcher, Flow
 from .printer import CupsPrinter, SimulatedPrinter
+from .runtime import KioskRuntime, runtime
 
 STATIC = Path(__file__).parent / "static"
 
@@ -102,10 +105,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         terminal=cfg.get("PAYMENT"),  # a PaymentTerminal; None: the simulated one
     )
     app.extensions["kiosk_flow"] = kiosk_flow
-    if cfg["WATCH"]:
-        watcher = CardWatcher(kiosk_flow)
-        watcher.start()
-        app.extensions["kiosk_watcher"] = watcher
+    # nothing starts here: runtime(app).start() does, for whoever serves the app
+    watcher = CardWatcher(kiosk_flow) if cfg["WATCH"] else None
+    app.extensions["kiosk_runtime"] = KioskRuntime(center, kiosk_flow, watcher)
     app.register_blueprint(ui)
     app.register_blueprint(api)
     json_errors(app, logging.getLogger("kiosk"))
@@ -118,4 +120,4 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["KioskRuntime", "create_app", "runtime"]

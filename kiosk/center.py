@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -20,85 +21,124 @@ log = logging.getLogger("kiosk")
 # the session by itself (its 10-minute TTL): its My Number should not wait for that.
 RETRY_EVERY = 1.0
 RETRY_FOR = 600.0
+# At most this many sessions wait for their cancel (a kiosk opens one a visit: a center
+# down for its whole TTL leaves a few dozen); one more is dropped, with a log line, and
+# the center expires it at its TTL.
+MAX_WAITING = 256
+
+_NOW = object()  # in the queue: the center answers again, every waiting cancel goes now
+_STOP = object()
 
 
 class Canceller:
-    """One long-lived thread that sends session cancels and resends those the center missed.
+    """One worker thread that sends session cancels from a bounded queue and resends
+    those the center missed.
 
     One thread for every cancel, however many wait: a cancel takes one of the link's
     few connections at a time, so a center that is down never has a thread (and a
-    connection) per session tied up in it while a visit waits for the pool.
+    connection) per session tied up in it while a visit waits for the pool. ``start``
+    starts the thread (the kiosk's runtime does, never the app factory); cancels
+    queued before wait for it.
     """
 
-    def __init__(self, send: Callable[[str], bool]) -> None:
+    def __init__(self, send: Callable[[str], bool], limit: int | None = None) -> None:
         self._send = send  # True once the center has the cancel (or no longer the session)
-        self._cond = threading.Condition()
-        self._waiting: dict[str, tuple[float, float]] = {}  # session ID -> (since, due)
-        self._thread: threading.Thread | None = None
+        self._limit = MAX_WAITING if limit is None else limit
+        # each waiting session ID once, one _NOW and one _STOP at most: never full
+        self._queue: queue.Queue[object] = queue.Queue(self._limit + 2)
+        self._lock = threading.Lock()
+        self._waiting: set[str] = set()  # queued or in the worker's hands, until done
+        self._now_queued = False
         self._stopped = False
+        self._thread: threading.Thread | None = None
 
-    def add(self, sid: str) -> None:
-        """Sends the cancel of ``sid`` at once, off the caller's thread."""
-        now = time.monotonic()
-        with self._cond:
-            if self._stopped:
-                return
-            since, _due = self._waiting.get(sid, (now, now))
-            self._waiting[sid] = (since, now)
-            if self._thread is None:
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._run, name="kiosk-cancels", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+
+    def add(self, sid: str) -> None:
+        """Queues the cancel of ``sid``; returns at once (the worker sends it)."""
+        with self._lock:
+            if self._stopped or sid in self._waiting:
+                return
+            if len(self._waiting) >= self._limit:
+                log.warning("cancel dropped: %d waiting already", len(self._waiting))
+                return
+            self._waiting.add(sid)
+            self._queue.put_nowait((sid, time.monotonic()))
 
     def resend_now(self) -> None:
         """The center answers again: every cancel still waiting goes now, not at its turn."""
-        with self._cond:
-            if not self._waiting:
-                return
-            now = time.monotonic()
-            self._waiting = {sid: (since, now) for sid, (since, _due) in self._waiting.items()}
-            self._cond.notify()
+        with self._lock:
+            if self._waiting and not self._now_queued and not self._stopped:
+                self._now_queued = True
+                self._queue.put_nowait(_NOW)
 
     def waiting(self) -> int:
-        with self._cond:
+        with self._lock:
             return len(self._waiting)
 
     def stop(self) -> None:
-        """The thread ends after the cancel it may be sending; those still waiting are dropped."""
-        with self._cond:
+        """The worker ends after the cancel it may be sending; those still waiting are dropped."""
+        with self._lock:
+            if self._stopped:
+                return
             self._stopped = True
             self._waiting.clear()
-            self._cond.notify()
+            self._queue.put_nowait(_STOP)
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(RETRY_EVERY)
 
-    def _next(self) -> tuple[str, float] | None:
-        """The next cancel that is due (and when it was due), waiting until one is."""
-        with self._cond:
-            while not self._stopped:
+    def _take(self, due: dict[str, tuple[float, float]], block: bool) -> bool:
+        """Moves what is queued into ``due`` (session ID -> (since, next try)), waiting for
+        the first item until the next try is due when ``block``; False once stopped."""
+        now = time.monotonic()
+        first = min((at for _since, at in due.values()), default=None)
+        timeout = None if first is None else max(0.0, first - now)
+        try:
+            item = self._queue.get(block, timeout)
+        except queue.Empty:
+            return not self._stopped
+        while True:
+            if item is _STOP:
+                return False
+            if item is _NOW:
+                with self._lock:
+                    self._now_queued = False
                 now = time.monotonic()
-                for sid, (_since, due) in self._waiting.items():
-                    if due <= now:
-                        return sid, due
-                first = min((due for _since, due in self._waiting.values()), default=None)
-                self._cond.wait(None if first is None else first - now)
-            return None
+                for sid, (since, _at) in due.items():
+                    due[sid] = (since, now)
+            elif isinstance(item, tuple):
+                sid, since = item
+                due[sid] = (since, time.monotonic())
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return not self._stopped
 
     def _run(self) -> None:
-        while (job := self._next()) is not None:
-            sid, due = job
-            try:
-                done = self._send(sid)
-            except Exception as exc:  # never lose the thread that every later cancel needs
-                log.error("cancel failed: %s", type(exc).__name__)
-                done = False
-            with self._cond:
-                if sid not in self._waiting:
-                    continue  # stopped meanwhile
-                since, due_now = self._waiting[sid]
+        due: dict[str, tuple[float, float]] = {}
+        while self._take(due, block=True):
+            now = time.monotonic()
+            for sid in [s for s, (_since, at) in due.items() if at <= now]:
+                try:
+                    done = self._send(sid)
+                except Exception as exc:  # never lose the thread that every later cancel needs
+                    log.error("cancel failed: %s", type(exc).__name__)
+                    done = False
+                since = due[sid][0]
                 now = time.monotonic()
                 if done or now - since >= RETRY_FOR:
-                    del self._waiting[sid]  # got through, or the center has expired it by now
-                elif due_now == due:  # (made due again while it was sent: it goes at once)
-                    self._waiting[sid] = (since, now + RETRY_EVERY)
+                    del due[sid]  # got through, or the center has expired it by now
+                    with self._lock:
+                        self._waiting.discard(sid)
+                else:
+                    due[sid] = (since, now + RETRY_EVERY)
+                if not self._take(due, block=False):  # stopped, or "now" came meanwhile
+                    return
 
 
 def passed_on(answer: dict[str, Any]) -> object:
@@ -124,6 +164,10 @@ class CenterClient:
             read_timeout=timeout,
         )
         self._cancels = Canceller(self._delete)
+
+    def start(self) -> None:
+        """Starts the thread that sends the cancels (the kiosk's runtime calls it)."""
+        self._cancels.start()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -164,9 +208,10 @@ class CenterClient:
         return certificates
 
     def cancel(self, sid: str) -> None:
-        """Ends the session at the center; returns at once. Slow or down: sent again every
-        RETRY_EVERY seconds, not only when the next call gets through (that call may have
-        ended before this one timed out, and may be the last for a while)."""
+        """Ends the session at the center; returns at once (the canceller's thread sends it,
+        once started). Slow or down: sent again every RETRY_EVERY seconds, not only when the
+        next call gets through (that call may have ended before this one timed out, and may
+        be the last for a while)."""
         self._cancels.add(sid)
 
     def _delete(self, sid: str) -> bool:

@@ -6,14 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from serving import add_home_option
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kiosk = sub.add_parser("kiosk", help="the kiosk terminal (multi-copy machine)")
     cmds = kiosk.add_subparsers(dest="kiosk_command", required=True, metavar="COMMAND")
     p = cmds.add_parser("serve", help="serve the touch screen on 127.0.0.1")
-    p.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(p)
     p.add_argument("--reader", default="Virtual PCD 00 00", help="PC/SC reader name")
     p.add_argument("--center", default="https://127.0.0.1:8444", help="center base URL")
     p.add_argument("--kiosk-id", default="K0001")
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving import DevCa, Server, home, serve_until_stopped, setup_logging
 
-    from . import create_app
+    from . import create_app, runtime
 
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens (set
@@ -79,8 +79,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "CENTER_TIMEOUT": args.center_timeout,
         }
     )
-    # loopback only: the screen is for the kiosk's own browser
-    server = Server(app, "127.0.0.1", args.port, None, name="kiosk", threads=8).start()
-    print(f"kiosk listening on http://127.0.0.1:{server.port}/", flush=True)
-    serve_until_stopped(server)
+    threads = runtime(app).start()  # the card watcher, the closer, the canceller
+    try:
+        # loopback only: the screen is for the kiosk's own browser
+        server = Server(app, "127.0.0.1", args.port, None, name="kiosk", threads=8).start()
+        print(f"kiosk listening on http://127.0.0.1:{server.port}/", flush=True)
+        serve_until_stopped(server)
+    finally:
+        threads.stop()
     return 0

@@ -99,25 +99,30 @@ class Closer:
 
     Closing talks to pcscd (and waits for an APDU still in flight), which a hung reader
     or pcscd can stall; the screen, the card watcher and the timers must not stall with it.
+    ``start`` starts the thread (``Flow.start``); links given before wait for it.
     """
 
     def __init__(self) -> None:
-        self._links: queue.SimpleQueue[Transport] = queue.SimpleQueue()
+        self._links: queue.SimpleQueue[Transport | None] = queue.SimpleQueue()  # None: stop
         self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="card-closer", daemon=True)
+            self._thread.start()
+
+    def stop(self, wait: float = 1.0) -> None:
+        """The thread ends once it has closed the links given before (waited for ``wait`` s)."""
+        self._links.put(None)
+        if self._thread is not None:
+            self._thread.join(wait)
 
     def close(self, transport: Transport | None) -> None:
-        if transport is None:
-            return
-        self._links.put(transport)
-        with self._start:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="card-closer", daemon=True)
-                self._thread.start()
+        if transport is not None:
+            self._links.put(transport)
 
     def _run(self) -> None:
-        while True:
-            transport = self._links.get()
+        while (transport := self._links.get()) is not None:
             try:
                 transport.close()
             except Exception as exc:  # the link is dropped either way; the next one still closes
@@ -154,6 +159,13 @@ class Flow:
         self._gen = 0  # which transaction a background job belongs to
         self._closer = Closer()
         self._set("welcome")
+
+    def start(self) -> None:
+        """Starts the thread that closes card links (``KioskRuntime.start``, or a test)."""
+        self._closer.start()
+
+    def stop(self) -> None:
+        self._closer.stop()
 
     # --- state
 
@@ -550,14 +562,17 @@ class CardWatcher:
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="card-watcher", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="card-watcher", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(2)
+        if self._thread is not None:
+            self._thread.join(2)
 
     def _run(self) -> None:
         present, available = False, True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import shutil
 import signal
@@ -29,6 +30,8 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, render_template_string, request
 
+from serving import add_home_option
+from serving.errors import json_errors
 from serving.logs import BACKUPS, MAX_BYTES
 from vrs.demo import MUNICIPALITIES
 
@@ -44,9 +47,7 @@ PAGE_CARDS = 200  # the control page lists at most these (the demo makes 41)
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run the whole system with demo data and a software card")
-    p.add_argument(
-        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
-    )
+    add_home_option(p)
     prints = p.add_mutually_exclusive_group()
     prints.add_argument(
         "--print-dir",
@@ -481,14 +482,7 @@ def control_app(demo: Demo) -> Flask:
             return jsonify(error="card_unavailable", message=str(exc)), 503
         return jsonify(inserted=None)
 
-    @app.errorhandler(404)
-    def not_found(_: Exception) -> Any:
-        return jsonify(error="not_found", message="no such page"), 404
-
-    @app.errorhandler(405)
-    def not_allowed(_: Exception) -> Any:
-        return jsonify(error="method_not_allowed", message="not with this method"), 405
-
+    json_errors(app, logging.getLogger("kiosk_sim.demo"))  # 404, 405, 500: the one shape
     return app
 
 

@@ -6,7 +6,7 @@ Every system serves and calls through this package; it imports no system
 """
 
 from .client import Link, LinkCode, LinkError, Reply
-from .instance import DevCa, home
+from .instance import DevCa, add_home_option, home
 from .logs import add_log_options, setup_logging
 from .peer import Peer, client_certificate
 from .pki import CA
@@ -23,6 +23,7 @@ __all__ = [
     "Peer",
     "Reply",
     "Server",
+    "add_home_option",
     "add_log_options",
     "client_certificate",
     "client_context",

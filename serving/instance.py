@@ -9,6 +9,7 @@ would be a second CA.
 
 from __future__ import annotations
 
+import argparse
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +21,13 @@ def home() -> Path:
     """The instance folder: development keys, CAs, card state, VRS data. Never the repository."""
     env = os.environ.get("KIOSK_SIM_HOME")
     return Path(env) if env else Path.home() / ".local" / "share" / "kiosk-sim"
+
+
+def add_home_option(parser: argparse.ArgumentParser) -> None:
+    """``--home``: the instance folder of a command (None: ``home()``)."""
+    parser.add_argument(
+        "--home", type=Path, default=None, help="instance folder (default $KIOSK_SIM_HOME)"
+    )
 
 
 class DevCa(StrEnum):

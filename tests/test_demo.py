@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from .card_reader.test_pcsc import pcscd  # noqa: F401 - the reader lock; skips without pcscd
+from .test_demo_control import run_cli
 
 pytestmark = pytest.mark.pcsc
 
@@ -155,12 +155,6 @@ def test_a_plain_demo_prints_pdfs_into_the_instance_and_prints_how_to_check_them
     line = next(ln for ln in out.splitlines() if " cert verify --jwks " in ln)
     args = shlex.split(line)[1:]  # without the program: this checkout's, as a module
     assert args[-1] == str(prints / "certificate-….pdf")
-    done = subprocess.run(
-        [sys.executable, "-m", "kiosk_sim.cli", *args[:-1], str(pdfs[0])],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = run_cli(*args[:-1], str(pdfs[0]))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("VALID")

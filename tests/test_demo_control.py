@@ -86,6 +86,28 @@ def demo_page(demo: Demo) -> str:
     return control_app(demo).test_client().get("/").get_data(as_text=True)
 
 
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`kiosk-sim ARGS` as a user runs it (this checkout's, as a module), its output kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk_sim.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_the_control_page_refuses_in_the_one_error_shape(demo: Demo) -> None:
+    """serving/errors.py's handlers: {error, message}, and a 405 says what is allowed."""
+    client = control_app(demo).test_client()
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and missing.json is not None
+    assert missing.json["error"] == "not_found" and missing.json["message"]
+    wrong = client.get("/api/remove")
+    assert wrong.status_code == 405 and wrong.json is not None
+    assert wrong.json["error"] == "method_not_allowed" and "POST" in wrong.headers["Allow"]
+
+
 def test_the_locked_card_goes_in_locked_and_leaves_its_residents_own_card_alone(
     demo: Demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,13 +139,7 @@ def test_the_demo_writes_vrs_key_set_and_its_command_verifies_vrs_signatures(
     csca = demo.verify_dir / "csca.pem"
     assert args[4:6] == ["--csca", str(csca)]
     assert csca.read_bytes() == vds_pki.load_or_create(demo.home / "vrs" / "vds-pki").csca_pem()
-    done = subprocess.run(
-        [sys.executable, "-m", "kiosk_sim.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = run_cli(*args)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("VALID")
     # one from another issuer is not
@@ -131,13 +147,7 @@ def test_the_demo_writes_vrs_key_set_and_its_command_verifies_vrs_signatures(
         IssuerKey.generate(), sample.ISS, build_bundle(sample.person(False), sample.doses(2))
     )
     (tmp_path / "other.jws").write_text(other)
-    done = subprocess.run(
-        [sys.executable, "-m", "kiosk_sim.cli", *demo.verify_args(str(tmp_path / "other.jws"))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = run_cli(*demo.verify_args(str(tmp_path / "other.jws")))
     assert done.returncode == 1
 
 

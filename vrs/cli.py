@@ -45,12 +45,6 @@ Example (a made-up person):
 """
 
 
-def default_instance() -> Path:
-    from serving import home
-
-    return home() / "vrs"
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vrs = sub.add_parser("vrs", help="the vaccination record system")
     cmds = vrs.add_subparsers(dest="vrs_command", required=True, metavar="COMMAND")
@@ -203,7 +197,9 @@ def _fail(args: argparse.Namespace, exc: CliError) -> int:
 
 
 def _instance(args: argparse.Namespace) -> Path:
-    return args.instance or default_instance()
+    from serving import home
+
+    return args.instance or home() / "vrs"
 
 
 def is_instance(folder: Path) -> bool:
@@ -266,7 +262,7 @@ def cmd_csca(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from . import demo, open_vrs
 
-    instance = args.instance or default_instance()
+    instance = _instance(args)
     if (instance / "vrs.sqlite3").exists():
         print(
             f"error: {instance / 'vrs.sqlite3'} exists; demo data goes into a new instance",

@@ -24,8 +24,6 @@ from .vpcd import VPCD_PORT, EndReason, VpcdBridge
 
 log = logging.getLogger(__name__)
 
-ISSUER_DIR = "card-issuer"
-
 
 def run_emulator(
     profile_path: Path | None,
@@ -40,13 +38,13 @@ def run_emulator(
 ) -> None:
     """Keeps the software card inserted in vpcd until ``stop_event`` is set.
 
-    The issuer lives in ``instance_dir / "card-issuer"`` (created on first run,
+    The issuer is the instance's (``DevCardIssuer.of_instance``, created on first run,
     with its trust store); ``profile_path`` None means the demo holder and
     ``state_path`` None a throw-away card state. vpcd is retried until it
     answers, and the card is re-inserted whenever vpcd drops the link (pcscd
     restarted). ``on_ready(profile)`` is called after every insertion.
     """
-    issuer = DevCardIssuer.load_or_create(Path(instance_dir) / ISSUER_DIR)
+    issuer = DevCardIssuer.of_instance(Path(instance_dir))
     profile = Profile.load(profile_path) if profile_path is not None else Profile.demo()
     card = SoftCard.personalized(profile, issuer, CardState.load_or_create(state_path))
     stop = stop_event or threading.Event()

@@ -43,6 +43,7 @@ from .profile import EF0002_SIZE, RSA_BITS, Profile, ProfileError, write_private
 ROOT_KEY_FILE = "root-ca.key.pem"
 SIGNER_KEY_FILE = "document-signer.key.pem"
 TRUST_STORE_FILE = "trust-store.json"
+ISSUER_DIR = "card-issuer"  # the development card issuer's folder in an instance
 FILLER = 0xFF
 TAG_APP_INFO, TAG_APP_VERSION = 0xFF40, 0xDF41
 
@@ -150,6 +151,17 @@ class DevCardIssuer:
     @property
     def subject_key_id(self) -> bytes:
         return signer_key_id(self.signer_key.public_key())
+
+    @classmethod
+    def of_instance(cls, instance: Path) -> DevCardIssuer:
+        """The instance's development card issuer (in ``ISSUER_DIR``), made on first use."""
+        return cls.load_or_create(Path(instance) / ISSUER_DIR)
+
+    @staticmethod
+    def trust_store_path(instance: Path) -> Path:
+        """The instance's card-issuer trust store (``of_instance`` writes it): one path for
+        the center that verifies cards and ``card read``."""
+        return Path(instance) / ISSUER_DIR / TRUST_STORE_FILE
 
     @classmethod
     def load_or_create(cls, directory: Path) -> DevCardIssuer:

@@ -27,7 +27,7 @@ def instance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def issuer(instance_dir: Path) -> DevCardIssuer:
-    return DevCardIssuer.load_or_create(instance_dir / "card-issuer")
+    return DevCardIssuer.of_instance(instance_dir)
 
 
 @pytest.fixture(scope="session")

@@ -294,7 +294,7 @@ def test_cli_readers_and_probe(card: CardFactory) -> None:
 def test_cli_read_masks_the_number_and_verifies(
     card: CardFactory, instance_dir: Path, issuer: DevCardIssuer
 ) -> None:
-    trust = instance_dir / "card-issuer" / "trust-store.json"
+    trust = DevCardIssuer.trust_store_path(instance_dir)
     assert trust.exists()
     with inserted(card()):
         out = kiosk_sim(

@@ -140,7 +140,7 @@ def test_every_jwks_option_counts(
     assert verify_json(capsys, "--jwks", ours, "--jwks", str(other), jws)[0] == 0
     assert verify_json(capsys, "--jwks", str(other), ours, jws)[0] == 0
     rc, (result,) = verify_json(capsys, "--jwks", str(other), jws)
-    assert rc == 1 and [p["code"] for p in result["problems"]] == ["unknown_key"]
+    assert rc == 1 and [p["error"] for p in result["problems"]] == ["unknown_key"]
 
 
 def test_unusable_input_exits_2(
@@ -186,4 +186,4 @@ def test_verify_the_spec_cards_with_the_installed_console_script(
         timeout=60,
     )
     (result,) = json.loads(run.stdout)
-    assert run.returncode == 1 and [p["code"] for p in result["problems"]] == ["bad_signature"]
+    assert run.returncode == 1 and [p["error"] for p in result["problems"]] == ["bad_signature"]

@@ -462,3 +462,14 @@ def test_a_certificate_cryptography_cannot_read_is_refused_at_once(
     with pytest.raises(VdsError) as exc:
         parse_seal(_edit(seal, ("sig", "cer"), _b64(broken)))
     assert exc.value.code == VdsCode.BAD_CERTIFICATE
+
+
+def test_a_seal_error_has_the_one_error_shape() -> None:
+    """{error, message} as every error of the project (certs.errors.CodedError), never {code}."""
+    from certs import CertError, Code
+
+    seal = VdsError(VdsCode.BAD_ALG, "not ES256")
+    assert seal.to_json() == {"error": "bad_alg", "message": "not ES256"}
+    assert str(seal) == "not ES256 [bad_alg]"
+    assert CertError(Code.BAD_QR, "no QR").to_json() == {"error": "bad_qr", "message": "no QR"}
+    assert not isinstance(seal, CertError)  # its own root: `except CertError` does not catch it

@@ -118,7 +118,7 @@ def trust(issuers: Issuers) -> list[str]:
 
 
 def codes(verdict: dict[str, Any]) -> list[str]:
-    return [p["code"] for p in verdict["problems"]]
+    return [p["error"] for p in verdict["problems"]]
 
 
 def test_an_shc_value_as_the_argument(issuers: Issuers, capsys: pytest.CaptureFixture[str]) -> None:

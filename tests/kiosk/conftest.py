@@ -29,6 +29,7 @@ from certs import IssuerKey
 from issuance_center import create_app as center_app
 from issuance_center.kiosks import Kiosk, KioskRegistry
 from kiosk import create_app as kiosk_app
+from kiosk import runtime
 from kiosk.browser import CHROMIUM, CHROMIUM_ARGS
 from kiosk.center import CenterClient
 from kiosk.flow import Flow
@@ -251,6 +252,7 @@ def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[Ki
         }
     )
     opened = record_sessions(app.extensions["kiosk_flow"].center)
+    threads = runtime(app).start()  # as `kiosk serve` does: the watcher, closer, canceller
     server = Server(app, "127.0.0.1", 0, None, name="kiosk").start()
     # urllib3 logs each retry with its exception, whose traceback holds the calling frames
     # (a kiosk job's, with its visit); pytest keeps every record until the test ends, which
@@ -262,8 +264,8 @@ def running_kiosk(system: System, center_url: str, **config: Any) -> Iterator[Ki
         yield KioskUnderTest(f"http://127.0.0.1:{server.port}", app, printer, terminal, opened)
     finally:
         urllib3_log.setLevel(level)
-        app.extensions["kiosk_watcher"].stop()
         server.stop()
+        threads.stop()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from card_reader import CardWire
 from certs import KeySets, from_numeric, verify
 from certs.vds import parse_seal
 from issuance_center.vrs_client import VrsClient
+from kiosk import runtime
 
 from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips without pcscd
 from .conftest import KioskUnderTest, System, Visit, paid, refunded
@@ -351,7 +352,9 @@ def test_a_replayed_card_answer_is_refused(system: System, kiosk: KioskUnderTest
     first = s.post(system.center_url + "/v1/sessions", timeout=10).json()
     second = s.post(system.center_url + "/v1/sessions", timeout=10).json()
     holder = system.people[1]
-    kiosk.app.extensions["kiosk_watcher"].stop()  # this test talks to the card itself
+    watcher = runtime(kiosk.app).watcher
+    assert watcher is not None
+    watcher.stop()  # this test talks to the card itself
     with inserted(system.card(holder)), PcscTransport("Virtual PCD 00 01") as t:
         app = TextApplication(t)
         app.select()

@@ -82,6 +82,7 @@ def client(kiosk_cert: tuple[tuple[str, str], str]) -> Iterator[tuple[CenterClie
     c = CenterClient("https://127.0.0.1:9", cert, ca, timeout=2.0)
     link = FakeLink()
     c._link = link  # type: ignore[assignment]
+    c.start()  # as the kiosk's runtime does
     yield c, link
     link.go.set()
     c.close()
@@ -208,9 +209,55 @@ def test_closing_the_client_stops_its_thread(kiosk_cert: tuple[tuple[str, str], 
     cert, ca = kiosk_cert
     c = CenterClient("https://127.0.0.1:9", cert, ca, timeout=2.0)
     c._link = FakeLink()  # type: ignore[assignment]
+    c.start()
     c.cancel("s1")
     thread = c._cancels._thread
     assert thread is not None and thread.is_alive()
     c.close()
     thread.join(WAIT)
     assert not thread.is_alive()
+
+
+def cancel_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "kiosk-cancels"]
+
+
+def test_many_sessions_failing_to_cancel_use_one_thread_until_the_center_is_back(
+    client: tuple[CenterClient, FakeLink], every: Callable[[float], None]
+) -> None:
+    """A hundred visits ended while the center was down: still one thread (and one of the
+    link's connections at a time) for all their cancels, each retried, all through once the
+    center is back."""
+    c, link = client
+    every(0.02)
+    before = len(cancel_threads())
+    sids = [f"s{i}" for i in range(100)]
+    for sid in sids:
+        c.cancel(sid)
+    assert len(cancel_threads()) == before  # not a thread per session (the fixture's one)
+    until(lambda: all(len(link.sent(s)) >= 2 for s in sids), "not retried")
+    assert c._cancels.waiting() == 100 and link.got_through == []
+    link.up = True
+    until(lambda: c._cancels.waiting() == 0, "not sent once the center was back")
+    assert sorted(link.got_through) == sorted(sids)
+    assert len({thread for _s, _at, thread in link.deletes}) == 1
+    assert link.most_in_flight == 1
+
+
+def test_cancels_wait_for_the_start_and_the_queue_is_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing is sent (and no thread runs) before ``start``; beyond ``limit`` waiting cancels
+    one more is dropped with a log line (the center expires it at its TTL) and the rest go."""
+    sent: list[str] = []
+    cancels = center_module.Canceller(lambda sid: sent.append(sid) is None, limit=3)
+    for sid in ("s1", "s2", "s3", "s4", "s1"):
+        cancels.add(sid)
+    time.sleep(0.05)
+    assert sent == [] and cancels._thread is None and cancels.waiting() == 3
+    assert "cancel dropped: 3 waiting already" in caplog.text and "s4" not in caplog.text
+    cancels.start()
+    until(lambda: cancels.waiting() == 0, "not sent once started")
+    assert sent == ["s1", "s2", "s3"]
+    cancels.stop()
+    assert cancels._thread is not None and not cancels._thread.is_alive()

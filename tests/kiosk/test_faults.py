@@ -31,6 +31,7 @@ import requests
 from card_reader import InMemoryTransport, TransportError
 from card_reader.pcsc import list_readers
 from card_reader.softcard import FaultyCard, VpcdBridge
+from kiosk import KioskRuntime
 from kiosk.center import CenterClient
 from kiosk.flow import Flow
 from kiosk.payment import SimulatedTerminal
@@ -265,6 +266,15 @@ def up_to_payment(page: Any) -> None:
     screen(page, "payment")
 
 
+def printed_paid_and_taken(page: Any, visit: Visit) -> None:
+    """The visit ends well: printed, 120 yen charged (on the screen and by the terminal), taken."""
+    screen(page, "done", 30000)
+    assert page.get_attribute("[data-charged]", "data-charged") == "120"
+    assert visit.payments() == paid(120)
+    page.click("[data-action=taken]")
+    screen(page, "welcome")
+
+
 def next_resident_gets_a_certificate(system: System, kiosk: KioskUnderTest, page: Any) -> None:
     """The kiosk is usable again: OK on the message, then a whole issuance."""
     if page.get_attribute("main", "data-screen") in ("error", "cancelled"):
@@ -274,18 +284,16 @@ def next_resident_gets_a_certificate(system: System, kiosk: KioskUnderTest, page
     read_and_remove(system, page, holder)
     visit = kiosk.visit()
     choose_and_pay(page, "domestic")
-    screen(page, "done", 30000)
-    assert page.get_attribute("[data-charged]", "data-charged") == "120"
-    assert visit.payments() == paid(120)
-    page.click("[data-action=taken]")
-    screen(page, "welcome")
+    printed_paid_and_taken(page, visit)
 
 
 # --- F01: the card pulled
 
 
 @pytest.mark.security("F01")
-def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, cases: Any) -> None:
+def test_the_card_pulled_at_every_apdu_of_a_visit(
+    system: System, stack: Stack, cases: Any, request: pytest.FixtureRequest
+) -> None:
     """Every APDU the kiosk sends, from the first SELECT to the card-presence signature, at the
     kiosk's flow with the software card's fault injection (the real reader path: below)."""
     stack.heal()
@@ -304,6 +312,8 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(system: System, stack: Stack, 
         connect=lambda _r: InMemoryTransport(cards.pop()),
         terminal=SimulatedTerminal(),
     )
+    # the canceller and the closer, as the kiosk's runtime starts them (no card watcher)
+    request.addfinalizer(KioskRuntime(center, flow, None).start().stop)
 
     def until(*screens: str) -> str:
         assert eventually(lambda: flow.screen in screens), (flow.screen, screens)
@@ -535,11 +545,7 @@ def test_vrs_restarted_between_eligibility_and_issuance(
     stack.vrs.down()
     stack.vrs.up()
     page.click("[data-action=pay]")
-    screen(page, "done", 30000)
-    assert page.get_attribute("[data-charged]", "data-charged") == "120"
-    assert visit.payments() == paid(120)
-    page.click("[data-action=taken]")
-    screen(page, "welcome")
+    printed_paid_and_taken(page, visit)
 
 
 # --- F07-F09: the center

@@ -238,8 +238,10 @@ def new_card(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Any]:
 @pytest.fixture
 def kiosk(new_card: Callable[[], Any]) -> Iterator[Kiosk]:
     k = Kiosk(new_card)
+    k.flow.start()  # its closer's thread, as the kiosk's runtime starts it
     yield k
     k.release_all()  # a test that failed leaves no thread hanging on a gate
+    k.flow.stop()
 
 
 def promptly(fn: Callable[..., Any], *args: Any) -> Any:
