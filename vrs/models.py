@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from card_reader.mynumber import is_valid as my_number_valid
 from certs.printable import ISSUED_JSON_SCHEMA
-from serving.typed_api import Closed, Strict, error_model, openapi31
+from serving.api import Closed, Strict, error_model, openapi31
 
 from .errors import Code
 from .municipalities import valid_municipality_code
