@@ -187,7 +187,7 @@ def test_the_400_is_the_systems_own_refusal(client: FlaskClient) -> None:
     assert refused(client.post("/v1/things", json={})) == "name is required; count is required"
     # and any other refusal of the system's still answers as before
     resp = client.post("/v1/nope")
-    assert (resp.status_code, resp.json["error"], LOGGED[-1]) == (403, "nope", "nope")
+    assert (resp.status_code, resp.get_json()["error"], LOGGED[-1]) == (403, "nope", "nope")
 
 
 def test_a_bad_request_refusal_must_be_a_400() -> None:

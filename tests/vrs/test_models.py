@@ -169,7 +169,7 @@ def test_the_site_refuses_a_field_of_its_own_kind_only(
     holder = next(r for r in people if r.code == NIIHAMA and r.doses)
     ask = {"municipality_code": NIIHAMA, "coupon_number": holder.coupon}
     assert client.post("/site/v1/coupons/doses", json=ask).status_code == 200
-    for sneaked, words in [
+    sneaks: list[tuple[dict[str, object], tuple[str, ...]]] = [
         ({**ask, "name": holder.name}, (UNKNOWN_FIELDS,)),
         ({**ask, "my_number": holder.my_number}, (UNKNOWN_FIELDS,)),
         ({**ask, holder.my_number: holder.my_number}, (UNKNOWN_FIELDS,)),
@@ -177,7 +177,8 @@ def test_the_site_refuses_a_field_of_its_own_kind_only(
         ({"municipality_code": NIIHAMA}, ("coupon_number is required",)),
         ({**ask, "coupon_number": holder.my_number}, ("coupon_number must match",)),
         ({**ask, "coupon_number": int(holder.coupon)}, ("coupon_number must be a string",)),
-    ]:
+    ]
+    for sneaked, words in sneaks:
         cases()
         message = bad(client.post("/site/v1/coupons/doses", json=sneaked), *words)
         assert holder.my_number not in message and holder.name not in message
