@@ -8,9 +8,10 @@ certificate it comes in (its SHC, its seal). ``from_json`` refuses anything else
 with ``CertError(Code.BAD_PRINTABLE)``, naming the field and never its value
 (personal data).
 
-Frozen dataclasses, not pydantic: the project does not depend on pydantic, and
-fifteen fields with a hand-written check cost less than a new dependency of
-every system that prints or issues.
+Frozen dataclasses with a hand-written check, not pydantic models: the HTTP APIs'
+models are pydantic (``serving.api``), but certs does not import it. Fifteen fields
+are checked in a few lines, and what certs signs, prints and verifies (also from
+the ``kiosk-sim cert`` command) needs no model library to load.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The kiosk-facing API: sessions, card verification, eligibility, issuance.
 
 Each request and answer is a pydantic model; flask-openapi3 checks every request against
-them before a view runs (a body that does not fit is 400 ``bad_request``) and derives the
-description at ``/openapi.json`` from them (``serving.api``). What needs the center's state
-(the kiosk registry, the session, the municipalities VRS knows) is checked in the views.
+them before a view runs (a body that does not fit is 400 ``bad_request``, naming the field,
+never the value) and derives the description at ``/openapi.json`` from them
+(``serving.api``). What needs the center's state (the kiosk registry, the session, the
+municipalities VRS knows) is checked in the views.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from flask import Response, current_app, g, request
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.openapi import OpenAPI
 from flask_openapi3.types import SecuritySchemesDict
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from card_reader import CardError, CardWire, ErrorCode, verify_card
 from certs.printable import ISSUED_JSON_SCHEMA
 from serving import client_certificate
-from serving.api import JsonInt, api_app, error_model, openapi31, refusals, reply
+from serving.api import Closed, JsonInt, api_app, error_model, openapi31, refusals, reply
 
 from .errors import CenterError, Code
 from .sessions import Step
@@ -49,18 +50,14 @@ MunicipalityCode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-di
 # a My Number, a name or anything else of its own is refused, never used ---------------------
 
 
-class Choice(BaseModel):
+class Choice(Closed):
     """The municipality the resident chose."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     municipality_code: MunicipalityCode
 
 
-class Order(BaseModel):
+class Order(Closed):
     """What the resident chose and paid for."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     municipality_code: MunicipalityCode
     certificate_type: Literal["domestic", "overseas"]
@@ -131,6 +128,7 @@ def app(import_name: str) -> OpenAPI:
         title=TITLE,
         description=DESCRIPTION,
         error=Error,
+        bad_request=lambda words: CenterError(Code.BAD_REQUEST, words),
         log=log,
         security_schemes=KIOSK_TLS,
     )

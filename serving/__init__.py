@@ -1,5 +1,6 @@
 """Shared infrastructure: the instance folder, the development PKI, mutual TLS, the server,
-pooled clients, the JSON error shape and the OpenAPI pieces that go with it.
+pooled clients, the JSON error shape, and ``serving.api`` for HTTP APIs declared as typed
+models (not imported here: only the apps that use it load flask-openapi3).
 
 Every system serves and calls through this package; it imports no system
 (design.md), so any system can be installed and run without the others.

@@ -1,20 +1,27 @@
-"""Typed HTTP APIs: each request and answer declared once, as a pydantic model.
+"""An HTTP API declared once, as pydantic models, served with flask-openapi3.
 
-flask-openapi3 checks each request against the models a view is annotated with
-(``path: SomePath``, ``body: SomeBody``) before the view runs, and derives the
-OpenAPI description from the same models. What this module adds, for every API:
+Each view takes its typed ``path``/``query``/``body``; flask-openapi3 checks them against
+their models before the view runs and writes the OpenAPI 3.1 description (``/openapi.json``)
+from the same models. What this module adds, for every system alike (the center's API,
+both of VRS's listeners):
 
-- :func:`api_app`: an ``OpenAPI`` Flask app whose refusals all have the one shape
-  (``serving.errors``): a path or body that does not fit its model is 400
-  ``bad_request`` with a reason, not pydantic's 422 list, and that reason names no
-  field and no value the caller chose (:func:`reasons`). No Swagger UI: the
-  description is served at ``/openapi.json`` only.
-- :func:`error_model`: the ``Error`` schema of an API, its stable codes enumerated,
-  and :func:`refusals` to describe the statuses an operation may refuse with.
-- :func:`reply`: a model as the JSON answer.
-- :func:`openapi31`: an OpenAPI 3.0 schema (``nullable``) as 3.1 says it, for schemas
-  kept as JSON (``certs.printable``) inside a 3.1 description.
-- ``JsonInt``: an integer as JSON Schema means it, for ``strict`` models.
+- :func:`api_app`: the ``OpenAPI`` app, without documentation UI or static files, with the
+  one error shape and its handlers (``serving.errors``). A path, query or body that does
+  not fit its model is refused with the system's own ``bad_request`` (status 400), raised
+  so that its handler answers it and records it for the access log, never pydantic's 422
+  list; a body that is no JSON object, a JSON *string* included, is refused alike. Its
+  ``/openapi.json`` route is described too.
+- :func:`reasons`: the words of that refusal. Each field at fault and what it must be, at
+  most :data:`MAX_REASONS`; never a value sent (a My Number typed into the wrong field),
+  and never a key the model does not know (a My Number or a name sent as a key: M08).
+- :func:`error_model` / :func:`refusals`: the ``Error`` model of a system's stable codes,
+  and the responses of an operation that refer to it; :func:`reply`: a model as the JSON
+  answer.
+- :class:`Strict` / :class:`Closed`: request bodies whose types are taken as sent, the
+  latter refusing any field it does not name; ``JsonInt``: an integer as JSON Schema means
+  it (8.0 is 8), for strict models.
+- :func:`openapi31`: a schema written for OpenAPI 3.0 (``nullable``) as 3.1 says it, for
+  schemas owned elsewhere (the printable certificate's, ``certs.printable``).
 
 Not re-exported by ``serving``: only the apps that use it load flask-openapi3.
 """
@@ -22,16 +29,19 @@ Not re-exported by ``serving``: only the apps that use it load flask-openapi3.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-from flask import Request, Response, g, jsonify
+from flask import Request, Response, current_app
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 from flask_openapi3.types import ResponseDict, SecuritySchemesDict
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     ValidationError,
     WithJsonSchema,
@@ -39,21 +49,60 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from .errors import HTTP_CODES, error_body, json_errors
+from .errors import ApiError, json_errors
 
 BAD_REQUEST = 400
+MAX_REASONS = 5
+# a name in a location that may be said: the model's own field names are of this form; a
+# key a client chose (a dict's key, a My Number) is said as "?" unless it is of this form too
+FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 NOT_AN_OBJECT = "the request body must be a JSON object"
+UNKNOWN_FIELDS = "the request holds fields the API does not know"
 # the whole body was not an object (or no JSON at all): pydantic says so at the root
 _NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type", "json_invalid", "json_type"}
+# our words for what pydantic found: the expectation, from the model; never the value given
+_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "value_error": lambda c: str(c.get("error", "is not valid")),  # our validators' words
+    "missing": lambda c: "is required",
+    "string_type": lambda c: "must be a string",
+    "int_type": lambda c: "must be a whole number",
+    "int_parsing": lambda c: "must be a whole number",
+    "int_from_float": lambda c: "must be a whole number",
+    "float_type": lambda c: "must be a number",
+    "float_parsing": lambda c: "must be a number",
+    "bool_type": lambda c: "must be true or false",
+    "bool_parsing": lambda c: "must be true or false",
+    "list_type": lambda c: "must be a list",
+    "dict_type": lambda c: "must be an object",
+    "model_type": lambda c: "must be an object",
+    "model_attributes_type": lambda c: "must be an object",
+    "literal_error": lambda c: f"must be {c.get('expected', 'one of the values described')}",
+    "enum": lambda c: f"must be {c.get('expected', 'one of the values described')}",
+    "string_pattern_mismatch": lambda c: f"must match {c.get('pattern', 'its pattern')}",
+    "string_too_short": lambda c: f"must have at least {c.get('min_length')} characters",
+    "string_too_long": lambda c: f"must have at most {c.get('max_length')} characters",
+    "too_short": lambda c: f"must have at least {c.get('min_length')} items",
+    "too_long": lambda c: f"must have at most {c.get('max_length')} items",
+    "greater_than_equal": lambda c: f"must be at least {c.get('ge')}",
+    "greater_than": lambda c: f"must be more than {c.get('gt')}",
+    "less_than_equal": lambda c: f"must be at most {c.get('le')}",
+    "less_than": lambda c: f"must be less than {c.get('lt')}",
+}
 
 
-class _JsonRequest(Request):
-    """flask-openapi3 reads a body that is a JSON *string* as JSON a second time; here a
-    string is no object, as any other non-object body."""
+# --- request models -------------------------------------------------------------------------
 
-    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
-        data = super().get_json(force=force, silent=silent, cache=cache)
-        return None if isinstance(data, str) else data
+
+class Strict(BaseModel):
+    """A request body: types as sent (no ``"2"`` for 2, no ``true`` for 1)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class Closed(Strict):
+    """A request body that refuses any field it does not name (never naming it back)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 def _whole(value: object) -> object:
@@ -61,40 +110,41 @@ def _whole(value: object) -> object:
 
 
 # An integer as JSON Schema means it: 8.0 is 8 (the description cannot say otherwise), a bool
-# or a string is no integer. For models with ``strict=True``, whose ``int`` refuses 8.0.
+# or a string is no integer. For strict models, whose ``int`` refuses 8.0.
 JsonInt = Annotated[int, BeforeValidator(_whole)]
 
 
-def reasons(exc: ValidationError) -> str:
-    """Why a request did not fit its model, in words that repeat nothing the caller chose.
+# --- refusals -------------------------------------------------------------------------------
 
-    Top-level names are the model's own (a model with ``extra="forbid"`` refuses others as
-    ``extra_forbidden``, counted here but never named: M08); what lies below them, and
-    every value, is left out. pydantic's messages name the rule, not the input.
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) if isinstance(p, int) or FIELD_NAME.fullmatch(p) else "?" for p in loc)
+
+
+def reasons(exc: ValidationError) -> str:
+    """Why a request is refused: each field at fault and what it must be, no value sent.
+
+    A key the model does not know (``extra="forbid"``) is counted but never named: a kiosk
+    or a tablet may send a My Number or a name as a key (M08). pydantic's own messages are
+    not used: ours are the model's expectation only.
     """
     said: list[str] = []
-    for e in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc, kind = e["loc"], e["type"]
+    for err in exc.errors(include_url=False, include_input=False):
+        kind, where = err["type"], _where(err["loc"])
         if kind == "extra_forbidden":
-            reason = "the request holds fields the API does not know"
-        elif not loc:
-            reason = NOT_AN_OBJECT if kind in _NOT_AN_OBJECT else e["msg"]
-        elif isinstance(loc[0], str):
-            reason = f"{loc[0]}: {e['msg']}"
+            reason = UNKNOWN_FIELDS
+        elif not where and kind in _NOT_AN_OBJECT:
+            return NOT_AN_OBJECT
         else:
-            reason = e["msg"]
+            words = _WORDS.get(kind)
+            must = words(err.get("ctx", {})) if words else "is not valid"
+            reason = f"{where or 'the request'} {must}"
         if reason not in said:
             said.append(reason)
-    return "; ".join(said) or "the request does not fit the API"
-
-
-def bad_request(exc: ValidationError) -> Response:
-    """flask-openapi3's ``validation_error_callback``: 400 ``bad_request`` in our shape."""
-    body = error_body(HTTP_CODES[BAD_REQUEST], reasons(exc))
-    g.error, g.error_details = body["error"], None  # for the access log, as json_errors does
-    resp = jsonify(body)
-    resp.status_code = BAD_REQUEST
-    return resp
+    if not said:
+        return "the request does not fit the API"
+    more = len(said) - MAX_REASONS
+    return "; ".join(said[:MAX_REASONS]) + (f" (and {more} more)" if more > 0 else "")
 
 
 _Details = list[dict[str, Any]] | SkipJsonSchema[None]
@@ -109,7 +159,7 @@ def error_model(codes: type[StrEnum]) -> type[BaseModel]:
     return create_model(
         "Error",
         error=(code, Field(description="a stable code")),
-        message=(str, Field(min_length=1, description="words for people")),
+        message=(str, Field(min_length=1, description="words for people, no personal data")),
         # left out when there is nothing more to say (never null)
         details=(
             _Details,
@@ -124,26 +174,29 @@ def refusals(error: type[BaseModel], *statuses: int) -> ResponseDict:
     400 is always among them: any request may be malformed, and flask-openapi3 would
     otherwise describe a 400 of its own (pydantic's list) that we never send.
     """
-    return {s: error for s in sorted({BAD_REQUEST, *statuses})}
+    return dict.fromkeys(sorted({BAD_REQUEST, *statuses}), error)
 
 
-def reply(answer: BaseModel, status: int = 200) -> Response:
-    resp = jsonify(answer.model_dump(mode="json"))
-    resp.status_code = status
-    return resp
+def reply(model: BaseModel, status: int = 200) -> Response:
+    """``model`` as the JSON answer: the fields it was given (an optional one left out stays out)."""
+    return current_app.response_class(
+        model.model_dump_json(exclude_unset=True), status=status, mimetype="application/json"
+    )
 
 
-def openapi31(schema: Any) -> Any:
-    """An OpenAPI 3.0 schema as 3.1 (JSON Schema 2020-12) says it: ``"nullable": true``, which
-    3.1 validators ignore, becomes ``anyOf`` with ``null`` (as pydantic writes ``X | None``;
-    flask-openapi3 takes no list of types)."""
-    if isinstance(schema, list):
-        return [openapi31(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    nullable = schema.get("nullable") is True
-    out = {k: openapi31(v) for k, v in schema.items() if not (k == "nullable" and nullable)}
-    return {"anyOf": [out, {"type": "null"}]} if nullable else out
+# --- the app --------------------------------------------------------------------------------
+
+
+class _JsonRequest(Request):
+    """flask-openapi3 reads a body that is a JSON *string* as JSON a second time; here a
+    string is no object, as any other non-object body, whatever the body's model."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        data = super().get_json(force=force, silent=silent, cache=cache)
+        return None if isinstance(data, str) else data
+
+
+_JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
 
 
 def api_app(
@@ -152,24 +205,60 @@ def api_app(
     title: str,
     description: str,
     error: type[BaseModel],
+    bad_request: Callable[[str], ApiError],
     log: logging.Logger,
     version: str = "1",
     security_schemes: SecuritySchemesDict | None = None,
 ) -> OpenAPI:
     """A Flask app (flask-openapi3's ``OpenAPI``) for an API: register its ``APIBlueprint``
-    with ``app.register_api``. ``error`` is the API's :func:`error_model`; operations name
-    their ``security_schemes`` in ``security`` (``APIBlueprint(abp_security=...)``)."""
+    with ``app.register_api``.
+
+    ``error`` is the API's :func:`error_model`; ``bad_request(words)`` the system's own
+    400 refusal (its ``ApiError`` with its ``bad_request`` code), which the error handlers
+    answer in the one shape; ``log`` takes the tracebacks of 500s. Operations name their
+    ``security_schemes`` in ``security`` (``APIBlueprint(abp_security=...)``).
+    """
+    if bad_request("").status != BAD_REQUEST:
+        raise ValueError("bad_request must make a refusal with status 400")
+
+    def refuse(exc: ValidationError) -> NoReturn:
+        raise bad_request(reasons(exc)) from None
+
     app = OpenAPI(
         import_name,
         info=Info(title=title, version=version, description=description),
         security_schemes=security_schemes or {},  # None would be written as null: invalid
         doc_ui=False,
+        static_folder=None,
         validation_error_status=BAD_REQUEST,
         validation_error_model=error,  # so the components hold our Error, not pydantic's
-        validation_error_callback=bad_request,
+        validation_error_callback=refuse,
     )
     app.request_class = _JsonRequest
     json_errors(app, log)
 
-    app.add_url_rule("/openapi.json", "openapi", lambda: jsonify(app.api_doc))
+    def openapi() -> dict[str, Any]:
+        """This description"""
+        return app.api_doc
+
+    app.get(
+        "/openapi.json",
+        responses={200: {"description": "OpenAPI 3.1", "content": _JSON_OBJECT}, 400: error},
+    )(openapi)
     return app
+
+
+def openapi31(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema as 3.1 (JSON Schema 2020-12) says it: ``"nullable": true``, which
+    3.1 validators ignore, becomes ``anyOf`` with ``null`` (as pydantic writes ``X | None``;
+    flask-openapi3 takes no list of types). A property named ``nullable`` stays."""
+    if isinstance(schema, list):
+        return [openapi31(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {
+        k: openapi31(v)
+        for k, v in schema.items()
+        if not (k == "nullable" and isinstance(v, bool))  # the keyword, not a property
+    }
+    return {"anyOf": [out, {"type": "null"}]} if schema.get("nullable") is True else out

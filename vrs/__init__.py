@@ -19,8 +19,7 @@ from flask_openapi3.openapi import OpenAPI
 from certs import IssuerKey, vds_pki
 from certs.vds import VdsError
 from serving.access import log_requests
-from serving.errors import json_errors
-from serving.typed_api import api_app
+from serving.api import api_app
 
 from .areas import Vrs
 from .crypto import MasterKey
@@ -62,8 +61,8 @@ def lgwan_api(config: dict[str, Any] | None = None) -> OpenAPI:
         " issuance center's certificate only. /staff: a personal bearer token from /staff/login.",
         error=Error,
         bad_request=lambda words: VrsError(Code.BAD_REQUEST, words),
+        log=log,
         security_schemes={"staff": {"type": "http", "scheme": "bearer"}},
-        static_folder=None,
     )
     app.config.update(
         CENTER_CN="issuance-center", MAX_CONTENT_LENGTH=256 * 1024 * 1024, ISS=DEFAULT_ISS
@@ -71,7 +70,6 @@ def lgwan_api(config: dict[str, Any] | None = None) -> OpenAPI:
     app.config.update(config or {})
     for api in (center, staff_login, staff, wellknown):
         app.register_api(api)
-    json_errors(app, log)
     log_requests(app, logging.getLogger("vrs.access"))
     return app
 

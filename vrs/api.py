@@ -16,7 +16,7 @@ from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models import RawModel
 
 from serving import client_certificate
-from serving.typed_api import answer, errors
+from serving.api import refusals, reply
 
 from .areas import Vrs
 from .errors import Code, VrsError
@@ -51,7 +51,7 @@ from .staff import StaffService, StaffUser
 from .transfers import transfer
 
 # every route may be refused as a bad request (an invalid body or query)
-center = APIBlueprint("center", __name__, url_prefix="/v1", abp_responses=errors(Error, 400, 403))
+center = APIBlueprint("center", __name__, url_prefix="/v1", abp_responses=refusals(Error, 403))
 
 
 def vrs() -> Vrs:
@@ -87,14 +87,14 @@ def only_the_center() -> None:
     responses={200: Municipalities},
 )
 def municipalities() -> Response:
-    return answer(
+    return reply(
         Municipalities.model_validate(
             {"municipalities": [m.public() for m in vrs().municipalities()]}
         )
     )
 
 
-REFUSED = errors(Error, 404, 413, 422, 503)
+REFUSED = refusals(Error, 404, 413, 422, 503)
 
 
 @center.post(
@@ -111,7 +111,7 @@ def eligibility(body: Person) -> Response:
         vrs().log("issuance-center", code, "certificate.eligibility", "-", exc.code.value)
         raise
     vrs().log("issuance-center", code, "certificate.eligibility")
-    return answer(Eligibility.model_validate(answered))
+    return reply(Eligibility.model_validate(answered))
 
 
 @center.post(
@@ -132,7 +132,7 @@ def certificates(body: IssueRequest) -> Response:
     except VrsError as exc:
         vrs().log("issuance-center", code, "certificate.issue", "-", exc.code.value)
         raise
-    return answer(Certificates(certificates=issued))
+    return reply(Certificates(certificates=issued))
 
 
 # --- staff (LGWAN terminals: mutual TLS, then a personal login)
@@ -141,14 +141,14 @@ def certificates(body: IssueRequest) -> Response:
 # privilege (``needs``) is checked before its request is validated: no session, 401; a role
 # without the privilege, 403, whatever the body
 staff_login = APIBlueprint(
-    "staff_login", __name__, url_prefix="/staff", abp_responses=errors(Error, 400, 413, 503)
+    "staff_login", __name__, url_prefix="/staff", abp_responses=refusals(Error, 413, 503)
 )
 staff = APIBlueprint(
     "staff",
     __name__,
     url_prefix="/staff",
     abp_security=[{"staff": []}],
-    abp_responses=errors(Error, 400, 401, 403),
+    abp_responses=refusals(Error, 401, 403),
 )
 NEEDS: dict[str, str] = {}  # endpoint -> the privilege it needs
 F = TypeVar("F", bound=Callable[..., Any])
@@ -187,17 +187,17 @@ def user(permission: str) -> StaffUser:
 @staff_login.post(
     "/login",
     summary="A staff session: a bearer token for the other /staff calls",
-    responses={200: Token, **errors(Error, 401)},
+    responses={200: Token, **refusals(Error, 401)},
 )
 def login(body: Login) -> Response:
     token = staff_service().login(body.user_id, body.password, request.remote_addr or "-")
-    return answer(Token(token=token))
+    return reply(Token(token=token))
 
 
 @staff.post(
     "/users",
     summary="Issue a staff ID in the administrator's area",
-    responses={201: StaffUserMade, **errors(Error, 409, 413, 503)},
+    responses={201: StaffUserMade, **refusals(Error, 409, 413, 503)},
 )
 @needs("manage_staff")
 def issue_user(body: NewStaffUser) -> Response:
@@ -208,7 +208,7 @@ def issue_user(body: NewStaffUser) -> Response:
         vrs().log(admin.user_id, admin.area, "staff.issue", f"role {asked[:32]}", "refused")
         raise VrsError(Code.BAD_REQUEST, "role must be administrator, operator or read-only")
     new = staff_service().create(admin.user_id, admin.area, body.user_id, body.password, body.role)
-    return answer(StaffUserMade(user_id=new.user_id, role=new.role, area=new.area), 201)
+    return reply(StaffUserMade(user_id=new.user_id, role=new.role, area=new.area), 201)
 
 
 @staff.get(
@@ -218,13 +218,13 @@ def issue_user(body: NewStaffUser) -> Response:
 )
 @needs("manage_staff")
 def list_users() -> Response:
-    return answer(StaffUsers.model_validate({"users": staff_service().listing(me())}))
+    return reply(StaffUsers.model_validate({"users": staff_service().listing(me())}))
 
 
 @staff.delete(
     "/users/<user_id>",
     summary="Revoke a staff ID of the administrator's area; its sessions end",
-    responses={204: None, **errors(Error, 404, 503)},
+    responses={204: None, **refusals(Error, 404, 503)},
 )
 @needs("manage_staff")
 def revoke_user(path: UserPath) -> tuple[str, int]:
@@ -242,7 +242,7 @@ def oplog(query: Page) -> Response:
     u = me()
     entries = vrs().storage.oplog(u.area, query.limit)
     vrs().log(u.user_id, u.area, "oplog.review")
-    return answer(Oplog.model_validate({"entries": entries}))
+    return reply(Oplog.model_validate({"entries": entries}))
 
 
 class CsvLedger(RawModel):
@@ -254,7 +254,7 @@ class CsvLedger(RawModel):
 @staff.post(
     "/import",
     summary="Import a ledger CSV into the area: all rows or none",
-    responses={200: Imported, **errors(Error, 413, 422, 503)},
+    responses={200: Imported, **refusals(Error, 413, 422, 503)},
 )
 @needs("import")
 def import_csv(raw: CsvLedger) -> Response:
@@ -268,7 +268,7 @@ def import_csv(raw: CsvLedger) -> Response:
     except VrsError as exc:
         vrs().log(u.user_id, u.area, "records.import", "-", exc.code.value)
         raise
-    return answer(Imported(imported=count))
+    return reply(Imported(imported=count))
 
 
 @staff.get(
@@ -289,7 +289,7 @@ def export_csv() -> Response:
 @staff.post(
     "/persons/lookup",
     summary="A person of the area by My Number: personal fields (not the number) and doses",
-    responses={200: PersonFound, **errors(Error, 404, 413)},
+    responses={200: PersonFound, **refusals(Error, 404, 413)},
 )
 @needs("read")
 def lookup(body: PersonLookup) -> Response:
@@ -306,7 +306,7 @@ def lookup(body: PersonLookup) -> Response:
         raise VrsError(Code.NO_RECORD, "no such person in this area")
     row, person = found
     person.pop("my_number", None)
-    return answer(
+    return reply(
         PersonFound.model_validate(
             {
                 "id": row.id,
@@ -322,7 +322,7 @@ def lookup(body: PersonLookup) -> Response:
 @staff.delete(
     "/persons/<person_id>",
     summary="Erase a person of the administrator's own area (M16)",
-    responses={204: None, **errors(Error, 404, 503)},
+    responses={204: None, **refusals(Error, 404, 503)},
 )
 @needs("erase")
 def erase(path: PersonPath) -> tuple[str, int]:
@@ -343,14 +343,14 @@ def erase(path: PersonPath) -> tuple[str, int]:
 @staff.post(
     "/transfers",
     summary="Ask the former municipality for the doses of a person this area holds (M18)",
-    responses={201: TransferDone, **errors(Error, 404, 413, 422, 503)},
+    responses={201: TransferDone, **refusals(Error, 404, 413, 422, 503)},
 )
 @needs("transfer")
 def request_transfer(body: TransferRequest) -> Response:
     """The doses a former municipality holds of a person this area holds (M18)."""
     u = me()
     done = transfer(vrs(), u.user_id, u.area, body.from_municipality, body.my_number)
-    return answer(TransferDone.model_validate(done), 201)
+    return reply(TransferDone.model_validate(done), 201)
 
 
 @staff.get(
@@ -364,7 +364,7 @@ def list_transfers(query: Page) -> Response:
     u = me()
     entries = vrs().storage.transfers(u.area, query.limit)
     vrs().log(u.user_id, u.area, "transfer.review")
-    return answer(Transfers.model_validate({"transfers": entries}))
+    return reply(Transfers.model_validate({"transfers": entries}))
 
 
 @staff.get(
@@ -379,10 +379,10 @@ def statistics() -> Response:
     counts = vrs().storage.count_persons()
     shown = [m for m in vrs().municipalities() if u.area == "national" or m.prefecture == u.area]
     vrs().log(u.user_id, u.area, "statistics.read")
-    return answer(Statistics(persons={m.code: counts.get(m.code, 0) for m in shown}))
+    return reply(Statistics(persons={m.code: counts.get(m.code, 0) for m in shown}))
 
 
-wellknown = APIBlueprint("wellknown", __name__, abp_responses=errors(Error, 400))
+wellknown = APIBlueprint("wellknown", __name__, abp_responses=refusals(Error))
 
 
 @wellknown.get(
@@ -392,7 +392,7 @@ wellknown = APIBlueprint("wellknown", __name__, abp_responses=errors(Error, 400)
     "/issuer/.well-known/jwks.json", summary="The SHC issuer's public keys", responses={200: Jwks}
 )
 def jwks() -> Response:
-    return answer(Jwks.model_validate(vrs().issuer.jwks()))
+    return reply(Jwks.model_validate(vrs().issuer.jwks()))
 
 
 @wellknown.get(

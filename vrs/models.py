@@ -1,8 +1,8 @@
 """VRS's HTTP APIs, declared once: the typed request and response of every route.
 
 flask-openapi3 validates each request against these models before the view runs (a
-failure is a 400 ``bad_request`` naming the field, never its value) and writes each
-listener's OpenAPI description (``/openapi.json``) from them. Checks that need state
+failure is a 400 ``bad_request`` naming the field, never its value: ``serving.api``) and
+writes each listener's OpenAPI description (``/openapi.json``) from them. Checks that need state
 (a session, a role, an area, whether a municipality exists) stay in the views.
 
 The LGWAN listener: the issuance center's ``/v1`` (``Person``, ``IssueRequest``), the
@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from card_reader.mynumber import is_valid as my_number_valid
 from certs.printable import ISSUED_JSON_SCHEMA
-from serving.typed_api import Closed, Strict, error_model, openapi31
+from serving.api import Closed, Strict, error_model, openapi31
 
 from .errors import Code
 from .municipalities import valid_municipality_code

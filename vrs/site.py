@@ -37,8 +37,7 @@ from flask_openapi3.openapi import OpenAPI
 from certs import VACCINES
 from serving import client_certificate
 from serving.access import log_requests
-from serving.errors import json_errors
-from serving.typed_api import answer, api_app, errors
+from serving.api import api_app, refusals, reply
 
 from . import clock
 from .areas import Vrs
@@ -53,7 +52,7 @@ site = APIBlueprint(
     "site",
     __name__,
     url_prefix="/site/v1",
-    abp_responses=errors(Error, 400, 401, 404, 413, 422, 503),
+    abp_responses=refusals(Error, 401, 404, 413, 422, 503),
 )
 
 MAX_DOSES = 20
@@ -194,7 +193,7 @@ def only_tablets() -> None:
 def coupon_doses(body: CouponAsk) -> Response:
     code, coupon = body.municipality_code, body.coupon_number
     doses = desk().doses(g.tablet, code, coupon)
-    return answer(
+    return reply(
         CouponDoses.model_validate(
             {
                 "municipality_code": code,
@@ -215,7 +214,7 @@ def coupon_doses(body: CouponAsk) -> Response:
             "description": "sent before: the dose recorded then",
             "content": {"application/json": {"schema": {"$ref": f"{REF}/DoseRecorded"}}},
         },
-        **errors(Error, 409),
+        **refusals(Error, 409),
     },
 )
 def record_dose(body: DoseReport) -> Response:
@@ -230,7 +229,7 @@ def record_dose(body: DoseReport) -> Response:
     recorded = DoseRecorded.model_validate(
         {"municipality_code": code, "coupon_number": coupon, "dose": dose, "recorded": new}
     )
-    return answer(recorded, 201 if new else 200)
+    return reply(recorded, 201 if new else 200)
 
 
 def site_api(config: dict[str, Any] | None = None) -> OpenAPI:
@@ -242,12 +241,11 @@ def site_api(config: dict[str, Any] | None = None) -> OpenAPI:
         " Coupon numbers (接種券番号) only: no My Number is accepted or returned (M12).",
         error=Error,
         bad_request=lambda words: VrsError(Code.BAD_REQUEST, words),
-        static_folder=None,
+        log=logging.getLogger("vrs"),
     )
     app.config.update(MAX_CONTENT_LENGTH=16 * 1024)
     app.config.update(config or {})
     app.register_api(site)
-    json_errors(app, logging.getLogger("vrs"))
     log_requests(app, logging.getLogger("vrs.site.access"))
     return app
 

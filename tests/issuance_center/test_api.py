@@ -318,7 +318,7 @@ def test_an_order_outside_the_model_is_a_400_naming_the_field(
     resp = client.post(f"/v1/sessions/{sid}/certificates", json={**ORDER, **change})
     assert (resp.status_code, resp.json["error"]) == (400, "bad_request"), resp.json
     (field,) = change
-    assert resp.json["message"].startswith(f"{field}: ")
+    assert resp.json["message"].startswith(f"{field} must "), resp.json
     assert [op for op, _ in vrs.calls] == []  # VRS was never asked
     # refused before anything was spent: the session still issues a good order
     ok = client.post(f"/v1/sessions/{sid}/certificates", json=ORDER)
