@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_vrs_import.py [--residents 100000] [--via api cli]
                                                      [--issuers 4] [--baseline 3]
+                                                     [--database postgresql|URL]
 
 A fresh instance with a few residents is served on a real mutual-TLS
 listener (serving.Server, 16 workers, as ``kiosk-sim vrs serve``). Issuers
@@ -14,6 +15,12 @@ process of its own (``cli``). Reported: issuance p50/p99/max and failures
 before and during the import, the import's duration and rows/s, and for
 ``api`` the time from the merge's start to the import's answer and the
 longest any write held the write lock (the merge's transaction).
+
+``--database postgresql`` runs it on PostgreSQL: a throwaway cluster of its
+own (vrs/pg.py) in the temporary folder; ``--database URL`` an empty, migrated
+database. CPU time of the import (this process for ``api``, the command for
+``cli``) and of the PostgreSQL server is reported beside the wall time: the
+machine may be shared.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,10 +77,42 @@ def summary(latencies: list[float]) -> str:
     )
 
 
-def run(n: int, via: str, issuers: int, baseline: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
+def server_cpu(data: Path | None) -> float:
+    """CPU seconds of a PostgreSQL cluster's processes so far (the postmaster and its children)."""
+    if data is None:
+        return 0.0
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if postmaster in (pid, ppid):
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / tick
+
+
+def own_cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def run(n: int, via: str, issuers: int, baseline: float, database: str | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         d = Path(tmp)
-        vrs = open_vrs(d / "vrs", "https://vrs.bench/issuer")
+        data = None
+        if database == "postgresql":
+            from vrs.pg import Cluster
+
+            os.chmod(d, 0o711)  # run as root, the server (postgres) must reach the folder
+            cluster = Cluster(d / "pg")
+            cluster.start()
+            stack.callback(cluster.stop)
+            database, data = cluster.url(), cluster.data
+        vrs = open_vrs(d / "vrs", "https://vrs.bench/issuer", database=database)
         code = MUNICIPALITIES[0].code
         for m in MUNICIPALITIES:
             vrs.add_municipality(m)
@@ -130,7 +171,8 @@ def run(n: int, via: str, issuers: int, baseline: float) -> dict[str, Any]:
             app.extensions["vrs_staff"].create("bench", code, "importer", PASSWORD, "operator")
             login = {"user_id": "importer", "password": PASSWORD}
             token = staff.request("POST", "/staff/login", login).data["token"]
-            real_merge, real_writing = vrs.storage.merge, vrs.storage._writing
+            real_merge = vrs.storage.merge
+            real_writing = getattr(vrs.storage, "_writing", None)  # SQLite's write lock
 
             def merge(stage: Any) -> None:
                 merge_started[0] = time.monotonic()
@@ -139,13 +181,16 @@ def run(n: int, via: str, issuers: int, baseline: float) -> dict[str, Any]:
             @contextlib.contextmanager
             def writing(db: Any) -> Iterator[None]:  # how long each write holds the lock
                 t0 = time.monotonic()
+                assert real_writing is not None
                 with real_writing(db):
                     yield
                 held.append(time.monotonic() - t0)
 
             vrs.storage.merge = merge  # type: ignore[method-assign]
-            vrs.storage._writing = writing  # type: ignore[method-assign]
+            if real_writing is not None:
+                vrs.storage._writing = writing  # type: ignore[attr-defined]
             body = (d / "ledger.csv").read_text(encoding="utf-8")
+            cpu0, server0 = own_cpu(resource.RUSAGE_SELF), server_cpu(data)
             start = time.monotonic()
             # the Link sends JSON; the import takes the CSV as the raw body
             reply = staff._pool.urlopen(
@@ -155,10 +200,14 @@ def run(n: int, via: str, issuers: int, baseline: float) -> dict[str, Any]:
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
             )
             ended = time.monotonic()
+            cpu = own_cpu(resource.RUSAGE_SELF) - cpu0  # the issuers' and server's share too
             assert reply.status == 200, reply.data[:300]
         else:
+            cpu0, server0 = own_cpu(resource.RUSAGE_CHILDREN), server_cpu(data)
             start = time.monotonic()
             command = ["vrs", "import", code, str(d / "ledger.csv"), "--instance", str(d / "vrs")]
+            if database:
+                command += ["--database", database]
             done = subprocess.run(
                 [sys.executable, "-m", "kiosk_sim.cli", *command],
                 cwd=ROOT,
@@ -167,7 +216,9 @@ def run(n: int, via: str, issuers: int, baseline: float) -> dict[str, Any]:
                 check=True,
             )
             ended = time.monotonic()
+            cpu = own_cpu(resource.RUSAGE_CHILDREN) - cpu0
             assert done.stdout.strip() == f"imported {n} persons", done.stderr[-300:]
+        server_s = server_cpu(data) - server0
         time.sleep(0.5)
         stop.set()
         for t in threads:
@@ -183,6 +234,8 @@ def run(n: int, via: str, issuers: int, baseline: float) -> dict[str, Any]:
             "rows": rows,
             "import_s": ended - start,
             "rows_per_s": rows / (ended - start),
+            "cpu_s": cpu,
+            "server_cpu_s": server_s,
             "merge_to_answer_s": ended - merge_started[0] if merge_started[0] else None,
             "longest_lock_s": max(held, default=None),
             # every attempt's time, failed ones too (a 503 busy comes after the busy timeout)
@@ -199,18 +252,27 @@ def main() -> int:
     ap.add_argument("--via", nargs="+", choices=("api", "cli"), default=["api", "cli"])
     ap.add_argument("--issuers", type=int, default=4)
     ap.add_argument("--baseline", type=float, default=3.0)
+    ap.add_argument(
+        "--database",
+        default=None,
+        help="postgresql (a throwaway cluster of its own) or an empty database's URL;"
+        " default: SQLite in the temporary instance",
+    )
     args = ap.parse_args()
     for via in args.via:
-        r = run(args.residents, via, args.issuers, args.baseline)
+        r = run(args.residents, via, args.issuers, args.baseline, args.database)
         merge = (
-            f"; merge start to answer {r['merge_to_answer_s']:.2f} s, the write lock held"
-            f" {r['longest_lock_s']:.2f} s at most"
+            f"; merge start to answer {r['merge_to_answer_s']:.2f} s"
             if r["merge_to_answer_s"]
             else ""
         )
+        if r["longest_lock_s"] is not None:  # SQLite's write lock (PostgreSQL locks rows)
+            merge += f", the write lock held {r['longest_lock_s']:.2f} s at most"
         print(
             f"import via {via}: {r['residents']:,} residents ({r['rows']:,} CSV rows) in"
             f" {r['import_s']:.1f} s = {r['rows_per_s']:,.0f} rows/s{merge}\n"
+            f"  CPU: import {r['cpu_s']:.1f} s ({'whole VRS process' if via == 'api' else 'the command'}),"
+            f" PostgreSQL server {r['server_cpu_s']:.1f} s\n"
             f"  issuance before: {r['before']}\n"
             f"  issuance during: {r['during']}; failures {r['failures_during']}",
             flush=True,

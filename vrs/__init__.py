@@ -26,14 +26,18 @@ from .crypto import MasterKey
 from .errors import Code, VrsError
 from .municipalities import Municipality
 from .staff import StaffService
-from .storage import SQLiteStorage
+from .storage import database_of, open_storage
 
 log = logging.getLogger("vrs")
 DEFAULT_ISS = "https://vrs.localhost/issuer"
 
 
-def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = None) -> Vrs:
-    """The record system of an instance folder; keys are created there at first run."""
+def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | str | None = None) -> Vrs:
+    """The record system of an instance folder; keys are created there at first run.
+
+    ``database``: a SQLite file or a ``postgresql://`` URL; by default ``$VRS_DATABASE_URL``,
+    else ``vrs.sqlite3`` in the instance folder. The keys stay in the folder either way.
+    """
     instance = Path(instance)
     instance.mkdir(parents=True, exist_ok=True)
     try:
@@ -41,7 +45,7 @@ def open_vrs(instance: Path, iss: str = DEFAULT_ISS, database: Path | None = Non
     except VdsError as exc:  # a damaged key or certificate file: said, not a traceback
         raise VrsError(Code.STORAGE_ERROR, f"{instance / 'vds-pki'}: {exc.message}") from None
     return Vrs(
-        SQLiteStorage(database or instance / "vrs.sqlite3"),
+        open_storage(database_of(database, instance)),
         MasterKey.load_or_create(instance / "master.key"),
         IssuerKey.load_or_create(instance / "shc-issuer.key.pem"),
         iss,
@@ -77,7 +81,9 @@ def lgwan_api(config: dict[str, Any] | None = None) -> OpenAPI:
 def create_app(config: dict[str, Any] | None = None) -> OpenAPI:
     """The LGWAN listener: ``VRS`` (a record system), or ``INSTANCE`` to open one."""
     app = lgwan_api(config)
-    records = app.config.get("VRS") or open_vrs(Path(app.config["INSTANCE"]), app.config["ISS"])
+    records = app.config.get("VRS") or open_vrs(
+        Path(app.config["INSTANCE"]), app.config["ISS"], app.config.get("DATABASE")
+    )
     app.extensions["vrs"] = records
     app.extensions["vrs_staff"] = StaffService(records)
     return app

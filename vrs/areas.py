@@ -87,7 +87,7 @@ class Vrs:
                 doses = keys.dose_keys()
                 for pid, blob in self.storage.dose_lists(code):
                     plain = keys.open_legacy_doses(pid, blob)
-                    self.storage.put_doses(pid, doses.seal_doses(pid, plain))
+                    self.storage.put_doses(code, pid, doses.seal_doses(pid, plain))
             self.storage.set_format_version(FORMAT)
 
     # --- municipalities
@@ -154,7 +154,7 @@ class Area:
         return row, self.keys.open("persons", row.id, row.sealed)
 
     def doses(self, person_id: str) -> list[dict[str, Any]]:
-        blob = self.storage.doses(person_id)
+        blob = self.storage.doses(self.code, person_id)
         return self.keys.dose_keys().open_doses(person_id, blob) if blob else []
 
     # --- writing

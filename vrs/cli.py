@@ -12,6 +12,7 @@ from typing import NotRequired, TypedDict
 from .areas import Area, Vrs
 from .errors import VrsError
 from .ledger_rows import EXPORT_COLUMNS
+from .storage import DATABASE_ENV, database_of, is_postgres
 
 IMPORT_HELP = """\
 The file: CSV with a header row naming its columns (any order; missing optional
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--residents", type=int, default=40)
     p.add_argument("--seed", type=int, default=2022)
     p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
+    _database_option(p)
     p.add_argument(
         "--out", type=Path, default=None, help="where card profiles go (default: INSTANCE/demo)"
     )
@@ -88,6 +90,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = cmds.add_parser("serve", help="serve VRS over mutual TLS (LGWAN CA)")
     p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
+    _database_option(p)
     p.add_argument(
         "--pki",
         type=Path,
@@ -161,7 +164,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
+    _database_option(p)
     p.add_argument("--json", action="store_true", help="errors and results as JSON on stdout")
+
+
+def _database_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="postgresql://… (e.g. `bin/pg url INSTANCE`) or a SQLite file"
+        f" (default: ${DATABASE_ENV}, else INSTANCE/vrs.sqlite3)",
+    )
 
 
 class ErrorBody(TypedDict):
@@ -202,9 +216,14 @@ def _instance(args: argparse.Namespace) -> Path:
     return args.instance or home() / "vrs"
 
 
-def is_instance(folder: Path) -> bool:
+def _database(args: argparse.Namespace) -> str | Path:
+    return database_of(getattr(args, "database", None), _instance(args))
+
+
+def is_instance(folder: Path, database: str | Path | None = None) -> bool:
     # both: a database without its master key would get a new key and lose every record
-    return (folder / "vrs.sqlite3").is_file() and (folder / "master.key").is_file()
+    db = database_of(database, folder)
+    return (is_postgres(db) or Path(db).is_file()) and (folder / "master.key").is_file()
 
 
 def _no_instance(folder: Path) -> CliError:
@@ -220,10 +239,10 @@ def _open(args: argparse.Namespace) -> Vrs:
     from . import open_vrs
 
     folder = _instance(args)
-    if not is_instance(folder):
+    if not is_instance(folder, _database(args)):
         raise _no_instance(folder)
     try:
-        return open_vrs(folder)
+        return open_vrs(folder, database=_database(args))
     except VrsError as exc:  # a full disk can refuse even the opening
         raise CliError.of(exc) from None
 
@@ -263,13 +282,18 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from . import demo, open_vrs
 
     instance = _instance(args)
-    if (instance / "vrs.sqlite3").exists():
-        print(
-            f"error: {instance / 'vrs.sqlite3'} exists; demo data goes into a new instance",
-            file=sys.stderr,
-        )
+    database = _database(args)
+    if not is_postgres(database) and Path(database).exists():
+        print(f"error: {database} exists; demo data goes into a new instance", file=sys.stderr)
         return 1
-    vrs = open_vrs(instance)
+    try:
+        vrs = open_vrs(instance, database=database)
+    except VrsError as exc:
+        args.json = False  # demo-data has no --json
+        return _fail(args, CliError.of(exc))
+    if vrs.municipalities():
+        print("error: the database holds records; demo data goes into a new one", file=sys.stderr)
+        return 1
     for m in demo.MUNICIPALITIES:
         vrs.add_municipality(m)
     out = args.out or instance / "demo"
@@ -293,7 +317,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from . import open_vrs
 
     folder = _instance(args)
-    if is_instance(folder):
+    if is_instance(folder, _database(args)) and not is_postgres(_database(args)):
         return _fail(args, CliError("instance_exists", f"{folder} already holds a VRS instance"))
     if (folder / "vrs.sqlite3").exists() or (folder / "master.key").exists():
         return _fail(
@@ -305,7 +329,9 @@ def cmd_init(args: argparse.Namespace) -> int:
             ),
         )
     try:
-        open_vrs(folder)
+        open_vrs(folder, database=_database(args))
+    except VrsError as exc:
+        return _fail(args, CliError.of(exc))
     except OSError as exc:
         return _fail(args, _reading(folder, "create", exc))
     _done(args, {"instance": str(folder)}, f"VRS instance created in {folder}")
@@ -354,7 +380,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from . import create_app
 
     instance = _instance(args)
-    if not is_instance(instance):
+    if not is_instance(instance, _database(args)):
         args.json = False  # serve has no --json
         return _fail(args, _no_instance(instance))
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
@@ -362,7 +388,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cert, key = lgwan.issue("vrs-server", "vrs.localhost", server=True)
     lgwan.issue("center-client", "issuance-center")
     iss = args.iss or f"https://{args.host}:{args.port}/issuer"
-    app = create_app({"INSTANCE": instance, "ISS": iss})
+    app = create_app({"INSTANCE": instance, "ISS": iss, "DATABASE": _database(args)})
     raise_open_files_limit()
     ctx = mutual_tls_context(cert, key, lgwan.cert_path)
     servers = [Server(app, args.host, args.port, ctx, name="vrs", threads=args.threads).start()]

@@ -85,7 +85,7 @@ class CouponDesk:
         """The doses recorded for a coupon: number, date, product and lot, nothing else."""
         with self._logged(tablet, municipality, "site.doses"):
             pid, keys = self._holder(municipality, coupon)
-            blob = self._storage.doses(pid)
+            blob = self._storage.doses(municipality, pid)
             self._log(tablet, municipality, "site.doses", pid)
         return [_public(d) for d in (keys.open_doses(pid, blob) if blob else [])]
 
@@ -99,7 +99,7 @@ class CouponDesk:
         """
         with self._logged(tablet, municipality, "site.record"):
             pid, keys = self._holder(municipality, coupon)
-            blob = self._storage.doses(pid)
+            blob = self._storage.doses(municipality, pid)
             doses = keys.open_doses(pid, blob) if blob else []
             last = max(doses, key=lambda d: d["dose_number"], default=None)
             if last and (last["dose_date"], last["product"], last["lot_number"]) == (
@@ -120,7 +120,7 @@ class CouponDesk:
                 "product": product,
                 "lot_number": lot,
             }
-            self._storage.put_doses(pid, keys.seal_doses(pid, [*doses, dose]))
+            self._storage.put_doses(municipality, pid, keys.seal_doses(pid, [*doses, dose]))
             self._log(tablet, municipality, "site.record", pid)
         return _public(dose), True
 

@@ -32,49 +32,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import Code, VrsError
+from .migrate import migrate_sqlite
 
 log = logging.getLogger("vrs.storage")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS municipalities (
-    code TEXT PRIMARY KEY, name_ja TEXT NOT NULL, name_en TEXT NOT NULL,
-    prefecture TEXT NOT NULL, offers_convenience_store INTEGER NOT NULL,
-    mayor_ja TEXT NOT NULL, mayor_en TEXT NOT NULL, wrapped_key BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS persons (
-    id TEXT PRIMARY KEY, municipality TEXT NOT NULL REFERENCES municipalities(code),
-    blind_index BLOB NOT NULL, sealed BLOB NOT NULL,
-    moved_out INTEGER NOT NULL DEFAULT 0, deceased INTEGER NOT NULL DEFAULT 0,
-    coupon_index BLOB,
-    UNIQUE (municipality, blind_index));
-CREATE TABLE IF NOT EXISTS doses (
-    person_id TEXT PRIMARY KEY REFERENCES persons(id) ON DELETE CASCADE, sealed BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS certificates (
-    certificate_id TEXT PRIMARY KEY,
-    person_id TEXT NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
-    municipality TEXT NOT NULL, type TEXT NOT NULL, issued_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS staff (
-    user_id TEXT PRIMARY KEY, area TEXT NOT NULL, role TEXT NOT NULL,
-    password_hash TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
-    created_by TEXT NOT NULL, created_at TEXT NOT NULL,
-    failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS oplog (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
-    area TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS oplog_area ON oplog (area, id);
-CREATE TABLE IF NOT EXISTS transfers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
-    from_area TEXT NOT NULL, to_area TEXT NOT NULL, from_person TEXT, to_person TEXT NOT NULL,
-    doses INTEGER NOT NULL, outcome TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_area, id);
-CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_area, id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# after SCHEMA, also on databases made before the column existed (a vaccination coupon's
-# number is found by its own blind index; a person without a coupon has NULL there)
-COUPON_INDEX = """
-CREATE UNIQUE INDEX IF NOT EXISTS persons_coupon ON persons (municipality, coupon_index)
-    WHERE coupon_index IS NOT NULL;
-"""
+# the schema itself: migrations/sqlite/ (vrs/migrate.py); a database older than the first
+# migration lacks only the coupon's blind index, added before it (see _before_migrations)
 # an import's rows before the merge, in a file of their own (no constraints: the merge checks)
 STAGING = "-import-"  # staging files are named <database><STAGING><random>
 STAGING_SCHEMA = """
@@ -138,10 +101,6 @@ class Storage(Protocol):
     def merge(self, stage: Any) -> None: ...
     def add_municipality(self, m: MunicipalityRow) -> None: ...
     def municipalities(self) -> list[MunicipalityRow]: ...
-    def add_person(
-        self, row: PersonRow, blind_index: bytes, coupon_index: bytes | None = None
-    ) -> None: ...
-    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes, bytes | None]]) -> None: ...
     def find_person(self, municipality: str, blind_index: bytes) -> PersonRow | None: ...
     def coupon_holder(
         self, municipality: str, coupon_index: bytes
@@ -149,9 +108,8 @@ class Storage(Protocol):
     def get_person(self, municipality: str, person_id: str) -> PersonRow | None: ...
     def persons(self, municipality: str) -> Iterator[PersonRow]: ...
     def erase_person(self, municipality: str, person_id: str) -> bool: ...
-    def add_doses(self, rows: Iterable[tuple[str, bytes]]) -> None: ...
-    def doses(self, person_id: str) -> bytes | None: ...
-    def put_doses(self, person_id: str, sealed: bytes) -> None: ...
+    def doses(self, municipality: str, person_id: str) -> bytes | None: ...
+    def put_doses(self, municipality: str, person_id: str, sealed: bytes) -> None: ...
     def dose_lists(self, municipality: str) -> list[tuple[str, bytes]]: ...
     def format_version(self) -> int | None: ...
     def set_format_version(self, version: int) -> None: ...
@@ -228,8 +186,9 @@ class SQLiteStorage:
             Path(self.path).touch(mode=0o600)  # records of people: not for other local users
         _remove_stale_staging(Path(self.path))
         with self._connection() as db, _disk_errors():
-            db.executescript(SCHEMA)  # executescript commits on its own
-            self._migrate(db)
+            _before_migrations(db)
+        with _disk_errors():
+            migrate_sqlite(self.path, busy_timeout)
 
     # --- connections
     def _open(self) -> sqlite3.Connection:
@@ -394,12 +353,6 @@ class SQLiteStorage:
         with self._connection() as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        columns = {r[1] for r in db.execute("PRAGMA table_info(persons)")}
-        if "coupon_index" not in columns:
-            db.execute("ALTER TABLE persons ADD COLUMN coupon_index BLOB")
-        db.executescript(COUPON_INDEX)
-
     # --- the operation log outside a transaction: group commit
     def append_log(
         self, at: str, actor: str, area: str, action: str, target: str, outcome: str
@@ -561,12 +514,13 @@ class SQLiteStorage:
         with self._connection() as db:
             db.executemany("INSERT INTO doses VALUES (?,?)", rows)
 
-    def doses(self, person_id: str) -> bytes | None:
+    def doses(self, municipality: str, person_id: str) -> bytes | None:
+        """A person's sealed dose list (SQLite has no second wall: the area's key opens it)."""
         with self._connection() as db:
             r = db.execute("SELECT sealed FROM doses WHERE person_id = ?", (person_id,)).fetchone()
         return r[0] if r else None
 
-    def put_doses(self, person_id: str, sealed: bytes) -> None:
+    def put_doses(self, municipality: str, person_id: str, sealed: bytes) -> None:
         """A person's whole dose list, replacing the one stored."""
         with self._connection() as db:
             db.execute("INSERT OR REPLACE INTO doses VALUES (?,?)", (person_id, sealed))
@@ -791,9 +745,49 @@ def _remove_stale_staging(database: Path) -> None:
             os.close(fd)
 
 
+def _before_migrations(db: sqlite3.Connection) -> None:
+    """A database made before vaccination coupons: the column the first migration indexes."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(persons)")}
+    if columns and "coupon_index" not in columns:
+        db.execute("ALTER TABLE persons ADD COLUMN coupon_index BLOB")
+
+
 def _busy() -> VrsError:
     return VrsError(Code.BUSY, "the record system is busy with another write; try again shortly")
 
 
 def _person_values(r: PersonRow, bi: bytes, ci: bytes | None) -> tuple[Any, ...]:
     return (r.id, r.municipality, bi, r.sealed, int(r.moved_out), int(r.deceased), ci)
+
+
+DATABASE_ENV = "VRS_DATABASE_URL"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def database_of(given: str | Path | None, instance: Path) -> str | Path:
+    """The database chosen: given, else ``$VRS_DATABASE_URL``, else the instance's SQLite file."""
+    if given is not None and str(given) != "":
+        return given
+    return os.environ.get(DATABASE_ENV) or instance / "vrs.sqlite3"
+
+
+def is_postgres(database: str | Path) -> bool:
+    return isinstance(database, str) and database.startswith(POSTGRES_SCHEMES)
+
+
+def open_storage(database: str | Path) -> Storage:
+    """SQLite for a file path (or ``sqlite:///PATH``), PostgreSQL for a ``postgresql://`` URL."""
+    if is_postgres(database):
+        from .pg_storage import PostgresStorage
+
+        return PostgresStorage(str(database))
+    text = str(database)
+    if text.startswith("sqlite:///"):
+        text = text.removeprefix("sqlite://")  # sqlite:////abs/path: the path keeps its slash
+    elif "://" in text:
+        raise VrsError(
+            Code.BAD_REQUEST,
+            "the database must be a SQLite file, sqlite:///PATH or postgresql://…"
+            f" (not {text.partition('://')[0]}://)",
+        )
+    return SQLiteStorage(text)

@@ -77,7 +77,9 @@ def _provide(
         ]
         if provided:
             merged = sorted(held + provided, key=lambda d: d["dose_number"])
-            storage.put_doses(mine.id, to_area.keys.dose_keys().seal_doses(mine.id, merged))
+            storage.put_doses(
+                to_code, mine.id, to_area.keys.dose_keys().seal_doses(mine.id, merged)
+            )
     entry: dict[str, Any] = {
         "at": clock.now().isoformat(timespec="seconds"),
         "actor": actor,

@@ -23,6 +23,8 @@ from vrs.demo import Resident
 from vrs.site import CouponDesk, create_site_app, site_api
 from vrs.staff import StaffService
 
+BACKENDS = ("sqlite", "postgresql")  # conftest.pytest_generate_tests
+
 NIIHAMA = "382051"
 pytestmark = [pytest.mark.measure("M12"), pytest.mark.security("A17")]
 
@@ -276,7 +278,7 @@ def test_no_key_the_desk_holds_opens_a_persons_blob(loaded: Vrs, people: list[Re
         with pytest.raises(InvalidTag):
             keys.open_doses(row.id, row.sealed)
     # while the dose list in the database opens with the desk's key, and not with the data key
-    blob = loaded.storage.doses(row.id)
+    blob = loaded.storage.doses(NIIHAMA, row.id)
     assert blob is not None
     assert [d["dose_number"] for d in desk._keys[NIIHAMA].open_doses(row.id, blob)] == [1, 2]
     with pytest.raises(InvalidTag):
@@ -292,6 +294,7 @@ def test_a_database_made_before_dose_keys_is_resealed_once(
     master = MasterKey.load_or_create(tmp_path / "master.key")
     # what the code before dose keys left: dose lists under each area's data key, no format row
     legacy: dict[str, bytes] = {}
+    area_of: dict[str, str] = {}  # each dose list's municipality
     with storage.transaction():
         for m in storage.municipalities():
             data_key = AESGCM(master.unwrap(m.code, m.wrapped_key))
@@ -300,24 +303,25 @@ def test_a_database_made_before_dose_keys_is_resealed_once(
                 legacy[pid] = _seal(
                     data_key, m.code, "doses", pid, {"doses": keys.open_doses(pid, blob)}
                 )
-                storage.put_doses(pid, legacy[pid])
+                area_of[pid] = m.code
+                storage.put_doses(m.code, pid, legacy[pid])
         storage.sql("DELETE FROM meta")  # type: ignore[attr-defined]
     persons = {r.id: r.sealed for r in storage.persons(NIIHAMA)}
     assert storage.format_version() is None and len(legacy) >= 5
     # one damaged list: the migration fails as a whole and the database is left as it was
     pid, blob = next(iter(legacy.items()))
     with storage.transaction():
-        storage.put_doses(pid, blob[:-1] + bytes([blob[-1] ^ 1]))
+        storage.put_doses(area_of[pid], pid, blob[:-1] + bytes([blob[-1] ^ 1]))
     with pytest.raises(InvalidTag):
         open_vrs(tmp_path)
     assert storage.format_version() is None
-    assert all(storage.doses(p) == b for p, b in legacy.items() if p != pid)
+    assert all(storage.doses(area_of[p], p) == b for p, b in legacy.items() if p != pid)
     with storage.transaction():
-        storage.put_doses(pid, blob)
+        storage.put_doses(area_of[pid], pid, blob)
     # the developer's instance folder, opened again: re-sealed under the dose keys, once
     again = open_vrs(tmp_path)
     assert storage.format_version() == 2
-    resealed = {p: storage.doses(p) for p in legacy}
+    resealed = {p: storage.doses(area_of[p], p) for p in legacy}
     assert all(resealed[p] != legacy[p] for p in legacy)
     assert {r.id: r.sealed for r in storage.persons(NIIHAMA)} == persons  # persons untouched
     desk = CouponDesk.from_vrs(again)
@@ -332,7 +336,7 @@ def test_a_database_made_before_dose_keys_is_resealed_once(
             on_site += 1
     assert on_site >= 2
     open_vrs(tmp_path)
-    assert {p: storage.doses(p) for p in legacy} == resealed  # not a second time
+    assert {p: storage.doses(area_of[p], p) for p in legacy} == resealed  # not a second time
 
 
 @pytest.mark.parametrize(

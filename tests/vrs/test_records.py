@@ -20,6 +20,8 @@ from vrs.municipalities import valid_municipality_code
 
 from .conftest import PASSWORD, Login, ledger
 
+BACKENDS = ("sqlite", "postgresql")  # conftest.pytest_generate_tests
+
 NIIHAMA, MATSUYAMA, SAIJO = "382051", "382019", "382060"
 
 

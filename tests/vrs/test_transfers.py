@@ -17,6 +17,8 @@ from vrs.ledger_rows import DOSE_FIELDS, IMPORT_COLUMNS
 
 from .conftest import PASSWORD, Login
 
+BACKENDS = ("sqlite", "postgresql")  # conftest.pytest_generate_tests
+
 NIIHAMA, MATSUYAMA, IMABARI = "382051", "382019", "382027"
 pytestmark = pytest.mark.measure("M18")
 

@@ -1,0 +1,469 @@
+"""The storage on PostgreSQL (psycopg 3, a psycopg-pool pool), behind the same methods as SQLite's.
+
+It connects as the application's role (``vrs_app``: not the tables' owner, no
+BYPASSRLS), so row-level security is a second wall around each area (M10):
+every method that reads or writes an area's rows first sets the area for its
+transaction (``set_config('app.municipality', code, true)``), and the policies
+of ``migrations/postgresql/0002_row_level_security.sql`` show and take only
+that area's rows. A query with no area set sees none. PostgreSQL only ever
+holds sealed blobs, HMAC blind indexes and opaque row IDs (M11).
+
+An import COPYs its sealed rows into temporary tables of its own connection,
+holding no lock, and merges them in one transaction with INSERT … SELECT: all
+rows or none, issuance answering meanwhile (row locks only, none on the table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .errors import Code, VrsError
+from .migrate import pending
+from .storage import TRANSFER_COLUMNS, MunicipalityRow, PersonRow
+
+log = logging.getLogger("vrs.storage")
+
+POOL_MAX = 24  # the two listeners' workers (16 + 8); PostgreSQL's default limit is 100
+CONNECT_TIMEOUT = 5.0  # seconds to get a connection from the pool (or open one)
+LOCK_TIMEOUT = "5s"  # a write waiting on another's row lock longer: 503 busy
+SCOPE = "SELECT set_config('app.municipality', %s, true)"
+PERSON_COLUMNS = "id, municipality, sealed, moved_out, deceased"
+STAGE_PERSON_COLUMNS = "id, municipality, blind_index, sealed, moved_out, deceased, coupon_index"
+
+
+@contextlib.contextmanager
+def _db_errors() -> Iterator[None]:
+    """The database's troubles as 503s with a stable code, never an internal error."""
+    try:
+        yield
+    except pgerrors.DiskFull:
+        log.error("the database's disk is full: the write was not made")
+        raise VrsError(
+            Code.STORAGE_FULL,
+            "the record system's disk is full; nothing was written. Try again later",
+        ) from None
+    except (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected, PoolTimeout):
+        raise _busy() from None
+    except psycopg.OperationalError as exc:  # the server gone, restarting, refusing
+        log.error("the database cannot be reached (%s)", type(exc).__name__)
+        raise VrsError(
+            Code.STORAGE_ERROR,
+            "the record system cannot reach its database; nothing was written. Try again later",
+        ) from None
+
+
+def _busy() -> VrsError:
+    return VrsError(Code.BUSY, "the record system is busy with another write; try again shortly")
+
+
+class PostgresStaging:
+    """An import's rows, COPYed into temporary tables of one connection until the merge.
+
+    Temporary tables are the session's own (no other connection sees them),
+    are not WAL-logged, and vanish with the session if the process dies.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.municipalities: set[str] = set()
+        with _db_errors():
+            conn.execute(
+                "CREATE TEMPORARY TABLE stage_persons (id TEXT NOT NULL, municipality TEXT NOT NULL,"
+                " blind_index BYTEA NOT NULL, sealed BYTEA NOT NULL, moved_out BOOLEAN NOT NULL,"
+                " deceased BOOLEAN NOT NULL, coupon_index BYTEA)"
+            )
+            conn.execute(
+                "CREATE TEMPORARY TABLE stage_doses (person_id TEXT NOT NULL, sealed BYTEA NOT NULL)"
+            )
+
+    def add_persons(self, rows: Iterable[tuple[PersonRow, bytes, bytes | None]]) -> None:
+        with (
+            _db_errors(),
+            self.conn.cursor() as cur,
+            cur.copy(
+                f"COPY stage_persons ({STAGE_PERSON_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            ) as cp,
+        ):
+            cp.set_types(["text", "text", "bytea", "bytea", "bool", "bool", "bytea"])
+            for r, bi, ci in rows:
+                self.municipalities.add(r.municipality)
+                cp.write_row((r.id, r.municipality, bi, r.sealed, r.moved_out, r.deceased, ci))
+
+    def add_doses(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        with (
+            _db_errors(),
+            self.conn.cursor() as cur,
+            cur.copy("COPY stage_doses (person_id, sealed) FROM STDIN (FORMAT BINARY)") as cp,
+        ):
+            cp.set_types(["text", "bytea"])
+            for row in rows:
+                cp.write_row(row)
+
+    def remove(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("DROP TABLE IF EXISTS stage_persons, stage_doses")
+
+
+class PostgresStorage:
+    """A pool of connections as the application's role; one per thread only while it uses one.
+
+    Within ``transaction()`` the thread keeps its connection, so every read
+    and write of that thread is part of it. Each method that touches an
+    area's rows sets that area first; the setting lasts until the
+    transaction ends, and the next such method sets its own.
+    """
+
+    def __init__(self, url: str, max_size: int = POOL_MAX) -> None:
+        self._local = threading.local()
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=CONNECT_TIMEOUT,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            check=ConnectionPool.check_connection,  # a restarted server: no dead connection lent
+            name="vrs",
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except PoolTimeout:
+            self._pool.close()
+            raise VrsError(
+                Code.STORAGE_ERROR,
+                "cannot connect to the PostgreSQL database (is it running, and are the URL's"
+                " user and password right?)",
+            ) from None
+        self._check_schema()
+
+    @staticmethod
+    def _configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        conn.execute("SET temp_buffers = '64MB'")  # an import's staging tables in memory
+
+    def _check_schema(self) -> None:
+        with self._conn() as conn:
+            try:
+                applied = {r[0] for r in conn.execute("SELECT migration_id FROM _yoyo_migration")}
+            except pgerrors.UndefinedTable:
+                applied = set()
+        missing = pending(applied, "postgresql")
+        if missing:
+            self.close()
+            raise VrsError(
+                Code.STORAGE_ERROR,
+                f"the database's schema lacks {', '.join(missing)}: migrate it as its owner"
+                " (`bin/pg start INSTANCE` does, or `python -m vrs.pg migrate OWNER_URL`)",
+            )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # --- connections and transactions
+    @contextlib.contextmanager
+    def _conn(self, area: str | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """This thread's connection in a transaction (its own, or a short one), ``area`` set."""
+        held = getattr(self._local, "conn", None)
+        if held is not None and self.in_transaction():
+            if area is not None:
+                held.execute(SCOPE, (area,))
+            yield held
+            return
+        with _db_errors(), self._connection() as conn, conn.transaction():
+            if area is not None:
+                conn.execute(SCOPE, (area,))
+            yield conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """An import's staging connection while one is open on this thread, else the pool's."""
+        stage = getattr(self._local, "stage", None)
+        if stage is not None:
+            yield stage.conn
+            return
+        with self._pool.connection() as conn:
+            yield conn
+
+    def in_transaction(self) -> bool:
+        return bool(getattr(self._local, "depth", 0))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self.in_transaction():  # nested: part of the enclosing transaction
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        with _db_errors(), self._connection() as conn:
+            try:
+                with conn.transaction():
+                    self._local.conn = conn
+                    self._local.depth = 1
+                    yield
+            finally:
+                self._local.conn = None
+                self._local.depth = 0
+
+    def sql(self, query: str, params: Iterable[Any] = (), area: str | None = None) -> list[Any]:
+        """Plain SQL as the application's role, ``area`` set or not: for tests."""
+        with self._conn(area) as conn:
+            cur = conn.execute(query.replace("?", "%s"), tuple(params))
+            return cur.fetchall() if cur.description else []
+
+    # --- imports
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[PostgresStaging]:
+        """Temporary tables on a connection this thread keeps until the block ends."""
+        if self.in_transaction():
+            raise RuntimeError("staging() runs outside a transaction")
+        with _db_errors(), self._pool.connection() as conn:
+            stage = PostgresStaging(conn)
+            self._local.stage = stage
+            try:
+                yield stage
+            finally:
+                self._local.stage = None
+                stage.remove()
+
+    def merge(self, stage: PostgresStaging) -> None:
+        """The staged rows into persons and doses, inside the caller's transaction."""
+        if not self.in_transaction() or self._local.conn is not stage.conn:
+            raise RuntimeError("merge() runs inside storage.transaction(), within staging()")
+        if not stage.municipalities:
+            return
+        if len(stage.municipalities) != 1:
+            raise RuntimeError("an import goes into one area")
+        (area,) = stage.municipalities
+        conn = stage.conn
+        conn.execute(SCOPE, (area,))
+        conn.execute(
+            f"INSERT INTO persons ({STAGE_PERSON_COLUMNS})"
+            f" SELECT {STAGE_PERSON_COLUMNS} FROM stage_persons"
+        )
+        conn.execute(
+            "INSERT INTO doses (person_id, sealed) SELECT person_id, sealed FROM stage_doses"
+        )
+
+    # --- municipalities (no area's rows: their names and wrapped keys)
+    def add_municipality(self, m: MunicipalityRow) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO municipalities VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+                (
+                    m.code,
+                    m.name_ja,
+                    m.name_en,
+                    m.prefecture,
+                    m.offers_convenience_store,
+                    m.mayor_ja,
+                    m.mayor_en,
+                    m.wrapped_key,
+                ),
+            )
+
+    def municipalities(self) -> list[MunicipalityRow]:
+        with self._conn() as conn:
+            rows = conn.execute("SELECT * FROM municipalities ORDER BY code").fetchall()
+        return [
+            MunicipalityRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7])) for r in rows
+        ]
+
+    # --- persons and doses: each within its area
+    def find_person(self, municipality: str, blind_index: bytes) -> PersonRow | None:
+        with self._conn(municipality) as conn:
+            r = conn.execute(
+                f"SELECT {PERSON_COLUMNS} FROM persons WHERE municipality = %s AND blind_index = %s",
+                (municipality, blind_index),
+            ).fetchone()
+        return _person(r)
+
+    def coupon_holder(
+        self, municipality: str, coupon_index: bytes
+    ) -> tuple[str, bool, bool] | None:
+        """(row ID, moved out, deceased) of a coupon's holder: no sealed personal data."""
+        with self._conn(municipality) as conn:
+            r = conn.execute(
+                "SELECT id, moved_out, deceased FROM persons"
+                " WHERE municipality = %s AND coupon_index = %s",
+                (municipality, coupon_index),
+            ).fetchone()
+        return (r[0], r[1], r[2]) if r else None
+
+    def get_person(self, municipality: str, person_id: str) -> PersonRow | None:
+        with self._conn(municipality) as conn:
+            r = conn.execute(
+                f"SELECT {PERSON_COLUMNS} FROM persons WHERE municipality = %s AND id = %s",
+                (municipality, person_id),
+            ).fetchone()
+        return _person(r)
+
+    def persons(self, municipality: str) -> Iterator[PersonRow]:
+        # a generator outlives its caller's ``with`` blocks: a server-side cursor on the
+        # transaction's connection, or on a connection of its own until it is done
+        with self._conn(municipality) as conn, conn.cursor(name="persons") as cur:
+            cur.execute(
+                f"SELECT {PERSON_COLUMNS} FROM persons WHERE municipality = %s ORDER BY id",
+                (municipality,),
+            )
+            for r in cur:
+                yield PersonRow(r[0], r[1], bytes(r[2]), r[3], r[4])
+
+    def erase_person(self, municipality: str, person_id: str) -> bool:
+        with self._conn(municipality) as conn:
+            cur = conn.execute(
+                "DELETE FROM persons WHERE municipality = %s AND id = %s", (municipality, person_id)
+            )
+        return cur.rowcount == 1
+
+    def doses(self, municipality: str, person_id: str) -> bytes | None:
+        with self._conn(municipality) as conn:
+            r = conn.execute(
+                "SELECT sealed FROM doses WHERE person_id = %s", (person_id,)
+            ).fetchone()
+        return bytes(r[0]) if r else None
+
+    def put_doses(self, municipality: str, person_id: str, sealed: bytes) -> None:
+        """A person's whole dose list, replacing the one stored."""
+        with self._conn(municipality) as conn:
+            conn.execute(
+                "INSERT INTO doses VALUES (%s,%s)"
+                " ON CONFLICT (person_id) DO UPDATE SET sealed = EXCLUDED.sealed",
+                (person_id, sealed),
+            )
+
+    def dose_lists(self, municipality: str) -> list[tuple[str, bytes]]:
+        with self._conn(municipality) as conn:
+            rows = conn.execute(
+                "SELECT d.person_id, d.sealed FROM doses d JOIN persons p ON p.id = d.person_id"
+                " WHERE p.municipality = %s",
+                (municipality,),
+            ).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def format_version(self) -> int | None:
+        with self._conn() as conn:
+            r = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        return int(r[0]) if r else None
+
+    def set_format_version(self, version: int) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO meta VALUES ('format', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (str(version),),
+            )
+
+    def add_certificate(self, cid: str, pid: str, municipality: str, kind: str, at: str) -> None:
+        with self._conn(municipality) as conn:
+            conn.execute(
+                "INSERT INTO certificates VALUES (%s,%s,%s,%s,%s)",
+                (cid, pid, municipality, kind, at),
+            )
+
+    def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]:
+        with self._conn(municipality) as conn:
+            return conn.execute(
+                "SELECT certificate_id, type, issued_at FROM certificates"
+                " WHERE municipality = %s AND person_id = %s ORDER BY issued_at",
+                (municipality, person_id),
+            ).fetchall()
+
+    # --- staff (no records of people: found by user ID at login, before any area is known)
+    def staff(self, user_id: str) -> dict[str, Any] | None:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM staff WHERE user_id = %s", (user_id,))
+            r = cur.fetchone()
+            return dict(zip([d.name for d in cur.description or ()], r, strict=True)) if r else None
+
+    def staff_in(self, area: str) -> list[dict[str, Any]]:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM staff WHERE area = %s ORDER BY user_id", (area,))
+            cols = [d.name for d in cur.description or ()]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def put_staff(self, row: dict[str, Any]) -> None:
+        cols = list(row)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "user_id")
+        with self._conn() as conn:
+            conn.execute(
+                f"INSERT INTO staff ({','.join(cols)}) VALUES ({','.join(['%s'] * len(cols))})"
+                f" ON CONFLICT (user_id) DO UPDATE SET {updates}",
+                [row[c] for c in cols],
+            )
+
+    # --- the operation log and transfers
+    def log(self, at: str, actor: str, area: str, action: str, target: str, outcome: str) -> None:
+        """An entry in the open transaction (``append_log`` outside one)."""
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO oplog (at, actor, area, action, target, outcome)"
+                " VALUES (%s,%s,%s,%s,%s,%s)",
+                (at, actor, area, action, target, outcome),
+            )
+
+    def append_log(
+        self, at: str, actor: str, area: str, action: str, target: str, outcome: str
+    ) -> None:
+        """An operation-log entry, committed when this returns (or with the open transaction).
+
+        PostgreSQL shares one WAL flush among the commits waiting at once, so
+        there is no group commit of our own here.
+        """
+        self.log(at, actor, area, action, target, outcome)
+
+    def oplog(self, area: str, limit: int) -> list[dict[str, Any]]:
+        cols = ["id", "at", "actor", "area", "action", "target", "outcome"]
+        with self._conn(area) as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(cols)} FROM oplog WHERE area = %s ORDER BY id DESC LIMIT %s",
+                (area, limit),
+            ).fetchall()
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def add_transfer(self, entry: dict[str, Any]) -> int:
+        cols = TRANSFER_COLUMNS[1:]
+        with self._conn(entry["to_area"]) as conn:  # recorded by the receiving area
+            r = conn.execute(
+                f"INSERT INTO transfers ({','.join(cols)}) VALUES ({','.join(['%s'] * len(cols))})"
+                " RETURNING id",
+                [entry[c] for c in cols],
+            ).fetchone()
+        return int(r[0]) if r else 0
+
+    def transfers(self, area: str, limit: int) -> list[dict[str, Any]]:
+        with self._conn(area) as conn:
+            rows = conn.execute(
+                f"SELECT {','.join(TRANSFER_COLUMNS)} FROM transfers"
+                " WHERE from_area = %s OR to_area = %s ORDER BY id DESC LIMIT %s",
+                (area, area, limit),
+            ).fetchall()
+        return [dict(zip(TRANSFER_COLUMNS, r, strict=True)) for r in rows]
+
+    def count_persons(self) -> dict[str, int]:
+        """Persons per municipality: each area counted with that area set, in one transaction."""
+        counts: dict[str, int] = {}
+        with self._conn() as conn:
+            codes = [r[0] for r in conn.execute("SELECT code FROM municipalities ORDER BY code")]
+            for code in codes:
+                conn.execute(SCOPE, (code,))
+                r = conn.execute(
+                    "SELECT COUNT(*) FROM persons WHERE municipality = %s", (code,)
+                ).fetchone()
+                if r and r[0]:
+                    counts[code] = int(r[0])
+        return counts
+
+
+def _person(r: tuple[Any, ...] | None) -> PersonRow | None:
+    return PersonRow(r[0], r[1], bytes(r[2]), r[3], r[4]) if r else None
