@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS transfers (
 CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_area, id);
 CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_area, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS issuances (
+    session_id TEXT PRIMARY KEY, municipality TEXT NOT NULL,
+    certificate_ids TEXT NOT NULL, issued_at TEXT NOT NULL);
 """
 # after SCHEMA, also on databases made before the column existed (a vaccination coupon's
 # number is found by its own blind index; a person without a coupon has NULL there)
@@ -161,6 +164,9 @@ class Storage(Protocol):
         self, cid: str, pid: str, municipality: str, kind: str, at: str
     ) -> None: ...
     def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]: ...
+    def add_issuance(
+        self, session_id: str, municipality: str, certificate_ids: list[str], at: str
+    ) -> bool: ...
     def staff(self, user_id: str) -> dict[str, Any] | None: ...
     def staff_in(self, area: str) -> list[dict[str, Any]]: ...
     def put_staff(self, row: dict[str, Any]) -> None: ...
@@ -595,6 +601,17 @@ class SQLiteStorage:
             db.execute(
                 "INSERT INTO certificates VALUES (?,?,?,?,?)", (cid, pid, municipality, kind, at)
             )
+
+    def add_issuance(
+        self, session_id: str, municipality: str, certificate_ids: list[str], at: str
+    ) -> bool:
+        """The center session's one issuance; False (nothing written) if it had one already."""
+        with self._connection() as db:
+            cur = db.execute(
+                "INSERT INTO issuances VALUES (?,?,?,?) ON CONFLICT (session_id) DO NOTHING",
+                (session_id, municipality, " ".join(certificate_ids), at),
+            )
+            return cur.rowcount == 1
 
     def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]:
         with self._connection() as db:
