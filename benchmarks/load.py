@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import json
 import logging
@@ -85,6 +86,24 @@ def machine_cpu_ms() -> tuple[float, float]:
     idle = ticks[3] + ticks[4]  # idle + iowait
     total = sum(ticks[:8])  # guest time is already inside user
     return (total - idle) * 1000 / CLK_TCK, ticks[7] * 1000 / CLK_TCK
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its children: with ``--center-workers``, the supervisor, its workers and
+    their Redis, whose CPU is all the center's."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            pids += [int(c) for c in (task / "children").read_text().split()]
+    return pids
+
+
+def cpu_ms_all(pids: list[int]) -> float:
+    return sum(cpu_ms(p) for p in pids)
+
+
+def rss_mb_all(pids: list[int]) -> float:
+    return sum(rss_mb(p) for p in pids)
 
 
 def rss_mb(pid: int) -> float:
@@ -368,7 +387,7 @@ class Instance:
     profiles: list[Any]
 
 
-def start_instance(home: Path, kiosks: int, residents: int) -> Instance:
+def start_instance(home: Path, kiosks: int, residents: int, workers: int = 1) -> Instance:
     from card_reader.softcard import DevCardIssuer, Profile
     from issuance_center.kiosks import Kiosk as RegisteredKiosk
     from issuance_center.kiosks import KioskRegistry
@@ -427,6 +446,8 @@ def start_instance(home: Path, kiosks: int, residents: int) -> Instance:
                 str(center_port),
                 "--vrs",
                 f"https://127.0.0.1:{vrs_port}",
+                # more than one: N processes on the port, sessions in a Redis of their own
+                *(["--workers", str(workers)] if workers > 1 else []),
             ],
             env,
             home / "center.log",
@@ -459,12 +480,12 @@ def idle_phase(inst: Instance, issuances: int) -> dict:
     kiosk = Kiosk(spec, inst.setup, make_cards(inst.setup, spec.id))
     for _ in range(10):  # warm-up: connections, caches, first-use imports
         kiosk.issue()
-    pids = {"center": inst.center.pid, "vrs": inst.vrs.pid}
-    cpu0 = {n: cpu_ms(p) for n, p in pids.items()}
+    pids = {"center": family(inst.center.pid), "vrs": [inst.vrs.pid]}
+    cpu0 = {n: cpu_ms_all(p) for n, p in pids.items()}
     own0 = time.process_time()
     records = [kiosk.issue() for _ in range(issuances)]
     own = (time.process_time() - own0) * 1e3
-    cpu = {n: cpu_ms(p) - cpu0[n] for n, p in pids.items()}
+    cpu = {n: cpu_ms_all(p) - cpu0[n] for n, p in pids.items()}
     kiosk.link.close()
     ok = [r for r in records if r.outcome == "issued"]
     n = max(len(ok), 1)
@@ -499,24 +520,24 @@ def load_phase(
         p.start()
     try:
         kiosk_pids = [out.get(timeout=120)[1] for _ in procs]
-        servers = {"center": inst.center.pid, "vrs": inst.vrs.pid}
+        servers = {"center": family(inst.center.pid), "vrs": [inst.vrs.pid]}
         memory: list[tuple[float, float, float]] = []  # (seconds into the window, VRS, center)
         kiosk_rss: list[float] = []
         go.set()
         time.sleep(warmup)
         w0 = time.monotonic()
-        cpu0 = {n: cpu_ms(p) for n, p in servers.items()}
+        cpu0 = {n: cpu_ms_all(p) for n, p in servers.items()}
         cpu0["kiosks"] = sum(cpu_ms(p) for p in kiosk_pids)
         busy0, steal0 = machine_cpu_ms()
         while (now := time.monotonic()) < w0 + seconds:
-            memory.append((now - w0, rss_mb(inst.vrs.pid), rss_mb(inst.center.pid)))
+            memory.append((now - w0, rss_mb(inst.vrs.pid), rss_mb_all(servers["center"])))
             kiosk_rss.append(sum(rss_mb(p) for p in kiosk_pids))
             time.sleep(min(1.0, max(0.0, w0 + seconds - time.monotonic())))
         w1 = time.monotonic()
-        cpu = {n: cpu_ms(p) - cpu0[n] for n, p in servers.items()}
+        cpu = {n: cpu_ms_all(p) - cpu0[n] for n, p in servers.items()}
         cpu["kiosks"] = sum(cpu_ms(p) for p in kiosk_pids) - cpu0["kiosks"]
         busy, steal = (b - a for a, b in zip((busy0, steal0), machine_cpu_ms(), strict=True))
-        memory.append((w1 - w0, rss_mb(inst.vrs.pid), rss_mb(inst.center.pid)))
+        memory.append((w1 - w0, rss_mb(inst.vrs.pid), rss_mb_all(servers["center"])))
         stop.set()
         records: list[Record] = []
         for _ in procs:
@@ -597,7 +618,7 @@ def scan(inst: Instance) -> dict:
 def run_point(args: argparse.Namespace, kiosks: int, rate: float = 0.0) -> dict:
     loadavg = float(Path("/proc/loadavg").read_text().split()[0])  # the machine's noise before
     with tempfile.TemporaryDirectory(prefix="kiosk-sim-load-") as tmp:
-        inst = start_instance(Path(tmp), kiosks, args.residents)
+        inst = start_instance(Path(tmp), kiosks, args.residents, args.center_workers)
         try:
             crypto = crypto_baseline(inst.home, inst.profiles[0])
             idle = idle_phase(inst, args.idle_issuances) if args.idle_issuances else None
@@ -610,6 +631,7 @@ def run_point(args: argparse.Namespace, kiosks: int, rate: float = 0.0) -> dict:
     server_cpu = load["cpu_ms_per_issuance"]["center"] + load["cpu_ms_per_issuance"]["vrs"]
     return {
         "kiosks": kiosks,
+        "center_workers": args.center_workers,
         "rate": rate,  # 0: closed loop; else the paced arrivals per second
         "loadavg_before": loadavg,
         **load,
@@ -1104,6 +1126,14 @@ def main() -> int:
     )
     ap.add_argument("--paced-kiosks", type=int, default=20)
     ap.add_argument("--residents", type=int, default=200)
+    ap.add_argument(
+        "--center-workers",
+        type=int,
+        default=1,
+        help="center processes (center serve --workers N: one port, sessions in a Redis of"
+        " their own; their CPU and the Redis's counted as the center's). Default 1: one"
+        " process, in-process sessions",
+    )
     ap.add_argument("--json", type=Path, default=ROOT / ".test-results" / "load.json")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs", help="where --sweep writes")
     args = ap.parse_args()
@@ -1115,6 +1145,8 @@ def main() -> int:
         if any(r <= 0 for r in rates):
             ap.error("--paced takes rates > 0, e.g. 100,200")
         return sweep(args, counts, rates)
+    if args.center_workers < 1:
+        ap.error("--center-workers ≥ 1")
     if args.kiosks < 1 or args.seconds <= 0 or args.rate < 0:
         ap.error("--kiosks ≥ 1, --seconds > 0 and --rate ≥ 0")
     return single(args)

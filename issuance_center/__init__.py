@@ -19,7 +19,7 @@ from flask import Flask, Response, g, request
 from card_reader import TrustStore
 
 from .kiosks import KioskRegistry
-from .sessions import SessionStore
+from .sessions import Sessions, SessionStore
 from .vrs_client import VrsClient
 
 log = logging.getLogger("issuance_center")
@@ -29,7 +29,7 @@ log = logging.getLogger("issuance_center")
 class Center:
     trust: TrustStore
     kiosks: KioskRegistry
-    sessions: SessionStore
+    sessions: Sessions
     vrs: VrsClient
 
 
@@ -52,7 +52,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     trust = cfg.get("TRUST") or TrustStore.load(Path(cfg["TRUST_STORE"]))
     # KIOSK_CRL with KIOSK_CA: revoked kiosk certificates are refused here too (kiosks.py)
     kiosks = KioskRegistry(Path(cfg["KIOSKS"]), cfg.get("KIOSK_CRL"), cfg.get("KIOSK_CA"))
-    app.extensions["center"] = Center(trust, kiosks, SessionStore(cfg["SESSION_TTL"]), vrs)
+    store = cfg.get("SESSIONS")  # not `or`: an empty store is falsy (it has a length)
+    app.extensions["center"] = Center(trust, kiosks, sessions(cfg) if store is None else store, vrs)
 
     @app.before_request
     def start_timer() -> None:
@@ -75,6 +76,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return resp
 
     return app
+
+
+def sessions(cfg: dict[str, Any]) -> Sessions:
+    """The store ``SESSION_STORE`` names: ``memory`` (this process's, the default) or
+    ``redis`` (shared by the workers: ``REDIS_URL``, ``REDIS_PASSWORD``, and the 32-byte
+    ``SESSION_SEAL_KEY`` every worker holds)."""
+    kind = cfg.get("SESSION_STORE", "memory")
+    if kind == "memory":
+        return SessionStore(cfg["SESSION_TTL"])
+    if kind == "redis":
+        from .shared import RedisSessionStore
+
+        return RedisSessionStore.connect(
+            cfg["REDIS_URL"],
+            cfg.get("REDIS_PASSWORD"),
+            cfg["SESSION_SEAL_KEY"],
+            cfg["SESSION_TTL"],
+            prefix=cfg.get("REDIS_PREFIX", "center"),
+        )
+    raise ValueError(f"SESSION_STORE is memory or redis, not {kind!r}")
 
 
 __all__ = ["Center", "create_app"]

@@ -10,6 +10,7 @@ municipalities VRS knows) is checked in the views.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from typing import Annotated, Any, Literal
 
@@ -188,6 +189,12 @@ def verified_session(sid: str, kid: str) -> None:
         raise CenterError(Code.SESSION_STATE, "the card has not been verified in this session")
 
 
+def issuance_key(sid: str) -> str:
+    """What VRS records of a session: a SHA-256 of its ID, which it need not know as is (the
+    ID is the kiosk's handle on the session until it ends; it holds no personal data)."""
+    return hashlib.sha256(b"kiosk-sim center session\0" + sid.encode()).hexdigest()
+
+
 def named(m: dict[str, Any]) -> Municipality:
     return Municipality(code=m["code"], name_ja=m.get("name_ja", ""), name_en=m.get("name_en", ""))
 
@@ -278,7 +285,15 @@ def issue(path: SessionPath, body: Order) -> Response:
     # one issuance per session: the claim is never released, the session is closed instead
     claim = center.sessions.claim(path.sid, kid, Step.ISSUE)
     try:
-        answer = center.vrs.issue(code, claim.my_number, body.certificate_type, body.copies)
+        # VRS records the session with the certificate IDs and issues once per session: a
+        # retry, or the same call sent to another worker meanwhile, is refused there
+        answer = center.vrs.issue(
+            code,
+            claim.my_number,
+            body.certificate_type,
+            body.copies,
+            session_id=issuance_key(path.sid),
+        )
     finally:
         # whatever VRS said: the kiosk starts over after
         center.sessions.close(path.sid)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from serving import add_home_option
+
+from .shared import KEY_ENV, PASSWORD_ENV, seal_key_from_env
+
+SUPERVISOR_ENV = "KIOSK_SIM_CENTER_SUPERVISOR"  # a worker's supervisor's process ID
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +33,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="keep-alive connections to VRS (default: --threads, as no more are ever in use)",
     )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes serving the one port (SO_REUSEPORT), any of them any call of any"
+        " session; more than 1 needs the shared session store (default: 1)",
+    )
+    p.add_argument(
+        "--sessions",
+        choices=["memory", "redis"],
+        default=None,
+        help="where sessions live: this process's memory, or a Redis the workers share"
+        " (default: memory for one worker, redis for more)",
+    )
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="the workers' shared Redis (unix:///path/redis.sock or redis://host:port/0), for"
+        f" workers on several machines: its password in ${PASSWORD_ENV}, the key that seals"
+        f" the My Number in ${KEY_ENV} (64 hex digits, the same on every worker). Without"
+        " it, --sessions redis starts a Redis of its own (no persistence, Unix socket,"
+        " generated password)",
+    )
+    p.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT, beside other center processes on the same port",
+    )
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers
     from serving.logs import add_log_options
 
     add_log_options(p)
@@ -42,23 +78,96 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.set_defaults(func=cmd_revoke_kiosk)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("between 1 and 64")
+    return value
+
+
+def _session_store(args: argparse.Namespace) -> str | None:
+    """The store the options ask for, or None after saying what is wrong with them."""
+    store = args.sessions or ("redis" if args.workers > 1 or args.redis else "memory")
+    if store == "memory" and args.workers > 1:
+        print(
+            "center serve: --workers needs --sessions redis: sessions in one process's memory"
+            " are not seen by the others",
+            file=sys.stderr,
+        )
+        return None
+    if store == "memory" and args.redis:
+        print("center serve: --redis is for --sessions redis", file=sys.stderr)
+        return None
+    if args.redis:
+        if not args.redis.startswith(("unix://", "redis://", "rediss://")):
+            print(
+                "center serve: --redis takes unix:///path, redis://host:port/db or"
+                " rediss://host:port/db",
+                file=sys.stderr,
+            )
+            return None
+        try:
+            seal_key_from_env(KEY_ENV)
+        except ValueError as exc:
+            print(f"center serve: {exc} (the same on every worker)", file=sys.stderr)
+            return None
+        if not os.environ.get(PASSWORD_ENV):
+            print(
+                f"center serve: --redis needs the Redis password in ${PASSWORD_ENV}",
+                file=sys.stderr,
+            )
+            return None
+    return store
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from card_reader.softcard import DevCardIssuer
-    from serving import (
-        CrlContext,
-        DevCa,
-        Server,
-        raise_open_files_limit,
-        serve_until_stopped,
-        setup_logging,
-    )
     from serving import home as default_home
 
-    from . import create_app
+    store = _session_store(args)
+    if store is None:
+        return 2
+    home = args.home or default_home()
+    if args.workers > 1:
+        from .workers import supervise
+
+        return supervise(args, home)
+    own = None
+    config: dict[str, object] = {"SESSION_STORE": store}
+    if store == "redis":
+        if args.redis is None:  # one process with a Redis of its own: for trying it out
+            from .redis_server import OwnRedis, RedisUnavailable
+
+            try:
+                own = OwnRedis().start()
+            except RedisUnavailable as exc:
+                print(f"center serve: {exc}", file=sys.stderr)
+                return 1
+            os.environ[PASSWORD_ENV] = own.password
+            os.environ[KEY_ENV] = os.urandom(32).hex()
+        config |= {
+            "REDIS_URL": args.redis or (own.url if own else ""),
+            "REDIS_PASSWORD": os.environ[PASSWORD_ENV],
+            "SESSION_SEAL_KEY": seal_key_from_env(KEY_ENV),
+        }
+    try:
+        return _serve(args, home, config)
+    finally:
+        if own is not None:
+            own.stop()
+
+
+def prepare(home: Path, *, publish_crl: bool = True) -> dict[str, Path]:
+    """The center's files in ``home``: its certificates, the kiosk registry, the trust store,
+    the kiosk CA's CRL (signed afresh unless ``publish_crl`` is false: a worker of
+    ``--workers`` uses the one its supervisor signed)."""
+    from card_reader.softcard import DevCardIssuer
+    from serving import DevCa
+
     from .kiosks import Kiosk, KioskRegistry
 
-    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
-    home = args.home or default_home()
     kiosk_ca = DevCa.KIOSK.open(home)
     lgwan = DevCa.LGWAN.open(home)
     server_cert, server_key = kiosk_ca.issue("center-server", "center.localhost", server=True)
@@ -70,29 +179,81 @@ def cmd_serve(args: argparse.Namespace) -> int:
     trust = DevCardIssuer.trust_store_path(home)
     if not trust.exists():
         DevCardIssuer.of_instance(home)
-    crl = kiosk_ca.publish_crl()  # signed afresh at each start: a CRL past its date refuses all
+    # signed afresh at each start: a CRL past its date refuses all
+    crl = kiosk_ca.publish_crl() if publish_crl else kiosk_ca.crl_path
+    return {
+        "server_cert": server_cert,
+        "server_key": server_key,
+        "client_cert": client_cert,
+        "client_key": client_key,
+        "registry": registry,
+        "trust": trust,
+        "crl": crl,
+        "kiosk_ca": kiosk_ca.cert_path,
+        "lgwan_ca": lgwan.cert_path,
+    }
+
+
+def _serve(args: argparse.Namespace, home: Path, sessions: dict[str, object]) -> int:
+    from serving import (
+        CrlContext,
+        Server,
+        raise_open_files_limit,
+        serve_until_stopped,
+        setup_logging,
+    )
+
+    from . import create_app
+
+    if args.worker:
+        die_with_parent()
+    setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
+    files = prepare(home, publish_crl=not args.worker)
     app = create_app(
         {
-            "TRUST_STORE": trust,
-            "KIOSKS": registry,
-            "KIOSK_CRL": crl,
-            "KIOSK_CA": kiosk_ca.cert_path,
+            "TRUST_STORE": files["trust"],
+            "KIOSKS": files["registry"],
+            "KIOSK_CRL": files["crl"],
+            "KIOSK_CA": files["kiosk_ca"],
             "VRS_URL": args.vrs,
-            "VRS_CLIENT_CERT": client_cert,
-            "VRS_CLIENT_KEY": client_key,
-            "VRS_CA": lgwan.cert_path,
+            "VRS_CLIENT_CERT": files["client_cert"],
+            "VRS_CLIENT_KEY": files["client_key"],
+            "VRS_CA": files["lgwan_ca"],
             "VRS_CONNECTIONS": args.vrs_connections or args.threads,
+            **sessions,
         }
     )
-    ctx = CrlContext(server_cert, server_key, kiosk_ca.cert_path, crl)
+    ctx = CrlContext(files["server_cert"], files["server_key"], files["kiosk_ca"], files["crl"])
     raise_open_files_limit()
-    server = Server(app, args.host, args.port, ctx, name="center", threads=args.threads).start()
+    server = Server(
+        app,
+        args.host,
+        args.port,
+        ctx,
+        name="center",
+        threads=args.threads,
+        reuse_port=args.reuse_port or args.worker,
+    ).start()
     print(
         f"center listening on https://{args.host}:{server.port} (kiosks need a kiosk CA certificate)",
         flush=True,
     )
     serve_until_stopped(server)
     return 0
+
+
+def die_with_parent() -> None:
+    """A worker ends with its supervisor, even one killed outright (Linux's parent-death
+    signal): no worker is left serving without the supervisor that restarts the others."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM only
+        return
+    if str(os.getppid()) != os.environ.get(SUPERVISOR_ENV):  # it was gone already
+        os._exit(1)
 
 
 def cmd_revoke_kiosk(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ class Code(StrEnum):
     MUNICIPALITY_NOT_OFFERED = "municipality_not_offered"
     VRS_UNAVAILABLE = "vrs_unavailable"
     VRS_REFUSED = "vrs_refused"
+    SESSION_STORE_UNAVAILABLE = "session_store_unavailable"  # the workers' shared Redis
 
 
 STATUS = {
@@ -45,6 +46,7 @@ STATUS = {
     Code.MUNICIPALITY_NOT_OFFERED: 403,
     Code.VRS_UNAVAILABLE: 503,
     Code.VRS_REFUSED: 422,
+    Code.SESSION_STORE_UNAVAILABLE: 503,
 }
 
 

@@ -3,6 +3,12 @@
 A session lives for one issuance at one kiosk and is wiped at its end, on
 cancel, or when it expires. Nothing of it is ever written anywhere.
 
+Two stores keep sessions, behind one interface (:class:`Sessions`): this
+process's memory (:class:`SessionStore`, the default: the demo, the unit tests,
+a center of one process), and a Redis shared by every worker of the center
+(:class:`issuance_center.shared.RedisSessionStore`), so that any worker serves
+any call of any session. Both give the same answers to the same calls.
+
 Calls on one session may arrive at once (the server has many workers), so each
 step that does slow work (verifying the card, asking VRS) first claims the
 session under the store's lock, works outside it, and then releases it: one
@@ -13,13 +19,14 @@ being issued twice.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from .errors import CenterError, Code
 
@@ -48,9 +55,29 @@ class Claim:
     session: Session
     step: Step
     my_number: str = field(repr=False)  # the verified card's; "" in the card step
+    token: str = ""  # the shared store's mark of this claim ("" in this process's store)
+
+
+class Sessions(Protocol):
+    """What the center asks of a session store (either one)."""
+
+    ttl: float
+
+    def open(self, kiosk_id: str) -> Session: ...
+    def get(self, sid: str, kiosk_id: str) -> Session: ...
+    def claim(self, sid: str, kiosk_id: str, step: Step) -> Claim: ...
+    def release(self, claim: Claim, my_number: str | None = None) -> bool: ...
+    def step(
+        self, sid: str, kiosk_id: str, step: Step
+    ) -> contextlib.AbstractContextManager[Claim]: ...
+    def close(self, sid: str) -> None: ...
+    def __contains__(self, sid: object) -> bool: ...
+    def __len__(self) -> int: ...
 
 
 class SessionStore:
+    """Sessions in this process's memory: one worker serves them all."""
+
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._sessions: dict[str, Session] = {}
@@ -127,7 +154,7 @@ class SessionStore:
             session.busy = None
             return True
 
-    @contextmanager
+    @contextlib.contextmanager
     def step(self, sid: str, kiosk_id: str, step: Step) -> Iterator[Claim]:
         """``claim`` then ``release`` whatever the step raised (VRS down: the kiosk may retry)."""
         claim = self.claim(sid, kiosk_id, step)

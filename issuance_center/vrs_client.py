@@ -93,8 +93,16 @@ class VrsClient:
         )
 
     def issue(
-        self, municipality_code: str, my_number: str, certificate_type: str, copies: int
+        self,
+        municipality_code: str,
+        my_number: str,
+        certificate_type: str,
+        copies: int,
+        *,
+        session_id: str,
     ) -> dict[str, Any]:
+        """``session_id``: VRS issues once per session and refuses a second with 409
+        ``session_already_issued`` (passed on as ``vrs_refused``)."""
         return self._call(
             "POST",
             "/v1/certificates",
@@ -103,5 +111,6 @@ class VrsClient:
                 "my_number": my_number,
                 "certificate_type": certificate_type,
                 "copies": copies,
+                "session_id": session_id,
             },
         )

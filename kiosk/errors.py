@@ -40,6 +40,8 @@ class Code(StrEnum):
     SESSION_UNKNOWN = "session_unknown"
     SESSION_STATE = "session_state"
     SESSION_BUSY = "session_busy"
+    SESSION_STORE_UNAVAILABLE = "session_store_unavailable"  # the center workers' shared store
+    SESSION_ALREADY_ISSUED = "session_already_issued"  # VRS: this visit's issuance was made
     NO_CLIENT_CERTIFICATE = "no_client_certificate"
     KIOSK_UNKNOWN = "kiosk_unknown"
     KIOSK_DISABLED = "kiosk_disabled"

@@ -167,6 +167,10 @@ ERRORS: dict[str, Text] = {
     "session_unknown": _START_AGAIN,
     "session_state": _START_AGAIN,
     "session_busy": _START_AGAIN,  # an earlier call of the visit was still at the center
+    # a center worker lost its session store, or VRS issued once already for this visit (a
+    # worker died before answering): nothing printed, nothing charged, a new visit works
+    "session_store_unavailable": _START_AGAIN,
+    "session_already_issued": _START_AGAIN,
     "no_client_certificate": _TERMINAL,
     "kiosk_unknown": _TERMINAL,
     "kiosk_disabled": _TERMINAL,

@@ -232,6 +232,9 @@ class Server:
     ``tls`` is a server ``SSLContext``, a callable giving the current one for
     each new connection (:class:`CrlContext`), or None for plain HTTP (the
     kiosk's loopback screen). Port 0 picks a free port (:attr:`port`).
+    ``reuse_port``: bind with ``SO_REUSEPORT``, so that several processes (the
+    center's workers) listen on one port and the kernel spreads new connections
+    among them.
     """
 
     def __init__(
@@ -246,6 +249,7 @@ class Server:
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
         log: logging.Logger | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.name = name
         self._server = _Cheroot(
@@ -261,6 +265,7 @@ class Server:
             request_queue_size=BACKLOG,
             log=log or logging.getLogger(getattr(app, "import_name", name)),
             max_connections=max_connections,
+            reuse_port=reuse_port,
         )
         self._server.max_request_header_size = 64 * 1024
         # the selector loop notices stop() within this (cheroot's default is 0.5 s)

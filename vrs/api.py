@@ -117,7 +117,8 @@ def eligibility(body: Person) -> Response:
 @center.post(
     "/certificates",
     summary="Issue: signed SMART Health Cards and their printable fields (IDs recorded, M19)",
-    responses={200: Certificates, **REFUSED},
+    # 409 session_already_issued: this session ID had its issuance already
+    responses={200: Certificates, **refusals(Error, 404, 409, 413, 422, 503)},
 )
 def certificates(body: IssueRequest) -> Response:
     code = body.municipality_code
@@ -127,7 +128,11 @@ def certificates(body: IssueRequest) -> Response:
         # One transaction: no certificate is recorded without its log entry (a full disk);
         # the signing happens before it, holding no lock
         issued = area.issue(
-            body.my_number, body.certificate_type, body.copies, actor="issuance-center"
+            body.my_number,
+            body.certificate_type,
+            body.copies,
+            actor="issuance-center",
+            session_id=body.session_id,
         )
     except VrsError as exc:
         vrs().log("issuance-center", code, "certificate.issue", "-", exc.code.value)

@@ -176,7 +176,14 @@ class Area:
         return eligibility_of(self, my_number)
 
     def issue(
-        self, my_number: str, kind: str, copies: int, actor: str | None = None
+        self,
+        my_number: str,
+        kind: str,
+        copies: int,
+        actor: str | None = None,
+        *,
+        session_id: str,
     ) -> list[dict[str, Any]]:
-        """Signed certificates, their IDs recorded (M19) and, for ``actor``, logged (M15)."""
-        return issue(self, my_number, kind, copies, actor)
+        """Signed certificates, their IDs recorded (M19) and, for ``actor``, logged (M15);
+        once per ``session_id`` (the center's session)."""
+        return issue(self, my_number, kind, copies, actor, session_id=session_id)

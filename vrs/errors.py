@@ -24,6 +24,7 @@ class Code(StrEnum):
     DECEASED = "deceased"
     IMPORT_REJECTED = "import_rejected"
     CONFLICT = "conflict"
+    SESSION_ALREADY_ISSUED = "session_already_issued"  # one issuance per center session
     NOT_CONFIRMED = "not_confirmed"
     BUSY = "busy"
     STORAGE_FULL = "storage_full"
@@ -47,6 +48,7 @@ STATUS = {
     Code.DECEASED: 422,
     Code.IMPORT_REJECTED: 422,
     Code.CONFLICT: 409,
+    Code.SESSION_ALREADY_ISSUED: 409,
     Code.NOT_CONFIRMED: 422,
     Code.BUSY: 503,
     Code.STORAGE_FULL: 503,

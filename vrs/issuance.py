@@ -28,13 +28,24 @@ if TYPE_CHECKING:
 
 
 def issue(
-    area: Area, my_number: str, kind: str, copies: int, actor: str | None = None
+    area: Area,
+    my_number: str,
+    kind: str,
+    copies: int,
+    actor: str | None = None,
+    *,
+    session_id: str,
 ) -> list[dict[str, Any]]:
     """Signed certificates, their IDs recorded (M19) and, for ``actor``, logged (M15).
 
     The signing (CPU) happens before the write transaction; the
     transaction only records the IDs and log entries, after checking that
     the person is still there and still eligible.
+
+    One issuance per ``session_id`` (the issuance center's session): the
+    transaction records it with the certificate IDs, and a session ID already
+    recorded refuses the whole issuance (``session_already_issued``), so that
+    neither a retry nor the same call sent to two center workers issues twice.
     """
     row, person, doses = eligible(area, my_number)
     if kind == "overseas" and not has_passport(person):
@@ -73,11 +84,20 @@ def issue(
             )
             out.append(_certificate(k, cid, now, jws, seal, page.to_json()))
     with area.storage.transaction():
+        at = now.isoformat(timespec="seconds")
+        # the database refuses a second row for the session (its primary key): atomic whichever
+        # worker of VRS, or of the center, got here first
+        if not area.storage.add_issuance(
+            session_id, area.code, [c["certificate_id"] for c in out], at
+        ):
+            raise VrsError(
+                Code.SESSION_ALREADY_ISSUED,
+                "this issuance center session has had its issuance already; start a new one",
+            )
         # erased, moved out or deceased since it was read: nothing recorded, nothing issued
         check_person(area.storage.get_person(area.code, row.id))
         for cert in out:
             cid = cert["certificate_id"]
-            at = now.isoformat(timespec="seconds")
             area.storage.add_certificate(cid, row.id, area.code, cert["type"], at)
             if actor is not None:  # no certificate recorded without its log entry
                 area.vrs.log(actor, area.code, "certificate.issue", cid)

@@ -60,6 +60,14 @@ class Person(Strict):
 class IssueRequest(Person):
     certificate_type: CertificateType
     copies: int = Field(1, ge=1, le=MAX_COPIES)
+    session_id: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="the issuance center's session this issuance is for (the center sends a"
+        " SHA-256 of its session ID, 64 hex digits): recorded with the certificate IDs in the"
+        " same transaction, and one issuance per session, whichever center worker asks. A"
+        " second issuance for the same session ID issues nothing and is refused with 409"
+        " session_already_issued (the center retried, or two of its workers were asked).",
+    )
 
 
 class MunicipalityInfo(BaseModel):

@@ -371,6 +371,17 @@ class PostgresStorage:
                 (cid, pid, municipality, kind, at),
             )
 
+    def add_issuance(
+        self, session_id: str, municipality: str, certificate_ids: list[str], at: str
+    ) -> bool:
+        """The center session's one issuance; False (nothing written) if it had one already."""
+        with self._conn(municipality) as conn:
+            cur = conn.execute(
+                "INSERT INTO issuances VALUES (%s,%s,%s,%s) ON CONFLICT (session_id) DO NOTHING",
+                (session_id, municipality, " ".join(certificate_ids), at),
+            )
+            return cur.rowcount == 1
+
     def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]:
         with self._conn(municipality) as conn:
             return conn.execute(

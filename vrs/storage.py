@@ -119,6 +119,9 @@ class Storage(Protocol):
         self, cid: str, pid: str, municipality: str, kind: str, at: str
     ) -> None: ...
     def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]: ...
+    def add_issuance(
+        self, session_id: str, municipality: str, certificate_ids: list[str], at: str
+    ) -> bool: ...
     def staff(self, user_id: str) -> dict[str, Any] | None: ...
     def staff_in(self, area: str) -> list[dict[str, Any]]: ...
     def put_staff(self, row: dict[str, Any]) -> None: ...
@@ -549,6 +552,17 @@ class SQLiteStorage:
             db.execute(
                 "INSERT INTO certificates VALUES (?,?,?,?,?)", (cid, pid, municipality, kind, at)
             )
+
+    def add_issuance(
+        self, session_id: str, municipality: str, certificate_ids: list[str], at: str
+    ) -> bool:
+        """The center session's one issuance; False (nothing written) if it had one already."""
+        with self._connection() as db:
+            cur = db.execute(
+                "INSERT INTO issuances VALUES (?,?,?,?) ON CONFLICT (session_id) DO NOTHING",
+                (session_id, municipality, " ".join(certificate_ids), at),
+            )
+            return cur.rowcount == 1
 
     def certificates(self, municipality: str, person_id: str) -> list[tuple[str, str, str]]:
         with self._connection() as db:

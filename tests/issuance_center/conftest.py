@@ -54,6 +54,7 @@ MUNICIPALITIES = [
 class FakeVrs:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.sessions: list[str] = []  # the session ID each issuance was for
         self.down = False
 
     def _check(self) -> None:
@@ -71,9 +72,12 @@ class FakeVrs:
         self.calls.append(("eligibility", (code, my_number)))
         return {"domestic": True, "overseas": code == "382051", "doses": 3}
 
-    def issue(self, code: str, my_number: str, kind: str, copies: int) -> dict[str, Any]:
+    def issue(
+        self, code: str, my_number: str, kind: str, copies: int, *, session_id: str
+    ) -> dict[str, Any]:
         self._check()
         self.calls.append(("issue", (code, my_number, kind, copies)))
+        self.sessions.append(session_id)
         return {"certificates": [{"type": kind, "certificate_id": "C-1", "jws": "x.y.z"}] * copies}
 
 

@@ -64,9 +64,11 @@ class SlowVrs(FakeVrs):
         self.gate.hold()
         return super().eligibility(code, my_number)
 
-    def issue(self, code: str, my_number: str, kind: str, copies: int) -> dict[str, Any]:
+    def issue(
+        self, code: str, my_number: str, kind: str, copies: int, *, session_id: str
+    ) -> dict[str, Any]:
         self.gate.hold()
-        return super().issue(code, my_number, kind, copies)
+        return super().issue(code, my_number, kind, copies, session_id=session_id)
 
     def named(self, op: str) -> list[tuple[Any, ...]]:
         return [args for name, args in self.calls if name == op]

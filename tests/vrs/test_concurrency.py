@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -101,7 +102,10 @@ def test_issuance_keeps_answering_while_another_process_imports(
         "certificate_type": "domestic",
         "copies": 1,
     }
-    assert served.request("POST", "/v1/certificates", order).status == 200  # warm
+    assert (
+        served.request("POST", "/v1/certificates", {**order, "session_id": token_hex(32)}).status
+        == 200
+    )  # warm
     newcomers = list(residents(IMPORT_RESIDENTS, seed=21))
     for r in newcomers:
         r.code = NIIHAMA
@@ -133,7 +137,9 @@ def test_issuance_keeps_answering_while_another_process_imports(
         started.wait(30)
         while importer.poll() is None:
             t0 = time.monotonic()
-            status = served.request("POST", "/v1/certificates", order).status
+            status = served.request(
+                "POST", "/v1/certificates", {**order, "session_id": token_hex(32)}
+            ).status
             samples.append((t0, time.monotonic() - t0, status))
 
     feeder = threading.Thread(target=feed)
@@ -182,6 +188,7 @@ def test_issuance_signs_outside_the_write_transaction_and_rechecks_the_person_in
         "my_number": holder.my_number,
         "certificate_type": "domestic",
         "copies": 2,
+        "session_id": token_hex(32),
     }
     resp = center.post("/v1/certificates", json=order)
     assert (resp.status_code, resp.json["error"]) == (404, "no_record")

@@ -301,7 +301,7 @@ def test_an_issuance_on_a_full_disk_records_nothing_and_works_once_freed(
     url = f"https://localhost:{server.port}/v1"
     holder = people[0]  # Niihama, 3 doses, passport data: 2 overseas + 2 domestic copies
     ask = {"municipality_code": holder.code, "my_number": holder.my_number}
-    order = {**ask, "certificate_type": "overseas", "copies": 2}
+    order = {**ask, "certificate_type": "overseas", "copies": 2, "session_id": "5e" * 32}
     try:
         # as after a restart: the WAL checkpointed and emptied, so any write must grow a file
         vrs.storage.checkpoint()  # type: ignore[attr-defined]
@@ -395,6 +395,7 @@ def test_no_change_is_kept_without_its_log_entry(
         "my_number": holder.my_number,
         "certificate_type": "domestic",
         "copies": 3,
+        "session_id": "5e" * 32,
     }
     attempts = {
         "certificate.issue": lambda: center.post("/v1/certificates", json=order),

@@ -44,7 +44,12 @@ def answer_schema(spec: dict[str, Any], path: str, status: str, method: str = "p
 # (path, the required fields, whether any other field is refused)
 REQUESTS = [
     (LGWAN, "/v1/eligibility", {"municipality_code", "my_number"}, False),
-    (LGWAN, "/v1/certificates", {"municipality_code", "my_number", "certificate_type"}, False),
+    (
+        LGWAN,
+        "/v1/certificates",
+        {"municipality_code", "my_number", "certificate_type", "session_id"},
+        False,
+    ),
     (LGWAN, "/staff/login", {"user_id", "password"}, False),
     (LGWAN, "/staff/users", {"user_id", "password", "role"}, False),
     (LGWAN, "/staff/persons/lookup", {"my_number"}, False),
@@ -128,7 +133,12 @@ def test_the_center_api_refuses_bad_requests_by_field_without_echoing(
     center: FlaskClient, people: list[Resident], cases: Callable[..., None]
 ) -> None:
     number = next(r for r in people if r.code == NIIHAMA).my_number
-    good = {"municipality_code": NIIHAMA, "my_number": number, "certificate_type": "domestic"}
+    good = {
+        "municipality_code": NIIHAMA,
+        "my_number": number,
+        "certificate_type": "domestic",
+        "session_id": "5e" * 32,
+    }
     assert center.post("/v1/certificates", json=good).status_code == 200
     changes: list[tuple[dict[str, object], str]] = [
         ({"certificate_type": None}, "certificate_type"),
@@ -141,6 +151,8 @@ def test_the_center_api_refuses_bad_requests_by_field_without_echoing(
         ({"municipality_code": "382050"}, "municipality_code"),  # its check digit
         ({"municipality_code": number}, "municipality_code"),  # a My Number misplaced
         ({"my_number": int(number)}, "my_number"),
+        ({"session_id": "not-a-sha256"}, "session_id"),
+        ({"session_id": None}, "session_id"),  # required
     ]
     for change, field in changes:
         cases()

@@ -19,7 +19,7 @@ from .conftest import ledger
 
 NIIHAMA, MATSUYAMA = "382051", "382019"
 BACKENDS = ("postgresql",)  # conftest.pytest_generate_tests
-AREA_TABLES = ("persons", "doses", "certificates", "oplog", "transfers")
+AREA_TABLES = ("persons", "doses", "certificates", "issuances", "oplog", "transfers")
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_the_applications_own_check_refuses_another_area(
     row, _ = loaded.area(MATSUYAMA).find(theirs.my_number)  # type: ignore[misc]
     assert loaded.area(NIIHAMA).get(row.id) is None
     with pytest.raises(VrsError) as err:
-        loaded.area(NIIHAMA).issue(theirs.my_number, "domestic", 1)
+        loaded.area(NIIHAMA).issue(theirs.my_number, "domestic", 1, session_id="s-a")
     assert err.value.code == Code.NO_RECORD
 
 
@@ -52,13 +52,14 @@ def test_row_level_security_alone_hides_every_areas_rows_from_an_unscoped_query(
 ) -> None:
     """Wall two, without the first: plain SQL with no area set sees nothing in any area table."""
     r = resident_of(people, NIIHAMA)
-    loaded.area(NIIHAMA).issue(r.my_number, "domestic", 1, actor="clerk")
+    loaded.area(NIIHAMA).issue(r.my_number, "domestic", 1, actor="clerk", session_id="s-b")
     for table in AREA_TABLES:
         assert pg.sql(f"SELECT COUNT(*) FROM {table}") == [(0,)], table
     # while the rows are there: each area sees its own
     assert pg.sql("SELECT COUNT(*) FROM persons", area=NIIHAMA)[0][0] > 0
     assert pg.sql("SELECT COUNT(*) FROM doses", area=NIIHAMA)[0][0] > 0
     assert pg.sql("SELECT COUNT(*) FROM certificates", area=NIIHAMA) == [(1,)]
+    assert pg.sql("SELECT COUNT(*) FROM issuances", area=NIIHAMA) == [(1,)]
     assert pg.sql("SELECT COUNT(*) FROM oplog", area=NIIHAMA)[0][0] > 0
 
 
@@ -185,3 +186,20 @@ def test_a_wrong_url_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(VrsError) as err:
         PostgresStorage(f"postgresql://vrs_app:x@/vrs?host={tmp_path}&connect_timeout=1")
     assert err.value.code == Code.STORAGE_ERROR and "cannot connect" in err.value.message
+
+
+def test_one_issuance_per_center_session_across_areas_although_each_sees_only_its_own(
+    loaded: Vrs, pg: PostgresStorage, people: list[Resident]
+) -> None:
+    """The session's row is hidden from the other area by RLS, yet its key still refuses a
+    second issuance there: one certificate per center session, whichever area is asked."""
+    loaded.area(NIIHAMA).issue(
+        resident_of(people, NIIHAMA).my_number, "domestic", 1, session_id="s"
+    )
+    with pytest.raises(VrsError) as err:
+        loaded.area(MATSUYAMA).issue(
+            resident_of(people, MATSUYAMA).my_number, "domestic", 1, session_id="s"
+        )
+    assert err.value.code == Code.SESSION_ALREADY_ISSUED
+    assert pg.sql("SELECT COUNT(*) FROM issuances", area=MATSUYAMA) == [(0,)]
+    assert pg.sql("SELECT COUNT(*) FROM certificates", area=MATSUYAMA) == [(0,)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -188,6 +189,7 @@ def test_every_operation_is_logged_without_personal_data(
             "my_number": holder.my_number,
             "certificate_type": "domestic",
             "copies": 1,
+            "session_id": secrets.token_hex(32),
         },
     )
     entries = admin.get("/staff/oplog").json["entries"]
@@ -370,6 +372,7 @@ def test_issuance_records_ids_and_the_card_verifies(
             "my_number": holder.my_number,
             "certificate_type": "overseas",
             "copies": 2,
+            "session_id": secrets.token_hex(32),
         },
     )
     assert resp.status_code == 200
@@ -405,6 +408,7 @@ def test_overseas_is_refused_without_passport_data(
             "my_number": people[1].my_number,
             "certificate_type": "overseas",
             "copies": 1,
+            "session_id": secrets.token_hex(32),
         },
     )
     assert (resp.status_code, resp.json["error"]) == (422, "passport_missing")
@@ -420,6 +424,7 @@ def test_a_resident_of_another_municipality_is_no_record(
             "my_number": people[5].my_number,
             "certificate_type": "domestic",
             "copies": 1,
+            "session_id": secrets.token_hex(32),
         },
     )
     assert (resp.status_code, resp.json["error"]) == (404, "no_record")
@@ -438,6 +443,7 @@ def test_a_resident_of_another_municipality_is_no_record(
             "my_number": "123456789018",
             "certificate_type": "domestic",
             "copies": 0,
+            "session_id": secrets.token_hex(32),
         },
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import stat
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ def issue(center: FlaskClient, holder: Resident, kind: str, copies: int = 1) -> 
             "my_number": holder.my_number,
             "certificate_type": kind,
             "copies": copies,
+            "session_id": secrets.token_hex(32),  # one issuance per center session
         },
     )
 
