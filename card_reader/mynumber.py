@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import operator
+
 # weights of digits 1..11 from the left: (n + 1) for n = 1..6 and (n - 5) for n = 7..11,
 # n counted from the right
 _WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+_ZEROS = ord("0") * sum(_WEIGHTS)
 
 
 def check_digit(first11: str) -> int:
     """Check digit of the first 11 digits (weights 2..7 then 2..6 from the right)."""
     if len(first11) != 11 or not (first11.isascii() and first11.isdigit()):
         raise ValueError("need exactly 11 ASCII digits")
-    total = sum(int(ch) * w for ch, w in zip(first11, _WEIGHTS, strict=True))
+    total = sum(map(operator.mul, first11.encode(), _WEIGHTS)) - _ZEROS  # ASCII codes less "0"s
     rest = total % 11
     return 0 if rest <= 1 else 11 - rest
 

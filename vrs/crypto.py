@@ -77,7 +77,7 @@ class AreaKeys:
         self._doses = DoseKeys(municipality, AESGCM(dose_key(municipality, data_key)), coupon_key)
 
     def blind_index(self, my_number: str) -> bytes:
-        return hmac.new(self._index_key, my_number.encode("ascii"), hashlib.sha256).digest()
+        return hmac.digest(self._index_key, my_number.encode("ascii"), "sha256")
 
     def coupon_index(self, coupon: str) -> bytes:
         return _coupon_index(self._coupon_key, coupon)
@@ -145,16 +145,21 @@ def _not_doses(table: str) -> str:
 
 
 def _coupon_index(key: bytes, coupon: str) -> bytes:
-    return hmac.new(key, coupon.encode("ascii"), hashlib.sha256).digest()
+    return hmac.digest(key, coupon.encode("ascii"), "sha256")
 
 
 def _aad(municipality: str, table: str, row: str) -> bytes:
     return f"{municipality}:{table}:{row}".encode()
 
 
+# one encoder for every seal (json.dumps with options builds a new one per call); the same
+# compact UTF-8 JSON as before
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _seal(aead: AESGCM, municipality: str, table: str, row: str, fields: dict[str, Any]) -> bytes:
     nonce = os.urandom(NONCE)
-    plain = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    plain = _JSON.encode(fields).encode()
     return nonce + aead.encrypt(nonce, plain, _aad(municipality, table, row))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from .errors import Code, VrsError
@@ -31,6 +32,7 @@ def import_ledger(area: Area, text: TextIO, actor: str | None = None) -> int:
     or a crash there keeps nothing, and the staging file is removed in every case.
     """
     errors: list[dict[str, object]] = []
+    refused: VrsError | None = None  # the database's refusal of a batch (PostgreSQL's early merge)
     seen: set[bytes] = set()
     count = 0
     keys = area.keys
@@ -46,7 +48,7 @@ def import_ledger(area: Area, text: TextIO, actor: str | None = None) -> int:
                 seen.add(digest)
             if problem is not None:
                 errors.append({"row": line, "reason": problem})
-            if errors:
+            if errors or refused:
                 continue
             pid = new_row_id()
             # the coupon's own blind index: what a vaccination site looks up (M12)
@@ -63,14 +65,23 @@ def import_ledger(area: Area, text: TextIO, actor: str | None = None) -> int:
                 dose_rows.append((pid, seal_doses(pid, doses)))
             count += 1
             if len(batch) >= BATCH:
-                stage_batch(stage, batch, dose_rows)
+                # the file's row errors come first: a refusal waits until the scan is done
+                refused = _refusal(lambda: stage_batch(stage, batch, dose_rows))
         if errors:
             raise VrsError(
                 Code.IMPORT_REJECTED,
                 f"{len(errors)} row(s) rejected; nothing was imported",
                 errors[:100],
             )
-        stage_batch(stage, batch, dose_rows)
+        if refused is None:
+
+            def last() -> None:
+                stage_batch(stage, batch, dose_rows)
+                stage.finish()
+
+            refused = _refusal(last)
+        if refused is not None:
+            raise refused
         with area.storage.transaction():
             _merge(area, stage)
             if actor is not None:  # the rows and their log entry, or neither
@@ -91,21 +102,29 @@ def stage_batch(
 
 
 def _merge(area: Area, stage: Staging) -> None:
+    refused = _refusal(lambda: area.storage.merge(stage))
+    if refused is not None:
+        raise refused
+
+
+def _refusal(step: Callable[[], object]) -> VrsError | None:
+    """The import's refusal if ``step`` breaks a uniqueness rule; other errors raised as they are."""
     try:
-        area.storage.merge(stage)
+        step()
     except Exception as exc:  # sqlite3.IntegrityError and its kin in other backends
         if "UNIQUE" in str(exc).upper() and "coupon_index" in str(exc):
-            raise VrsError(
+            return VrsError(
                 Code.IMPORT_REJECTED,
                 "two persons in this area would have the same ticket_number (coupon number);"
                 " nothing was imported",
-            ) from None
+            )
         if "UNIQUE" in str(exc).upper():
-            raise VrsError(
+            return VrsError(
                 Code.IMPORT_REJECTED,
                 "a person in the file is already registered in this area; nothing was imported",
-            ) from None
+            )
         raise
+    return None
 
 
 def new_row_id() -> str:

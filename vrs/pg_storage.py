@@ -8,15 +8,17 @@ of ``migrations/postgresql/0002_row_level_security.sql`` show and take only
 that area's rows. A query with no area set sees none. PostgreSQL only ever
 holds sealed blobs, HMAC blind indexes and opaque row IDs (M11).
 
-An import COPYs its sealed rows into temporary tables of its own connection,
-holding no lock, and merges them in one transaction with INSERT … SELECT: all
-rows or none, issuance answering meanwhile (row locks only, none on the table).
+An import runs in one transaction from its first row to its last: each batch
+of sealed rows is COPYed into temporary tables of its connection and merged
+with INSERT … SELECT while the next batch is read and sealed (all rows or
+none; issuance answering meanwhile: row locks on its own new rows only).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -65,51 +67,113 @@ def _busy() -> VrsError:
 
 
 class PostgresStaging:
-    """An import's rows, COPYed into temporary tables of one connection until the merge.
+    """An import's rows on their way into persons and doses, inside the import's one transaction.
 
-    Temporary tables are the session's own (no other connection sees them),
-    are not WAL-logged, and vanish with the session if the process dies.
+    The transaction opens with the staging and commits only after ``merge``
+    (rolled back otherwise: all rows or none, as on SQLite). Each batch is
+    COPYed (binary) into temporary tables of the connection (the session's
+    own, not WAL-logged, dropped at commit) and moved into persons and doses
+    at once with INSERT … SELECT, by a thread of its own: the server checks
+    and indexes one batch while this process reads and seals the next, so
+    the two cores work side by side rather than one after the other. The
+    rows are invisible to every other transaction until the commit, and the
+    transaction locks only its own new rows, so issuance goes on meanwhile.
+    A batch that fails (a person already registered, a coupon number twice)
+    is raised at the next call, or by ``finish``.
     """
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
-        self.municipalities: set[str] = set()
-        with _db_errors():
-            conn.execute(
-                "CREATE TEMPORARY TABLE stage_persons (id TEXT NOT NULL, municipality TEXT NOT NULL,"
-                " blind_index BYTEA NOT NULL, sealed BYTEA NOT NULL, moved_out BOOLEAN NOT NULL,"
-                " deceased BOOLEAN NOT NULL, coupon_index BYTEA)"
-            )
-            conn.execute(
-                "CREATE TEMPORARY TABLE stage_doses (person_id TEXT NOT NULL, sealed BYTEA NOT NULL)"
-            )
+        self.municipality: str | None = None
+        self.merged = False
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[tuple[str, list[Any]] | None] = queue.Queue(maxsize=2)
+        conn.execute(
+            "CREATE TEMPORARY TABLE stage_persons (id TEXT NOT NULL, municipality TEXT NOT NULL,"
+            " blind_index BYTEA NOT NULL, sealed BYTEA NOT NULL, moved_out BOOLEAN NOT NULL,"
+            " deceased BOOLEAN NOT NULL, coupon_index BYTEA) ON COMMIT DROP"
+        )
+        conn.execute(
+            "CREATE TEMPORARY TABLE stage_doses (person_id TEXT NOT NULL, sealed BYTEA NOT NULL)"
+            " ON COMMIT DROP"
+        )
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, name="vrs-import-copy", daemon=True
+        )
+        self._thread.start()
 
     def add_persons(self, rows: Iterable[tuple[PersonRow, bytes, bytes | None]]) -> None:
-        with (
-            _db_errors(),
-            self.conn.cursor() as cur,
-            cur.copy(
-                f"COPY stage_persons ({STAGE_PERSON_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-            ) as cp,
-        ):
-            cp.set_types(["text", "text", "bytea", "bytea", "bool", "bool", "bytea"])
-            for r, bi, ci in rows:
-                self.municipalities.add(r.municipality)
-                cp.write_row((r.id, r.municipality, bi, r.sealed, r.moved_out, r.deceased, ci))
+        batch = list(rows)
+        for r, _bi, _ci in batch:
+            if r.municipality != self.municipality:
+                if self.municipality is not None:
+                    raise RuntimeError("an import goes into one area")
+                self.municipality = r.municipality
+        self._put("persons", batch)
 
     def add_doses(self, rows: Iterable[tuple[str, bytes]]) -> None:
-        with (
-            _db_errors(),
-            self.conn.cursor() as cur,
-            cur.copy("COPY stage_doses (person_id, sealed) FROM STDIN (FORMAT BINARY)") as cp,
-        ):
-            cp.set_types(["text", "bytea"])
-            for row in rows:
-                cp.write_row(row)
+        self._put("doses", list(rows))
 
-    def remove(self) -> None:
-        with contextlib.suppress(psycopg.Error):
-            self.conn.execute("DROP TABLE IF EXISTS stage_persons, stage_doses")
+    def finish(self) -> None:
+        """Every batch moved into persons and doses (or the first failure raised)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise()
+
+    # --- the copying thread
+    def _put(self, kind: str, rows: list[Any]) -> None:
+        self._raise()
+        if self._thread is None:
+            raise RuntimeError("the staging is finished")
+        if rows:
+            self._queue.put((kind, rows))
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            with _db_errors():
+                raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after a failure the rest is only drained
+                try:
+                    self._move(*item)
+                except BaseException as exc:  # raised in the importing thread
+                    self._error = exc
+
+    def _move(self, kind: str, rows: list[Any]) -> None:
+        conn = self.conn
+        with conn.cursor() as cur:
+            cur.execute(SCOPE, (self.municipality,))
+            if kind == "persons":
+                with cur.copy(
+                    f"COPY stage_persons ({STAGE_PERSON_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+                ) as cp:
+                    cp.set_types(["text", "text", "bytea", "bytea", "bool", "bool", "bytea"])
+                    for r, bi, ci in rows:
+                        cp.write_row(
+                            (r.id, r.municipality, bi, r.sealed, r.moved_out, r.deceased, ci)
+                        )
+                cur.execute(
+                    f"INSERT INTO persons ({STAGE_PERSON_COLUMNS})"
+                    f" SELECT {STAGE_PERSON_COLUMNS} FROM stage_persons"
+                )
+                cur.execute("TRUNCATE stage_persons")
+            else:
+                with cur.copy(
+                    "COPY stage_doses (person_id, sealed) FROM STDIN (FORMAT BINARY)"
+                ) as cp:
+                    cp.set_types(["text", "bytea"])
+                    for row in rows:
+                        cp.write_row(row)
+                cur.execute(
+                    "INSERT INTO doses (person_id, municipality, sealed)"
+                    " SELECT person_id, %s, sealed FROM stage_doses",
+                    (self.municipality,),
+                )
+                cur.execute("TRUNCATE stage_doses")
 
 
 class PostgresStorage:
@@ -224,36 +288,35 @@ class PostgresStorage:
     # --- imports
     @contextlib.contextmanager
     def staging(self) -> Iterator[PostgresStaging]:
-        """Temporary tables on a connection this thread keeps until the block ends."""
+        """The import's transaction on a connection this thread keeps until the block ends.
+
+        Committed when the block ends after ``merge``; rolled back if it
+        ends any other way (an error, a rejected file): all rows or none.
+        """
         if self.in_transaction():
             raise RuntimeError("staging() runs outside a transaction")
-        with _db_errors(), self._pool.connection() as conn:
+        with _db_errors(), self._pool.connection() as conn, conn.transaction() as tx:
             stage = PostgresStaging(conn)
             self._local.stage = stage
             try:
                 yield stage
             finally:
                 self._local.stage = None
-                stage.remove()
+                with contextlib.suppress(Exception):
+                    stage.finish()  # the copying thread stopped before the transaction ends
+            if not stage.merged:
+                raise psycopg.Rollback(tx)
 
     def merge(self, stage: PostgresStaging) -> None:
-        """The staged rows into persons and doses, inside the caller's transaction."""
+        """The staged rows made the import's (inside the caller's transaction, within staging()).
+
+        They are in persons and doses already, in the import's transaction:
+        this waits for the last batch and lets the transaction commit.
+        """
         if not self.in_transaction() or self._local.conn is not stage.conn:
             raise RuntimeError("merge() runs inside storage.transaction(), within staging()")
-        if not stage.municipalities:
-            return
-        if len(stage.municipalities) != 1:
-            raise RuntimeError("an import goes into one area")
-        (area,) = stage.municipalities
-        conn = stage.conn
-        conn.execute(SCOPE, (area,))
-        conn.execute(
-            f"INSERT INTO persons ({STAGE_PERSON_COLUMNS})"
-            f" SELECT {STAGE_PERSON_COLUMNS} FROM stage_persons"
-        )
-        conn.execute(
-            "INSERT INTO doses (person_id, sealed) SELECT person_id, sealed FROM stage_doses"
-        )
+        stage.finish()
+        stage.merged = True
 
     # --- municipalities (no area's rows: their names and wrapped keys)
     def add_municipality(self, m: MunicipalityRow) -> None:
@@ -321,15 +384,20 @@ class PostgresStorage:
 
     def erase_person(self, municipality: str, person_id: str) -> bool:
         with self._conn(municipality) as conn:
-            cur = conn.execute(
-                "DELETE FROM persons WHERE municipality = %s AND id = %s", (municipality, person_id)
-            )
-        return cur.rowcount == 1
+            # the person and its dose list in one statement (no foreign key cascades it)
+            r = conn.execute(
+                "WITH gone AS (DELETE FROM persons WHERE municipality = %s AND id = %s"
+                " RETURNING id), doses_gone AS (DELETE FROM doses WHERE municipality = %s"
+                " AND person_id IN (SELECT id FROM gone)) SELECT COUNT(*) FROM gone",
+                (municipality, person_id, municipality),
+            ).fetchone()
+        return bool(r and r[0] == 1)
 
     def doses(self, municipality: str, person_id: str) -> bytes | None:
         with self._conn(municipality) as conn:
             r = conn.execute(
-                "SELECT sealed FROM doses WHERE person_id = %s", (person_id,)
+                "SELECT sealed FROM doses WHERE municipality = %s AND person_id = %s",
+                (municipality, person_id),
             ).fetchone()
         return bytes(r[0]) if r else None
 
@@ -337,16 +405,15 @@ class PostgresStorage:
         """A person's whole dose list, replacing the one stored."""
         with self._conn(municipality) as conn:
             conn.execute(
-                "INSERT INTO doses VALUES (%s,%s)"
+                "INSERT INTO doses (person_id, municipality, sealed) VALUES (%s,%s,%s)"
                 " ON CONFLICT (person_id) DO UPDATE SET sealed = EXCLUDED.sealed",
-                (person_id, sealed),
+                (person_id, municipality, sealed),
             )
 
     def dose_lists(self, municipality: str) -> list[tuple[str, bytes]]:
         with self._conn(municipality) as conn:
             rows = conn.execute(
-                "SELECT d.person_id, d.sealed FROM doses d JOIN persons p ON p.id = d.person_id"
-                " WHERE p.municipality = %s",
+                "SELECT person_id, sealed FROM doses WHERE municipality = %s",
                 (municipality,),
             ).fetchall()
         return [(r[0], bytes(r[1])) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 import stat
 from pathlib import Path
 
@@ -203,3 +204,69 @@ def test_one_issuance_per_center_session_across_areas_although_each_sees_only_it
     assert err.value.code == Code.SESSION_ALREADY_ISSUED
     assert pg.sql("SELECT COUNT(*) FROM issuances", area=MATSUYAMA) == [(0,)]
     assert pg.sql("SELECT COUNT(*) FROM certificates", area=MATSUYAMA) == [(0,)]
+
+
+def test_migration_0004_gives_each_dose_list_its_persons_area_and_a_plain_policy(
+    pg_cluster: Cluster,
+) -> None:
+    """Rows stored before 0004 get their person's area; the policy still walls each area."""
+    from yoyo import read_migrations
+    from yoyo.connections import DatabaseURI
+    from yoyo.migrations import MigrationList
+
+    from vrs.migrate import MIGRATIONS, TABLE, _apply, _Postgres
+
+    name = f"test_{secrets.token_hex(6)}"
+    app_url = pg_cluster.url("vrs_app", name)
+    with pg_cluster.superuser() as conn:  # a bare database, migrated up to 0003 only
+        conn.execute(f"CREATE DATABASE {name} OWNER vrs_owner")
+        conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {name} TO vrs_app")
+    owner = pg_cluster.url("vrs_owner", name)
+
+    backend = _Postgres(DatabaseURI("postgresql+psycopg", None, None, None, None, owner, {}), TABLE)
+    try:
+        backend.init_database()
+        every = read_migrations(str(MIGRATIONS / "postgresql"))
+        early = MigrationList([m for m in every if m.id < "0004"])
+        with backend.lock():
+            backend.apply_migrations(backend.to_apply(early))
+        with psycopg.connect(owner, autocommit=True) as conn:  # rows as 0003's schema held them
+            conn.execute("ALTER TABLE persons NO FORCE ROW LEVEL SECURITY")
+            conn.execute("ALTER TABLE doses NO FORCE ROW LEVEL SECURITY")
+            for code in (NIIHAMA, MATSUYAMA):
+                conn.execute(
+                    "INSERT INTO municipalities VALUES (%s,'x','x','x',true,'x','x','\\x00')",
+                    (code,),
+                )
+                conn.execute(
+                    "INSERT INTO persons (id, municipality, blind_index, sealed)"
+                    " VALUES (%s, %s, %s, '\\x01')",
+                    (f"p-{code}", code, code.encode()),
+                )
+                conn.execute("INSERT INTO doses VALUES (%s, %s)", (f"p-{code}", code.encode()))
+            conn.execute("ALTER TABLE persons FORCE ROW LEVEL SECURITY")
+            conn.execute("ALTER TABLE doses FORCE ROW LEVEL SECURITY")
+        assert _apply(backend, "postgresql") == ["0004_doses_municipality"]
+    finally:
+        backend.connection.close()
+    pg = PostgresStorage(app_url)
+    try:
+        for code in (NIIHAMA, MATSUYAMA):
+            assert pg.sql("SELECT person_id, municipality FROM doses", area=code) == [
+                (f"p-{code}", code)
+            ]
+            assert pg.doses(code, f"p-{code}") == code.encode()
+        assert pg.sql("SELECT COUNT(*) FROM doses") == [(0,)]  # no area set: no rows
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # A cannot label a row B's
+            pg.sql(
+                "INSERT INTO doses (person_id, municipality, sealed) VALUES ('q', ?, '\\x00')",
+                (NIIHAMA,),
+                area=MATSUYAMA,
+            )
+        # erasing a person takes its dose list with it (no foreign key cascades it now)
+        assert pg.erase_person(NIIHAMA, f"p-{NIIHAMA}")
+        assert pg.doses(NIIHAMA, f"p-{NIIHAMA}") is None
+        assert pg.doses(MATSUYAMA, f"p-{MATSUYAMA}") == MATSUYAMA.encode()
+    finally:
+        pg.close()
+        pg_cluster.drop_database(name)
