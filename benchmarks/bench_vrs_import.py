@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_vrs_import.py [--residents 100000] [--via api cli]
                                                      [--issuers 4] [--baseline 3]
-                                                     [--database postgresql|URL]
+                                                     [--database sqlite postgresql|URL]
 
 A fresh instance with a few residents is served on a real mutual-TLS
 listener (serving.Server, 16 workers, as ``kiosk-sim vrs serve``). Issuers
@@ -16,7 +16,8 @@ before and during the import, the import's duration and rows/s, and for
 ``api`` the time from the merge's start to the import's answer and the
 longest any write held the write lock (the merge's transaction).
 
-``--database postgresql`` runs it on PostgreSQL: a throwaway cluster of its
+``--database sqlite postgresql`` runs it on both, one after the other;
+``postgresql`` alone on PostgreSQL: a throwaway cluster of its
 own (vrs/pg.py) in the temporary folder; ``--database URL`` an empty, migrated
 database. CPU time of the import (this process for ``api``, the command for
 ``cli``) and of the PostgreSQL server is reported beside the wall time: the
@@ -257,13 +258,21 @@ def main() -> int:
     ap.add_argument("--baseline", type=float, default=3.0)
     ap.add_argument(
         "--database",
-        default=None,
-        help="postgresql (a throwaway cluster of its own) or an empty database's URL;"
-        " default: SQLite in the temporary instance",
+        nargs="+",
+        default=["sqlite"],
+        help="sqlite (in the temporary instance), postgresql (a throwaway cluster of its own)"
+        " or an empty database's URL; several: each in turn, in one run",
     )
     args = ap.parse_args()
-    for via in args.via:
-        r = run(args.residents, via, args.issuers, args.baseline, args.database)
+    for database, via in [(db, v) for db in args.database for v in args.via]:
+        r = run(
+            args.residents,
+            via,
+            args.issuers,
+            args.baseline,
+            None if database == "sqlite" else database,
+        )
+        label = "sqlite" if database == "sqlite" else "postgresql"
         merge = (
             f"; merge start to answer {r['merge_to_answer_s']:.2f} s"
             if r["merge_to_answer_s"]
@@ -271,11 +280,12 @@ def main() -> int:
         )
         if r["longest_lock_s"] is not None:  # SQLite's write lock (PostgreSQL locks rows)
             merge += f", the write lock held {r['longest_lock_s']:.2f} s at most"
+        per_k = (r["cpu_s"] + r["server_cpu_s"]) / r["rows"] * 1e3 * 1e3
         print(
-            f"import via {via}: {r['residents']:,} residents ({r['rows']:,} CSV rows) in"
+            f"{label}, import via {via}: {r['residents']:,} residents ({r['rows']:,} CSV rows) in"
             f" {r['import_s']:.1f} s = {r['rows_per_s']:,.0f} rows/s{merge}\n"
             f"  CPU: import {r['cpu_s']:.1f} s ({'whole VRS process' if via == 'api' else 'the command'}),"
-            f" PostgreSQL server {r['server_cpu_s']:.1f} s\n"
+            f" PostgreSQL server {r['server_cpu_s']:.1f} s; {per_k:.0f} ms per 1,000 rows\n"
             f"  issuance before: {r['before']}\n"
             f"  issuance during: {r['during']}; failures {r['failures_during']}",
             flush=True,
