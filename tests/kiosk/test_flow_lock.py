@@ -268,11 +268,11 @@ def jobs_done() -> None:
 
 def the_screen_answers(flow: Flow, screen: str) -> None:
     """While the card hangs: the screen's state, a button, the watcher's look and the timer."""
-    assert promptly(flow.state)["screen"] == screen
+    assert promptly(flow.state).screen == screen
     promptly(flow.act, "lang", "en")
     promptly(flow.act, "lang", "ja")
     promptly(flow.tick)
-    assert promptly(flow.state)["lang"] == "ja"
+    assert promptly(flow.state).lang == "ja"
 
 
 # --- no card I/O under the lock
@@ -366,7 +366,7 @@ def test_the_link_is_closed_off_the_lock_when_the_card_is_taken_after_the_read(
     kiosk.until("remove_card")
     promptly(flow.card_event, False)
     assert reader.closing.reached.wait(WAIT)
-    assert promptly(flow.state)["screen"] == "municipality"
+    assert promptly(flow.state).screen == "municipality"
     promptly(flow.act, "municipality", NIIHAMA)
     kiosk.until("type")
     reader.closing.open.set()
