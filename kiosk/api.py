@@ -9,7 +9,8 @@ writes the description at ``/openapi.json`` from the models (``serving.api``).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from flask import Response, current_app
 from flask_openapi3.blueprint import APIBlueprint
@@ -34,7 +35,7 @@ DESCRIPTION = (
 class KioskRefusal(ApiError):
     """What the kiosk's HTTP API refuses, in the one error shape."""
 
-    STATUS = {
+    STATUS: ClassVar[Mapping[Any, int]] = {
         Refusal.BAD_REQUEST: 400,
         Refusal.NOT_FOUND: 404,
         Refusal.METHOD_NOT_ALLOWED: 405,
