@@ -512,7 +512,8 @@ def control_app(demo: Demo) -> Flask:
         """The control page"""
         return page()
 
-    @app.post("/insert/<int:index>", responses={**_BACK, **bad})
+    # a path whose index is no whole number is not one of the routes: 404
+    @app.post("/insert/<int:index>", responses={**_BACK, **refusals(ControlErrorModel, 404)})
     def insert(path: CardIndex) -> Any:
         """The page's form: insert a card (one that is not listed: nothing)"""
         if path.index < len(demo.cards):
