@@ -286,7 +286,8 @@ def test_print_failure_charges_nothing(system: System, kiosk: KioskUnderTest, pa
     visit = kiosk.visit()
     choose_and_pay(page, "domestic")
     page.wait_for_selector("main[data-screen=error][data-code=print_failed]", timeout=30000)
-    assert "not charged" in kiosk.flow.state().message.en  # type: ignore[union-attr]
+    message = kiosk.flow.state().message
+    assert message is not None and "not charged" in message.en
     assert visit.payments() == refunded(120)
     forgotten(system, visit)  # closed by the issuance itself
 
@@ -359,7 +360,7 @@ def test_a_replayed_card_answer_is_refused(system: System, kiosk: KioskUnderTest
         app = TextApplication(t)
         app.select()
         app.verify_pin(holder.pin)
-        files = app.read_card_files(base64.b64decode(first.challenge))
+        files = app.read_card_files(base64.b64decode(first["challenge"]))
     body = CardWire.of(files).model_dump()
     resp = s.post(
         f"{system.center_url}/v1/sessions/{second['session_id']}/card", json=body, timeout=10
