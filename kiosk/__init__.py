@@ -5,19 +5,18 @@ thread. ``runtime(app).start()`` starts the card watcher and the kiosk's other t
 (``kiosk serve`` does, before serving; ``kiosk/runtime.py``), ``.stop()`` stops them.
 The browser polls ``GET /api/state`` and sends ``POST /api/action``; the
 stable QA contract is the ``data-screen``/``data-action`` attributes listed in
-``kiosk/README.md``.
+``kiosk/README.md``. The API is declared once, as the typed models of ``kiosk/models.py``
+(``kiosk/api.py`` serves them, and their description at ``/openapi.json``).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Flask, Response, send_from_directory
 
-from serving.errors import json_errors
-
+from . import api
 from .center import CenterClient
 from .flow import CardWatcher, Flow
 from .printer import CupsPrinter, SimulatedPrinter
@@ -26,12 +25,6 @@ from .runtime import KioskRuntime, runtime
 STATIC = Path(__file__).parent / "static"
 
 ui = Blueprint("ui", __name__)
-api = Blueprint("api", __name__, url_prefix="/api")
-
-
-def current_flow() -> Flow:
-    flow: Flow = current_app.extensions["kiosk_flow"]  # create_app puts it there
-    return flow
 
 
 @ui.get("/")
@@ -50,31 +43,8 @@ def static_file(name: str) -> Response:
     return send_from_directory(STATIC, name)
 
 
-@api.get("/state")
-def state() -> Any:
-    return jsonify(current_flow().state())
-
-
-@api.post("/action")
-def action() -> Any:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict) or not isinstance(data.get("action"), str):
-        return jsonify(error="bad_request", message="send {action, value}"), 400
-    current_flow().act(data["action"], data.get("value"))
-    return jsonify(current_flow().state())
-
-
-@api.get("/tray/<int:n>.png")
-def tray(n: int) -> Any:
-    """The simulated printer's output tray: the pages printed for this resident."""
-    pages = getattr(current_flow().printer, "tray", [])
-    if current_flow().screen != "done" or not 0 <= n < len(pages):
-        return jsonify(error="not_found", message="no such page in the tray"), 404
-    return Response(pages[n], mimetype="image/png", headers={"Cache-Control": "no-store"})
-
-
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+    app = api.app(__name__)  # the screen's API, the one error shape, /openapi.json
     app.config.update(
         IDLE_TIMEOUT=60.0,
         TAKE_TIMEOUT=180.0,
@@ -109,8 +79,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     watcher = CardWatcher(kiosk_flow) if cfg["WATCH"] else None
     app.extensions["kiosk_runtime"] = KioskRuntime(center, kiosk_flow, watcher)
     app.register_blueprint(ui)
-    app.register_blueprint(api)
-    json_errors(app, logging.getLogger("kiosk"))
 
     @app.after_request
     def no_cache(resp: Response) -> Response:

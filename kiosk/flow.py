@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from card_reader import (
     CardError,
     ErrorCode,
@@ -40,6 +42,7 @@ from certs import printable_from_json
 from . import messages
 from .center import CenterClient
 from .errors import Code, KioskError
+from .models import Kind, Lang, Municipality, Screen, State, Words
 from .payment import PaymentTerminal, SimulatedTerminal
 from .printer import Printer
 
@@ -78,7 +81,10 @@ class Transaction:
         self.tries: int | None = None
         self.municipality: str | None = None
         self.eligibility: dict[str, Any] | None = None
-        self.kind: str | None = None
+        self.kind: Kind | None = None
+        # the center's lists for this visit (its session), as the screen shows them
+        self.municipalities: list[Municipality] = []
+        self.not_offering: list[Municipality] = []
         self.copies = 1
         self.sheets = 0
         self.payment: str | None = None  # the terminal's authorisation, until captured or voided
@@ -88,6 +94,19 @@ class Transaction:
         """The chip's part is over (or the transaction is): the reader link, for the closer."""
         transport, self.transport, self.app = self.transport, None, None
         return transport
+
+
+def offered(session: dict[str, Any]) -> tuple[list[Municipality], list[Municipality]]:
+    """The municipalities a center session offers, and those it names as not offering the
+    service; a center whose lists cannot be read is one the kiosk cannot understand."""
+    try:
+        offering, not_offering = (
+            [Municipality.model_validate(m) for m in session.get(key) or []]
+            for key in ("municipalities", "not_offering")
+        )
+    except (ValidationError, TypeError):
+        raise KioskError(Code.CENTER_UNAVAILABLE) from None
+    return offering, not_offering
 
 
 def open_pcsc(reader: str) -> Transport:
@@ -151,7 +170,7 @@ class Flow:
         # wipes the transaction anyway (the printed pages must not wait for the next person)
         self.take_timeout = take_timeout
         self.clock = clock
-        self.lang = "ja"
+        self.lang: Lang = "ja"
         self.card_present = False
         self.reader_ok = True  # the card watcher says when the reader or pcscd is away
         self._lock = threading.RLock()
@@ -169,7 +188,7 @@ class Flow:
 
     # --- state
 
-    def _set(self, screen: str, message: messages.Text | None = None) -> None:
+    def _set(self, screen: Screen, message: messages.Text | None = None) -> None:
         self.screen = screen
         self.message = message
         self.entered = self.last_activity = self.clock()
@@ -179,7 +198,7 @@ class Flow:
             f" code={message.get('code')}" if message and "code" in message else "",
         )
 
-    def _end(self, screen: str, code: str | None = None, **fields: object) -> None:
+    def _end(self, screen: Screen, code: str | None = None, **fields: object) -> None:
         """Every end of a transaction comes here: wipe it, then show how it ended."""
         txn, self._txn = self._txn, Transaction()
         self._gen += 1
@@ -218,7 +237,7 @@ class Flow:
             removed = exc.code is ErrorCode.CARD_REMOVED
             self._end("cancelled" if removed else "error", messages.card_code(exc.code))
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> State:
         with self._lock:
             now = self.clock()
             t = self._txn
@@ -246,33 +265,33 @@ class Flow:
                 }
             else:
                 voice = text
-            out: dict[str, Any] = {
-                "screen": self.screen,
-                "lang": self.lang,
-                "text": text,
-                "message": {k: v for k, v in self.message.items() if k != "code"}
+            code = (self.message or {}).get("code")
+            return State(
+                screen=self.screen,
+                lang=self.lang,
+                text=Words(**text),
+                message=Words(ja=self.message["ja"], en=self.message["en"])
                 if self.message
                 else None,
-                "code": (self.message or {}).get("code"),
-                "reminder": reminder,
-                "voice": voice,
-                "voice_id": f"{self.screen}:{id(self.message)}:{repeat}",
-                "card_present": self.card_present,
-                "tries": t.tries,
-                "copies": t.copies,
-                "kind": t.kind,
-                "fee": FEE_YEN,
-                "copy_fee": FEE_YEN * self._pages_per_copy(t),
-                "max_copies": MAX_COPIES,
-                "total": self._total(t),
-                "charged": t.charged,
-                "municipality": t.municipality,
-                "overseas_allowed": bool(t.eligibility and t.eligibility.get("overseas")),
-                "municipalities": (t.session or {}).get("municipalities", []),
-                "not_offering": (t.session or {}).get("not_offering", []),
-                "tray": len(getattr(self.printer, "tray", [])) if self.screen == "done" else 0,
-            }
-            return out
+                code=Code.of(code) if code else None,
+                reminder=Words(**reminder) if reminder else None,
+                voice=Words(**voice),
+                voice_id=f"{self.screen}:{id(self.message)}:{repeat}",
+                card_present=self.card_present,
+                tries=t.tries,
+                copies=t.copies,
+                kind=t.kind,
+                fee=FEE_YEN,
+                copy_fee=FEE_YEN * self._pages_per_copy(t),
+                max_copies=MAX_COPIES,
+                total=self._total(t),
+                charged=t.charged,
+                municipality=t.municipality,
+                overseas_allowed=bool(t.eligibility and t.eligibility.get("overseas")),
+                municipalities=t.municipalities,
+                not_offering=t.not_offering,
+                tray=len(getattr(self.printer, "tray", [])) if self.screen == "done" else 0,
+            )
 
     @staticmethod
     def _pages_per_copy(t: Transaction) -> int:
@@ -324,6 +343,7 @@ class Flow:
             t.app = TextApplication(t.transport)
             t.app.select()
             t.session = self.center.open_session()
+            t.municipalities, t.not_offering = offered(t.session)
         except (CardError, KioskError) as exc:
             return self._fail(gen, t, exc)
         with self._lock:
@@ -405,7 +425,7 @@ class Flow:
 
     def _on_municipality(self, action: str, value: Any) -> None:
         t = self._txn
-        allowed = {m["code"] for m in (t.session or {}).get("municipalities", [])}
+        allowed = {m.code for m in t.municipalities}
         if action != "municipality" or value not in allowed:
             return
         self._set("checking")
@@ -434,7 +454,7 @@ class Flow:
         if action == "domestic" or (
             action == "overseas" and t.eligibility and t.eligibility.get("overseas")
         ):
-            t.kind = action
+            t.kind = "domestic" if action == "domestic" else "overseas"
             self._set("copies")
         elif action == "back":
             self._set("municipality")

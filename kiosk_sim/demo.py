@@ -24,14 +24,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from flask import Flask, jsonify, redirect, render_template_string, request
+from flask import Flask, Response, redirect, render_template_string, request
+from flask_openapi3.types import ResponseDict
+from pydantic import BaseModel, Field
 
 from serving import add_home_option
-from serving.errors import json_errors
+from serving.api import api_app, error_model, refusals, reply
+from serving.errors import ApiError
 from serving.logs import BACKUPS, MAX_BYTES
 from vrs.demo import MUNICIPALITIES
 
@@ -416,10 +420,80 @@ tr.in{background:#e6f4ea}button{font-size:15px}</style>
 {% endfor %}</table>"""
 
 
+# --- the control page's API: its answers as typed models, described at /openapi.json
+
+
+class ControlCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REQUEST_TOO_LARGE = "request_too_large"
+    NO_SUCH_CARD = "no_such_card"
+    CARD_UNAVAILABLE = "card_unavailable"  # the card emulator did not do it
+
+
+class ControlError(ApiError):
+    STATUS: ClassVar[Mapping[Any, int]] = {
+        ControlCode.BAD_REQUEST: 400,
+        ControlCode.NOT_FOUND: 404,
+        ControlCode.METHOD_NOT_ALLOWED: 405,
+        ControlCode.REQUEST_TOO_LARGE: 413,
+        ControlCode.NO_SUCH_CARD: 404,
+        ControlCode.CARD_UNAVAILABLE: 503,
+    }
+
+
+ControlErrorModel = error_model(ControlCode)
+
+
+class DemoCard(BaseModel):
+    """A demo card as the demo data lists it (``vrs/demo/cards.json``), with its words."""
+
+    profile: str = Field(description="the card's profile, under INSTANCE/vrs/demo/")
+    municipality: str = Field(description="the 6-digit code of the resident's municipality")
+    label: str
+    pin: str
+    doses: int
+    passport: bool
+    coupon: str = ""
+    situation: str = Field(description="what the card is for, in words")
+    municipality_name: str
+    pin_locked: bool = Field(default=False, description="present on the locked card only")
+    state: str = Field(default="", description="its own chip state file (the locked card)")
+
+
+class DemoStatus(BaseModel):
+    cards: list[DemoCard]
+    inserted: int | None = Field(description="the card in the reader, by its index")
+    reader: str = Field(description="the PC/SC reader the card goes into")
+    logs: str = Field(description="the folder of the children's logs")
+    children: dict[str, int] = Field(description="each running child's process ID")
+
+
+class Inserted(BaseModel):
+    inserted: int | None = Field(description="the card now in the reader; null: none")
+
+
+class CardIndex(BaseModel):
+    index: int = Field(ge=0, description="the card, by its place in the list")
+
+
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_BACK: ResponseDict = {302: {"description": "back to the control page"}}
+
+
 def control_app(demo: Demo) -> Flask:
     """The control page (HTML) and the same as JSON under /api for scripts."""
-    app = Flask("kiosk_sim.demo")
+    app = api_app(
+        "kiosk_sim.demo",
+        title="kiosk-sim demo control",
+        description="Inserts, removes and switches the demo's software card (loopback only).",
+        error=ControlErrorModel,
+        bad_request=lambda words: ControlError(ControlCode.BAD_REQUEST, words),
+        log=logging.getLogger("kiosk_sim.demo"),  # 404, 405, 500: the one shape
+    )
     problem: dict[str, str] = {}
+    bad = refusals(ControlErrorModel)
 
     def page() -> str:
         message = problem.pop("message", None) or (
@@ -433,56 +507,67 @@ def control_app(demo: Demo) -> Flask:
             kiosk=f"http://127.0.0.1:{demo.ports['kiosk']}/",
         )
 
-    @app.get("/")
+    @app.get("/", responses={200: {"description": "the control page", "content": _HTML}, **bad})
     def index() -> str:
+        """The control page"""
         return page()
 
-    @app.post("/insert/<int:index>")
-    def insert(index: int) -> Any:
-        if 0 <= index < len(demo.cards):
+    # a path whose index is no whole number is not one of the routes: 404
+    @app.post("/insert/<int:index>", responses={**_BACK, **refusals(ControlErrorModel, 404)})
+    def insert(path: CardIndex) -> Any:
+        """The page's form: insert a card (one that is not listed: nothing)"""
+        if path.index < len(demo.cards):
             try:
-                demo.insert(index)
+                demo.insert(path.index)
             except DemoError as exc:
                 problem["message"] = f"the card was not inserted: {exc}"
         return redirect("/")
 
-    @app.post("/remove")
+    @app.post("/remove", responses={**_BACK, **bad})
     def remove() -> Any:
+        """The page's form: remove the card"""
         try:
             demo.remove()
         except DemoError as exc:
             problem["message"] = f"the card was not removed: {exc}"
         return redirect(request.referrer or "/")
 
-    @app.get("/api/status")
-    def status() -> Any:
-        return jsonify(
-            cards=demo.cards,
-            inserted=demo.inserted,
-            reader=demo.reader,
-            logs=str(demo.logs),
-            children={name: p.pid for name, p in demo.procs.items() if p.poll() is None},
+    @app.get("/api/status", responses={200: DemoStatus, **bad})
+    def status() -> Response:
+        """The cards, the one in the reader, the children"""
+        return reply(
+            DemoStatus(
+                cards=[DemoCard.model_validate(c) for c in demo.cards],
+                inserted=demo.inserted,
+                reader=demo.reader,
+                logs=str(demo.logs),
+                children={name: p.pid for name, p in demo.procs.items() if p.poll() is None},
+            )
         )
 
-    @app.post("/api/insert/<int:index>")
-    def api_insert(index: int) -> Any:
-        if not 0 <= index < len(demo.cards):
-            return jsonify(error="no_such_card", message=f"cards are 0..{len(demo.cards) - 1}"), 404
+    @app.post(
+        "/api/insert/<int:index>",
+        responses={200: Inserted, **refusals(ControlErrorModel, 404, 503)},
+    )
+    def api_insert(path: CardIndex) -> Response:
+        """Insert a card (the one in the reader is taken out first)"""
+        if path.index >= len(demo.cards):
+            raise ControlError(ControlCode.NO_SUCH_CARD, f"cards are 0..{len(demo.cards) - 1}")
         try:
-            demo.insert(index)
+            demo.insert(path.index)
         except DemoError as exc:
-            return jsonify(error="card_unavailable", message=str(exc)), 503
-        return jsonify(inserted=index)
+            raise ControlError(ControlCode.CARD_UNAVAILABLE, str(exc)) from None
+        return reply(Inserted(inserted=path.index))
 
-    @app.post("/api/remove")
-    def api_remove() -> Any:
+    @app.post("/api/remove", responses={200: Inserted, **refusals(ControlErrorModel, 503)})
+    def api_remove() -> Response:
+        """Remove the card"""
         try:
             demo.remove()
         except DemoError as exc:
-            return jsonify(error="card_unavailable", message=str(exc)), 503
-        return jsonify(inserted=None)
+            raise ControlError(ControlCode.CARD_UNAVAILABLE, str(exc)) from None
+        return reply(Inserted(inserted=None))
 
-    json_errors(app, logging.getLogger("kiosk_sim.demo"))  # 404, 405, 500: the one shape
     return app
 
 

@@ -78,6 +78,12 @@ CLASSES: dict[str, tuple[str, str, str]] = {
         "exit 1 or 2 with a reason, never a traceback",
     ),
     "B09": ("input", "The ICAO VDS-NC seal parser and verifier (certs.vds)", "only VdsError"),
+    "B10": (
+        "input",
+        "The kiosk screen's and the demo control page's local HTTP APIs against their"
+        " OpenAPI descriptions",
+        "no 5xx, 4xx with a reason",
+    ),
 }
 KINDS = {"attack": "Attacks", "fault": "Faults", "input": "Bad input"}
 

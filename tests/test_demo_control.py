@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from flask import Flask
 
 from card_reader.softcard.profile import CardState
 from certs import IssuerKey, build_bundle, sample, sign, vds_pki
 from kiosk_sim import cli
-from kiosk_sim.demo import PORTS, Demo, control_app
+from kiosk_sim.demo import PORTS, ControlCode, Demo, DemoError, control_app
+from tests.hypothesis_profiles import fuzz
 from vrs.demo import MUNICIPALITIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,3 +172,104 @@ def test_the_csca_joins_the_command_once_vrs_serves_one(demo: Demo) -> None:
     del answers["/.well-known/csca.pem"]  # a VRS without it again: no stale CSCA offered
     demo.write_verify_files(fetch)
     assert not csca.exists() and "--csca" not in demo.verify_args("c.pdf")
+
+
+# --- the control page's API, declared by its models (kiosk_sim/demo.py)
+
+
+@pytest.fixture(scope="module")
+def control(home: Path) -> Iterator[Flask]:
+    """The control page of a demo whose card emulator is a double (it takes every command)."""
+    d = Demo(home, {name: free_port() for name in PORTS})
+    d.load_cards()
+    d._card = lambda message: {"ok": True}  # type: ignore[method-assign]
+    yield control_app(d)
+    d.shutdown()
+
+
+CONTROL_SPEC = control_app(Demo.__new__(Demo)).api_doc  # the views only: no demo behind it
+control_schema = schemathesis.openapi.from_dict(CONTROL_SPEC)
+CONTROL_OPERATIONS = {
+    ("/", "get"),
+    ("/insert/{index}", "post"),
+    ("/remove", "post"),
+    ("/api/status", "get"),
+    ("/api/insert/{index}", "post"),
+    ("/api/remove", "post"),
+    ("/openapi.json", "get"),
+}
+
+
+@pytest.mark.security("B10")
+@control_schema.parametrize()
+@fuzz(25)
+def test_no_input_breaks_the_control_page(
+    case: schemathesis.Case, control: Flask, cases: Any
+) -> None:
+    cases()
+    case.operation.schema.app = control  # the checks' own probes go in process too
+    resp = case.call(app=control)
+    assert resp.status_code < 500, resp.text
+    if resp.status_code >= 400:
+        body = resp.json()
+        assert body["error"] in {c.value for c in ControlCode} and body["message"]
+    case.validate_response(resp, transport_kwargs={"app": control})
+
+
+def test_the_control_page_describes_every_route_it_serves(control: Flask) -> None:
+    served = {
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.rule), m.lower())
+        for r in control.url_map.iter_rules()
+        for m in r.methods or ()
+        if m not in ("HEAD", "OPTIONS")
+    }
+    described = {(p, m) for p, item in CONTROL_SPEC["paths"].items() for m in item}
+    assert served == described == CONTROL_OPERATIONS
+    assert control.test_client().get("/openapi.json").json == CONTROL_SPEC
+
+
+def test_the_status_says_each_card_as_its_model_does(control: Flask) -> None:
+    status = control.test_client().get("/api/status").json
+    assert status is not None
+    fields = set(CONTROL_SPEC["components"]["schemas"]["DemoStatus"]["properties"])
+    assert set(status) == fields == {"cards", "inserted", "reader", "logs", "children"}
+    card = CONTROL_SPEC["components"]["schemas"]["DemoCard"]
+    # what the benchmark and the demo's tests read of a card is said, and required
+    assert {"profile", "municipality", "label", "pin", "doses", "situation"} <= set(
+        card["required"]
+    )
+    locked = [c for c in status["cards"] if c.get("pin_locked")]
+    assert len(locked) == 1 and locked[0]["state"].endswith("-locked-state.json")
+    # an optional field is left out where the demo data has none (never null)
+    assert all("pin_locked" not in c and "state" not in c for c in status["cards"][:-1])
+
+
+def test_the_api_refuses_a_card_that_is_not_there_or_does_not_go_in(demo: Demo) -> None:
+    client = control_app(demo).test_client()
+    missing = client.post(f"/api/insert/{len(demo.cards)}")
+    assert missing.status_code == 404 and missing.json == {
+        "error": "no_such_card",
+        "message": f"cards are 0..{len(demo.cards) - 1}",
+    }
+
+    def emulator_away(message: dict[str, Any]) -> dict[str, Any]:
+        raise DemoError("the card emulator does not answer")
+
+    demo._card = emulator_away  # type: ignore[method-assign]
+    for path in ("/api/insert/0", "/api/remove"):
+        away = client.post(path)
+        assert away.status_code == 503 and away.json is not None
+        assert away.json["error"] == "card_unavailable", path
+    # the page's own forms go back to the page, saying why
+    assert client.post("/insert/0").status_code == 302
+    assert "the card was not inserted" in client.get("/").get_data(as_text=True)
+
+
+def test_the_api_inserts_and_removes(demo: Demo) -> None:
+    sent: list[dict[str, Any]] = []
+    demo._card = lambda message: sent.append(message) or {"ok": True}  # type: ignore[method-assign]
+    client = control_app(demo).test_client()
+    assert client.post("/api/insert/2").json == {"inserted": 2}
+    assert client.get("/api/status").json["inserted"] == 2  # type: ignore[index]
+    assert client.post("/api/remove").json == {"inserted": None}
+    assert [m["op"] for m in sent] == ["insert", "remove"]

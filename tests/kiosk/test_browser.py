@@ -286,7 +286,8 @@ def test_print_failure_charges_nothing(system: System, kiosk: KioskUnderTest, pa
     visit = kiosk.visit()
     choose_and_pay(page, "domestic")
     page.wait_for_selector("main[data-screen=error][data-code=print_failed]", timeout=30000)
-    assert "not charged" in kiosk.flow.state()["message"]["en"]
+    message = kiosk.flow.state().message
+    assert message is not None and "not charged" in message.en
     assert visit.payments() == refunded(120)
     forgotten(system, visit)  # closed by the issuance itself
 

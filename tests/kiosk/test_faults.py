@@ -352,7 +352,9 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(
         assert visit(card) == "cancelled", at
         flow.card_event(False)  # and the watcher sees the reader empty
         st = flow.state()
-        assert st["code"] == "card_removed" and free(st["message"]), at
+        assert (
+            st.code == "card_removed" and st.message is not None and free(st.message.model_dump())
+        ), at
         assert card.count == at  # not one APDU more after the card was gone
         # the session is opened once the SELECT answered
         assert_wiped(this, printer, stack, sessions=0 if at == 1 else 1)

@@ -268,11 +268,11 @@ def jobs_done() -> None:
 
 def the_screen_answers(flow: Flow, screen: str) -> None:
     """While the card hangs: the screen's state, a button, the watcher's look and the timer."""
-    assert promptly(flow.state)["screen"] == screen
+    assert promptly(flow.state).screen == screen
     promptly(flow.act, "lang", "en")
     promptly(flow.act, "lang", "ja")
     promptly(flow.tick)
-    assert promptly(flow.state)["lang"] == "ja"
+    assert promptly(flow.state).lang == "ja"
 
 
 # --- no card I/O under the lock
@@ -300,7 +300,7 @@ def test_the_screen_answers_while_an_apdu_hangs(
     promptly(flow.card_event, True)  # the watcher's news gets in too
     reader.hang.open.set()
     kiosk.until(after)
-    assert flow.state()["tries"] == (None if step == "placed" else 3)
+    assert flow.state().tries == (None if step == "placed" else 3)
 
 
 def test_the_card_taken_while_an_apdu_hangs_ends_the_visit_at_once(kiosk: Kiosk) -> None:
@@ -314,13 +314,13 @@ def test_the_card_taken_while_an_apdu_hangs_ends_the_visit_at_once(kiosk: Kiosk)
     assert reader.hang.reached.wait(WAIT)
     promptly(flow.card_event, False)
     st = promptly(flow.state)
-    assert (st["screen"], st["code"], st["tries"]) == ("cancelled", "card_removed", None)
+    assert (st.screen, st.code, st.tries) == ("cancelled", "card_removed", None)
     assert kiosk.center.cancelled == ["session-0"]
     assert reader.closed.wait(WAIT)  # let go of at once (a PC/SC link: once the APDU is back)
     reader.hang.open.set()
     jobs_done()
     st = flow.state()
-    assert (st["screen"], st["code"], st["tries"]) == ("cancelled", "card_removed", None)
+    assert (st.screen, st.code, st.tries) == ("cancelled", "card_removed", None)
     assert kiosk.center.cancelled == ["session-0"]  # once
 
 
@@ -349,7 +349,7 @@ def test_closing_the_cards_link_does_not_hold_the_screen(kiosk: Kiosk, end: str)
     promptly(do, kiosk)
     assert reader.closing.reached.wait(WAIT)  # the close is under way, and hangs
     st = promptly(flow.state)
-    assert (st["screen"], st["code"]) == (screen, code)
+    assert (st.screen, st.code) == (screen, code)
     the_screen_answers(flow, screen)
     assert kiosk.center.cancelled == ["session-0"]
     reader.closing.open.set()
@@ -366,7 +366,7 @@ def test_the_link_is_closed_off_the_lock_when_the_card_is_taken_after_the_read(
     kiosk.until("remove_card")
     promptly(flow.card_event, False)
     assert reader.closing.reached.wait(WAIT)
-    assert promptly(flow.state)["screen"] == "municipality"
+    assert promptly(flow.state).screen == "municipality"
     promptly(flow.act, "municipality", NIIHAMA)
     kiosk.until("type")
     reader.closing.open.set()
@@ -440,11 +440,12 @@ def test_an_unforeseen_fault_in_a_job_ends_the_visit_with_nothing_charged(
     make_it_fail(kiosk)
     kiosk.until("error")  # not "please wait" for ever
     st = kiosk.flow.state()
-    assert st["code"] == "internal_error"
-    assert "料金はかかりません" in st["message"]["ja"] and "not charged" in st["message"]["en"]
+    assert st.code == "internal_error"
+    assert st.message is not None
+    assert "料金はかかりません" in st.message.ja and "not charged" in st.message.en
     # the issuance fails after the resident paid: the amount held then is released
     assert kiosk.payments() == ([("authorisation", 120), ("void", 120)] if job == "issue" else [])
-    assert (st["tray"], kiosk.printer.tray) == (0, [])
+    assert (st.tray, kiosk.printer.tray) == (0, [])
     assert kiosk.center.cancelled == (["session-0"] if had_session else [])  # once
     for reader in kiosk.readers:
         assert reader.closed.wait(WAIT)
@@ -462,7 +463,7 @@ def test_an_unforeseen_fault_in_a_job_ends_the_visit_with_nothing_charged(
     kiosk.next_reader = SlowReader(kiosk.new_card())
     kiosk.flow.act("ok")
     kiosk.to_pin()
-    assert kiosk.flow.state()["tries"] == 3
+    assert kiosk.flow.state().tries == 3
 
 
 def test_an_unforeseen_fault_after_the_visit_ended_changes_nothing(
@@ -484,7 +485,7 @@ def test_an_unforeseen_fault_after_the_visit_ended_changes_nothing(
         "job=tries failed: RuntimeError"
     ]
     st = flow.state()
-    assert (st["screen"], st["code"]) == ("cancelled", "card_removed")
+    assert (st.screen, st.code) == ("cancelled", "card_removed")
     assert kiosk.center.cancelled == ["session-0"]
     assert reader.closed.wait(WAIT)
 
@@ -495,7 +496,7 @@ def test_a_printer_failing_in_its_own_way_is_a_print_failure(kiosk: Kiosk) -> No
     kiosk.printer.fail = RuntimeError("paper jam")
     kiosk.flow.act("pay")
     kiosk.until("error")
-    assert kiosk.flow.state()["code"] == "print_failed"
+    assert kiosk.flow.state().code == "print_failed"
     assert kiosk.payments() == [("authorisation", 120), ("void", 120)]
     assert kiosk.center.cancelled == []  # the center closed the session with the issuance
 
@@ -506,7 +507,7 @@ def test_a_whole_visit_in_memory(kiosk: Kiosk) -> None:
     kiosk.flow.act("pay")
     kiosk.until("done")
     assert kiosk.payments() == [("authorisation", 120), ("capture", 120)]
-    assert (kiosk.flow.state()["charged"], len(kiosk.printer.tray)) == (120, 1)
+    assert (kiosk.flow.state().charged, len(kiosk.printer.tray)) == (120, 1)
     kiosk.flow.act("taken")
     assert kiosk.flow.screen == "welcome" and kiosk.center.cancelled == []
     assert kiosk.payments() == [("authorisation", 120), ("capture", 120)]  # nothing voided

@@ -148,7 +148,7 @@ def test_a_card_placed_before_taken_starts_the_next_visit(
         # straight into the next visit with that card: no "place your card" while it lies there
         screen(page, "menu")
         assert page.inner_text("main h1") == "発行する証明書を選んでください"
-        assert kiosk.flow.state()["card_present"] is True
+        assert kiosk.flow.state().card_present is True
         page.click("[data-action=covid-certificate]")
         screen(page, "pin")
         assert page.get_attribute("[data-tries]", "data-tries") == "3"  # the new card answers
