@@ -43,14 +43,10 @@ servers' code was imported from):
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import dataclasses
 import json
-import logging
 import multiprocessing as mp
 import os
-import random
 import signal
 import socket
 import statistics
@@ -63,10 +59,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# the simulated kiosks, shared with `kiosk-sim demo --scale`
+from kiosk_sim.simkiosks import (
+    MUNICIPALITY,
+    Kiosk,
+    KioskSpec,
+    Record,
+    Setup,
+    kiosk_process,
+    make_cards,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-MUNICIPALITY = "382051"  # Niihama: offers convenience-store issuance in the demo data
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-CARDS_PER_KIOSK = 2
 TARGETS = {"server_cpu_ms": 5.0, "per_second_20": 200.0, "p99_ms_20": 100.0, "idle_ms": 15.0}
 
 
@@ -193,161 +198,6 @@ def crypto_baseline(home: Path, profile: Any, batches: int = 5, runs: int = 400)
         "runs": batches * runs,
         "what": "4 RSA-2048 PKCS#1 v1.5 SHA-256 verifications + 1 ECDSA P-256 SHA-256 signature",
     }
-
-
-# --- one kiosk ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KioskSpec:
-    id: str
-    cert: str
-    key: str
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What a kiosk process needs; plain paths so it crosses to a spawned process."""
-
-    url: str
-    ca: str
-    home: str
-    residents: tuple[tuple[str, str], ...]  # (profile file, PIN)
-
-
-@dataclass
-class Record:
-    t_end: float  # time.monotonic(): the same clock in every process on Linux
-    total_ms: float
-    card_ms: float  # the card read (PIN, files, presence signature), inside total_ms
-    steps_ms: tuple[float, float, float, float]  # session, card, eligibility, certificates
-    outcome: str  # "issued", or "<step>:<status or error>": no personal data
-
-
-class Kiosk:
-    def __init__(self, spec: KioskSpec, setup: Setup, cards: list[tuple[Any, str]]) -> None:
-        from serving import Link
-
-        # as the real kiosk's CenterClient: its own pool, one visit at a time plus cancels
-        self.link = Link(
-            setup.url, ca=setup.ca, cert=(spec.cert, spec.key), size=4, read_timeout=30.0
-        )
-        self.cards = cards
-        self.rng = random.Random(spec.id)
-
-    def issue(self, due: float | None = None) -> Record:
-        """One visit. ``due`` (perf_counter) is when a paced visit was due to start: its
-        latency counts from then, so a visit queued behind a slow one shows the wait
-        (no coordinated omission)."""
-        from card_reader import CardWire, InMemoryTransport, TextApplication
-        from serving import LinkError
-
-        card, pin = self.rng.choice(self.cards)
-        steps = [0.0, 0.0, 0.0, 0.0]
-        t0 = time.perf_counter() if due is None else due
-        card_ms = 0.0
-        step = "session"
-
-        def call(i: int, method: str, path: str, body: Any = None, ok: int = 200) -> Any:
-            t = time.perf_counter()
-            reply = self.link.request(method, path, body)
-            steps[i] = (time.perf_counter() - t) * 1e3
-            if reply.status != ok:
-                err = reply.data.get("error") if isinstance(reply.data, dict) else None
-                raise Failed(f"{reply.status}:{err}")
-            return reply.data
-
-        try:
-            s = call(0, "POST", "/v1/sessions", ok=201)
-            sid = s["session_id"]
-            step = "card_read"
-            t = time.perf_counter()
-            app = TextApplication(InMemoryTransport(card))
-            app.select()
-            app.verify_pin(pin)
-            wire = CardWire.of(app.read_card_files(base64.b64decode(s["challenge"]))).model_dump()
-            card_ms = (time.perf_counter() - t) * 1e3
-            step = "card"
-            call(1, "POST", f"/v1/sessions/{sid}/card", wire)
-            step = "eligibility"
-            e = call(
-                2, "POST", f"/v1/sessions/{sid}/eligibility", {"municipality_code": MUNICIPALITY}
-            )
-            if not e.get("domestic"):
-                raise Failed("not_eligible")
-            step = "certificates"
-            r = call(
-                3,
-                "POST",
-                f"/v1/sessions/{sid}/certificates",
-                {"municipality_code": MUNICIPALITY, "certificate_type": "domestic", "copies": 1},
-            )
-            outcome = "issued" if len(r["certificates"]) == 1 else f"{step}:count"
-        except Failed as exc:
-            outcome = f"{step}:{exc}"
-        except LinkError as exc:
-            outcome = f"{step}:{exc.code.value}"
-        except Exception as exc:  # counted as a failure, whatever broke; the type only
-            outcome = f"{step}:{type(exc).__name__}"
-        total = (time.perf_counter() - t0) * 1e3
-        return Record(time.monotonic(), total, card_ms, tuple(steps), outcome)  # type: ignore[arg-type]
-
-
-class Failed(Exception):
-    pass
-
-
-def make_cards(setup: Setup, kiosk_id: str) -> list[tuple[Any, str]]:
-    from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
-
-    issuer = DevCardIssuer.of_instance(Path(setup.home))
-    picked = random.Random(kiosk_id).sample(setup.residents, CARDS_PER_KIOSK)
-    return [
-        (SoftCard.personalized(Profile.load(Path(p)), issuer, CardState.new()), pin)
-        for p, pin in picked
-    ]
-
-
-def kiosk_process(
-    setup: Setup, specs: list[KioskSpec], go: Any, stop: Any, out: Any, every: float = 0.0
-) -> None:
-    """A process of kiosks, a thread each: issue from ``go`` until ``stop``, then report.
-
-    ``every`` 0: back to back (a closed loop). Otherwise each kiosk starts a visit every
-    ``every`` seconds on a fixed schedule (an open loop, as residents arrive whatever the
-    servers do), at a random phase so the kiosks do not start in step; a visit whose
-    time came while the kiosk was still busy starts at once and counts the wait."""
-    logging.basicConfig(  # urllib3's warnings and the like land where the scan looks
-        filename=Path(setup.home) / "kiosks.log", level=logging.WARNING
-    )
-    kiosks = [Kiosk(s, setup, make_cards(setup, s.id)) for s in specs]
-    records: list[Record] = []
-    lock = threading.Lock()
-
-    def run(k: Kiosk) -> None:
-        go.wait()
-        mine = []
-        due = time.perf_counter() + k.rng.uniform(0, every)
-        while not stop.is_set():
-            if every:
-                stop.wait(max(0.0, due - time.perf_counter()))
-                if stop.is_set():
-                    break
-                mine.append(k.issue(due))
-                due += every
-            else:
-                mine.append(k.issue())
-        with lock:
-            records.extend(mine)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in kiosks]
-    for t in threads:
-        t.start()
-    out.put(("ready", os.getpid()))
-    for t in threads:
-        t.join()
-    # plain tuples: this module is __mp_main__ here, so its classes would not unpickle there
-    out.put(("records", [dataclasses.astuple(r) for r in records]))
 
 
 # --- servers ------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import shutil
 import signal
@@ -83,6 +84,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--log-max-bytes", type=int, default=MAX_BYTES, help="each child's log rotates at this"
     )
     p.add_argument("--log-backups", type=int, default=BACKUPS, help="rotated logs kept per child")
+    from .scale import add_options
+
+    add_options(p)
     p.set_defaults(func=run)
 
 
@@ -128,10 +132,19 @@ class Demo:
     def log_of(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
-    def spawn(self, name: str, args: list[str], ready: Callable[[], bool]) -> None:
-        """Starts ``kiosk-sim ARGS --log-file logs/NAME.log`` and waits until ``ready()``."""
+    def spawn(
+        self,
+        name: str,
+        args: list[str],
+        ready: Callable[[], bool],
+        *,
+        module: str = "kiosk_sim.cli",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """Starts ``kiosk-sim ARGS --log-file logs/NAME.log`` (or ``python -m MODULE ARGS
+        …``), with ``env`` added to this process's environment, and waits until ``ready()``."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "kiosk_sim.cli", *args, "--log-file", str(self.log_of(name))]
+        cmd = [sys.executable, "-m", module, *args, "--log-file", str(self.log_of(name))]
         # stdout and stderr (a few start-up lines) to a file of their own, truncated at each start
         with (self.logs / f"{name}.out").open("wb") as out:
             proc = subprocess.Popen(
@@ -140,6 +153,7 @@ class Demo:
                 stdout=out,
                 stderr=out,
                 preexec_fn=_end_with_parent,
+                env={**os.environ, **env} if env else None,
             )
         self.procs[name] = proc
         deadline = time.monotonic() + START_TIMEOUT
@@ -580,6 +594,13 @@ def run(args: argparse.Namespace) -> int:
         ports = ports_from(args.ports_from) if args.ports_from is not None else dict(PORTS)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.scale:
+        from .scale import run as run_scale
+
+        return run_scale(args, home, ports)
+    if (args.workers, args.kiosks, args.rate) != (None, None, None):
+        print("error: --workers, --kiosks and --rate go with --scale", file=sys.stderr)
         return 2
     stop = threading.Event()
     # SIGTERM, or Ctrl-C (also a SIGINT that a background shell would otherwise ignore)

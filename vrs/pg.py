@@ -263,11 +263,45 @@ class Cluster:
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
 
-    def stop(self) -> None:
-        if self.running():
-            self._as_server(
-                [str(_bin_dir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)]
-            )
+    def stop(self, timeout: int | None = None) -> None:
+        """Stops the server (fast: sessions are disconnected, their transactions rolled back).
+        With ``timeout``, a server still up after that many seconds is stopped at once
+        (immediate: it recovers from its WAL at the next start, nothing committed is lost)."""
+        if not self.running():
+            return
+        pg_ctl = [str(_bin_dir() / "pg_ctl"), "stop", "-w", "-D", str(self.data)]
+        if timeout is None:
+            self._as_server([*pg_ctl, "-m", "fast"])
+            return
+        done = self._as_server([*pg_ctl, "-m", "fast", "-t", str(timeout)], check=False)
+        if done.returncode != 0 and self.running():
+            self._as_server([*pg_ctl, "-m", "immediate"])
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every session is cut off, the server starts again."""
+        self._as_server(
+            [
+                str(_bin_dir() / "pg_ctl"),
+                "restart",
+                "-w",
+                "-m",
+                "fast",
+                "-t",
+                "60",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+            ]
+        )
+
+    def pid(self) -> int | None:
+        """The postmaster's process ID while it runs (the first line of postmaster.pid)."""
+        try:
+            first = (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
+        except (FileNotFoundError, PermissionError):
+            return None
+        return int(first) if first.strip().isdigit() else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
