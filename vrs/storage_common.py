@@ -15,6 +15,7 @@ from dataclasses import astuple, dataclass
 from typing import Any
 
 from .errors import Code, VrsError
+from .municipalities import Municipality
 
 log = logging.getLogger("vrs.storage")
 
@@ -34,14 +35,9 @@ OPLOG_COLUMNS = ("id", "at", "actor", "area", "action", "target", "outcome")
 
 
 @dataclass(frozen=True)
-class MunicipalityRow:
-    code: str
-    name_ja: str
-    name_en: str
-    prefecture: str
-    offers_convenience_store: bool
-    mayor_ja: str
-    mayor_en: str
+class MunicipalityRow(Municipality):
+    """A municipality as stored: with its data key, wrapped under the master key."""
+
     wrapped_key: bytes
 
     def values(self) -> tuple[Any, ...]:
