@@ -27,22 +27,10 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from . import storage_common as common
 from .errors import Code, VrsError
 from .migrate import pending
-from .storage_common import (
-    OPLOG_COLUMNS,
-    TRANSFER_COLUMNS,
-    MunicipalityRow,
-    PersonRow,
-    StorageBase,
-    busy,
-    column_names,
-    disk_full,
-    holder,
-    municipality_row,
-    person,
-    records,
-)
+from .storage_common import OPLOG_COLUMNS, TRANSFER_COLUMNS, MunicipalityRow, PersonRow
 
 log = logging.getLogger("vrs.storage")
 
@@ -60,9 +48,9 @@ def _db_errors() -> Iterator[None]:
     try:
         yield
     except pgerrors.DiskFull:
-        raise disk_full() from None
+        raise common.disk_full() from None
     except (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected, PoolTimeout):
-        raise busy() from None
+        raise common.busy() from None
     except psycopg.OperationalError as exc:  # the server gone, restarting, refusing
         log.error("the database cannot be reached (%s)", type(exc).__name__)
         raise VrsError(
@@ -181,7 +169,7 @@ class PostgresStaging:
                 cur.execute("TRUNCATE stage_doses")
 
 
-class PostgresStorage(StorageBase):
+class PostgresStorage(common.StorageBase):
     """A pool of connections as the application's role; one per thread only while it uses one.
 
     Within ``transaction()`` the thread keeps its connection, so every read
@@ -322,7 +310,7 @@ class PostgresStorage(StorageBase):
     def municipalities(self) -> list[MunicipalityRow]:
         with self._conn() as conn:
             rows = conn.execute("SELECT * FROM municipalities ORDER BY code").fetchall()
-        return [municipality_row(r) for r in rows]
+        return [common.municipality_row(r) for r in rows]
 
     # --- persons and doses: each within its area
     def _person_where(self, municipality: str, column: str, value: Any) -> PersonRow | None:
@@ -331,7 +319,7 @@ class PostgresStorage(StorageBase):
                 f"SELECT {PERSON_COLUMNS} FROM persons WHERE municipality = %s AND {column} = %s",
                 (municipality, value),
             ).fetchone()
-        return person(r) if r else None
+        return common.person(r) if r else None
 
     def coupon_holder(
         self, municipality: str, coupon_index: bytes
@@ -343,7 +331,7 @@ class PostgresStorage(StorageBase):
                 " WHERE municipality = %s AND coupon_index = %s",
                 (municipality, coupon_index),
             ).fetchone()
-        return holder(r) if r else None
+        return common.holder(r) if r else None
 
     def persons(self, municipality: str) -> Iterator[PersonRow]:
         # a generator outlives its caller's ``with`` blocks: a server-side cursor on the
@@ -354,7 +342,7 @@ class PostgresStorage(StorageBase):
                 (municipality,),
             )
             for r in cur:
-                yield person(r)
+                yield common.person(r)
 
     def erase_person(self, municipality: str, person_id: str) -> bool:
         with self._conn(municipality) as conn:
@@ -436,12 +424,12 @@ class PostgresStorage(StorageBase):
         with self._conn() as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM staff WHERE user_id = %s", (user_id,))
             r = cur.fetchone()
-            return records(column_names(cur.description), [r])[0] if r else None
+            return common.records(common.column_names(cur.description), [r])[0] if r else None
 
     def staff_in(self, area: str) -> list[dict[str, Any]]:
         with self._conn() as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM staff WHERE area = %s ORDER BY user_id", (area,))
-            return records(column_names(cur.description), cur.fetchall())
+            return common.records(common.column_names(cur.description), cur.fetchall())
 
     def put_staff(self, row: dict[str, Any]) -> None:
         cols = list(row)
@@ -480,7 +468,7 @@ class PostgresStorage(StorageBase):
                 " WHERE area = %s ORDER BY id DESC LIMIT %s",
                 (area, limit),
             ).fetchall()
-        return records(OPLOG_COLUMNS, rows)
+        return common.records(OPLOG_COLUMNS, rows)
 
     def add_transfer(self, entry: dict[str, Any]) -> int:
         cols = TRANSFER_COLUMNS[1:]
@@ -499,7 +487,7 @@ class PostgresStorage(StorageBase):
                 " WHERE from_area = %s OR to_area = %s ORDER BY id DESC LIMIT %s",
                 (area, area, limit),
             ).fetchall()
-        return records(TRANSFER_COLUMNS, rows)
+        return common.records(TRANSFER_COLUMNS, rows)
 
     def count_persons(self) -> dict[str, int]:
         """Persons per municipality: each area counted with that area set, in one transaction."""
