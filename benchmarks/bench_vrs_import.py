@@ -109,10 +109,7 @@ def run(n: int, via: str, issuers: int, baseline: float, database: str | None) -
         if database == "postgresql":
             from vrs.pg import Cluster
 
-            os.chmod(d, 0o711)  # run as root, the server (postgres) must reach the folder
-            cluster = Cluster(d / "pg")
-            cluster.start()
-            stack.callback(cluster.stop)
+            cluster = stack.enter_context(Cluster.throwaway(d))
             database, data = cluster.url(), cluster.data
         vrs = open_vrs(d / "vrs", "https://vrs.bench/issuer", database=database)
         code = MUNICIPALITIES[0].code

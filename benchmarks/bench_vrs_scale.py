@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import resource
 import secrets
@@ -196,10 +195,7 @@ def run(
             from vrs.pg import Cluster
             from vrs.pg_storage import PostgresStorage
 
-            os.chmod(d, 0o711)  # run as root, the server (postgres) must reach the folder
-            cluster = Cluster(d / "pg")
-            cluster.start()
-            stack.callback(cluster.stop)
+            cluster = stack.enter_context(Cluster.throwaway(d))
         codes = municipality_codes(m)
         master = MasterKey.load_or_create(d / "master.key")
         issuer = IssuerKey.generate()

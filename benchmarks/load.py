@@ -48,16 +48,17 @@ import json
 import multiprocessing as mp
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kiosk_sim.local import demo_data, free_port, spawn
+from kiosk_sim.local import stop as stop_proc
 
 # the simulated kiosks, shared with `kiosk-sim demo --scale`
 from kiosk_sim.simkiosks import (
@@ -203,30 +204,6 @@ def crypto_baseline(home: Path, profile: Any, batches: int = 5, runs: int = 400)
 # --- servers ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kiosk_sim.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-        env=env,
-        cwd=log.parent,  # not the caller's: `-m` would import the checkout found there first
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "listening" in line:
-            # whatever it prints later is read, so a full pipe can never stall it
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc
-    raise SystemExit(f"could not start: {args} (see {log.name})")
-
-
 @dataclass
 class Instance:
     home: Path
@@ -244,23 +221,7 @@ def start_instance(home: Path, kiosks: int, residents: int, workers: int = 1) ->
     from serving import DevCa
 
     env = {**os.environ, "KIOSK_SIM_HOME": str(home)}
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kiosk_sim.cli",
-            "vrs",
-            "demo-data",
-            "--instance",
-            str(home / "vrs"),
-            "--residents",
-            str(residents),
-        ],
-        check=True,
-        env=env,
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-    )
+    demo_data(home, residents, env)
     DevCardIssuer.of_instance(home)
     index = json.loads((home / "vrs" / "demo" / "cards.json").read_text())
     # residents of Niihama who can get a domestic certificate
@@ -280,13 +241,13 @@ def start_instance(home: Path, kiosks: int, residents: int, workers: int = 1) ->
         home / "center" / "kiosks.json", [RegisteredKiosk(s.id, "load", True) for s in specs]
     )
     vrs_port, center_port = free_port(), free_port()
-    vrs = spawn(
+    vrs, _ = spawn(
         ["vrs", "serve", "--instance", str(home / "vrs"), "--port", str(vrs_port)],
         env,
         home / "vrs.log",
     )
     try:
-        center = spawn(
+        center, _ = spawn(
             [
                 "center",
                 "serve",
@@ -310,15 +271,6 @@ def start_instance(home: Path, kiosks: int, residents: int, workers: int = 1) ->
     )
     profiles = [Profile.load(Path(p)) for p, _ in residents_]
     return Instance(home, setup, specs, vrs, center, profiles)
-
-
-def stop_proc(p: subprocess.Popen[str]) -> None:
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
 
 
 # --- one point: idle, then load -----------------------------------------------

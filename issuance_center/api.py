@@ -189,6 +189,14 @@ def verified_session(sid: str, kid: str) -> None:
         raise CenterError(Code.SESSION_STATE, "the card has not been verified in this session")
 
 
+def chosen(sid: str, code: str) -> tuple[str, str]:
+    """(kiosk, municipality) of a call on a verified session: the session checked first, then
+    the municipality the resident chose."""
+    kid = kiosk()
+    verified_session(sid, kid)
+    return kid, municipality(code)
+
+
 def issuance_key(sid: str) -> str:
     """What VRS records of a session: a SHA-256 of its ID, which it need not know as is (the
     ID is the kiosk's handle on the session until it ends; it holds no personal data)."""
@@ -257,9 +265,7 @@ def submit_card(path: SessionPath, body: CardWire) -> Response:
 )
 def eligibility(path: SessionPath, body: Choice) -> Response:
     """Which certificate types the verified holder can get in a municipality"""
-    kid = kiosk()
-    verified_session(path.sid, kid)
-    code = municipality(body.municipality_code)
+    kid, code = chosen(path.sid, body.municipality_code)
     center = current_app.extensions["center"]
     with center.sessions.step(path.sid, kid, Step.ELIGIBILITY) as claim:
         answer = center.vrs.eligibility(code, claim.my_number)
@@ -278,9 +284,7 @@ def eligibility(path: SessionPath, body: Choice) -> Response:
 )
 def issue(path: SessionPath, body: Order) -> Response:
     """Issue: the signed certificates and their printable fields"""
-    kid = kiosk()
-    verified_session(path.sid, kid)
-    code = municipality(body.municipality_code)
+    kid, code = chosen(path.sid, body.municipality_code)
     center = current_app.extensions["center"]
     # one issuance per session: the claim is never released, the session is closed instead
     claim = center.sessions.claim(path.sid, kid, Step.ISSUE)

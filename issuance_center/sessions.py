@@ -75,7 +75,26 @@ class Sessions(Protocol):
     def __len__(self) -> int: ...
 
 
-class SessionStore:
+class Steps:
+    """``step`` for a store that has ``claim`` and ``release`` (both stores)."""
+
+    def claim(self, sid: str, kiosk_id: str, step: Step) -> Claim:
+        raise NotImplementedError
+
+    def release(self, claim: Claim, my_number: str | None = None) -> bool:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def step(self, sid: str, kiosk_id: str, step: Step) -> Iterator[Claim]:
+        """``claim`` then ``release`` whatever the step raised (VRS down: the kiosk may retry)."""
+        claim = self.claim(sid, kiosk_id, step)
+        try:
+            yield claim
+        finally:
+            self.release(claim)
+
+
+class SessionStore(Steps):
     """Sessions in this process's memory: one worker serves them all."""
 
     def __init__(self, ttl: float) -> None:
@@ -153,15 +172,6 @@ class SessionStore:
                 session.my_number = my_number
             session.busy = None
             return True
-
-    @contextlib.contextmanager
-    def step(self, sid: str, kiosk_id: str, step: Step) -> Iterator[Claim]:
-        """``claim`` then ``release`` whatever the step raised (VRS down: the kiosk may retry)."""
-        claim = self.claim(sid, kiosk_id, step)
-        try:
-            yield claim
-        finally:
-            self.release(claim)
 
     def close(self, sid: str) -> None:
         with self._lock:

@@ -27,19 +27,17 @@ Every transition is one Lua script, atomic in Redis: the same outcomes as
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import CenterError, Code
-from .sessions import Claim, Session, Step
+from .sessions import Claim, Session, Step, Steps
 
 if TYPE_CHECKING:
     import redis
@@ -123,6 +121,13 @@ _REFUSALS = {
 }
 
 
+def _unavailable() -> CenterError:
+    return CenterError(
+        Code.SESSION_STORE_UNAVAILABLE,
+        "the center's session store cannot be reached; please try again",
+    )
+
+
 def seal_key_from_env(name: str = KEY_ENV) -> bytes:
     """The workers' shared sealing key, hex in the environment (``center serve`` passes it)."""
     text = os.environ.get(name, "")
@@ -135,7 +140,7 @@ def seal_key_from_env(name: str = KEY_ENV) -> bytes:
     return key
 
 
-class RedisSessionStore:
+class RedisSessionStore(Steps):
     """Sessions in a Redis shared by the center's workers (see the module's docstring)."""
 
     def __init__(
@@ -202,10 +207,7 @@ class RedisSessionStore:
         try:
             return script(keys=keys, args=args)
         except redis.RedisError:
-            raise CenterError(
-                Code.SESSION_STORE_UNAVAILABLE,
-                "the center's session store cannot be reached; please try again",
-            ) from None
+            raise _unavailable() from None
 
     def _session(self, sid: str, kiosk_id: str, answer: list[Any]) -> Session:
         status = answer[0]
@@ -263,14 +265,6 @@ class RedisSessionStore:
         sealed = self._seal(sid, my_number) if my_number is not None else b""
         return bool(self._run(self._release, [s, b], [claim.token, sealed]))
 
-    @contextlib.contextmanager
-    def step(self, sid: str, kiosk_id: str, step: Step) -> Iterator[Claim]:
-        claim = self.claim(sid, kiosk_id, step)
-        try:
-            yield claim
-        finally:
-            self.release(claim)
-
     def close(self, sid: str) -> None:
         if SID.fullmatch(sid):
             import redis
@@ -279,10 +273,7 @@ class RedisSessionStore:
                 self._redis.delete(*self._keys(sid))
             except redis.RedisError:
                 # the entry expires with its session anyway; the kiosk is told the call failed
-                raise CenterError(
-                    Code.SESSION_STORE_UNAVAILABLE,
-                    "the center's session store cannot be reached; please try again",
-                ) from None
+                raise _unavailable() from None
 
     def __contains__(self, sid: object) -> bool:
         return (

@@ -237,6 +237,16 @@ def revoke_user(path: UserPath) -> tuple[str, int]:
     return "", 204
 
 
+def reviewed(
+    listing: Callable[[str, int], list[dict[str, Any]]], query: Page, action: str
+) -> list[dict[str, Any]]:
+    """A page of the area's ``listing`` (newest first) for its administrators, the review logged."""
+    u = me()
+    entries = listing(u.area, query.limit)
+    vrs().log(u.user_id, u.area, action)
+    return entries
+
+
 @staff.get(
     "/oplog",
     summary="The area's operation log, newest first (administrators)",
@@ -244,9 +254,7 @@ def revoke_user(path: UserPath) -> tuple[str, int]:
 )
 @needs("review_log")
 def oplog(query: Page) -> Response:
-    u = me()
-    entries = vrs().storage.oplog(u.area, query.limit)
-    vrs().log(u.user_id, u.area, "oplog.review")
+    entries = reviewed(vrs().storage.oplog, query, "oplog.review")
     return reply(Oplog.model_validate({"entries": entries}))
 
 
@@ -366,9 +374,7 @@ def request_transfer(body: TransferRequest) -> Response:
 @needs("review_log")
 def list_transfers(query: Page) -> Response:
     """Every transfer out of or into this area, for its administrators (M18)."""
-    u = me()
-    entries = vrs().storage.transfers(u.area, query.limit)
-    vrs().log(u.user_id, u.area, "transfer.review")
+    entries = reviewed(vrs().storage.transfers, query, "transfer.review")
     return reply(Transfers.model_validate({"transfers": entries}))
 
 

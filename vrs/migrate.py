@@ -59,14 +59,19 @@ class _Postgres(PostgresqlPsycopgBackend):  # type: ignore[misc]  # yoyo has no 
 
 
 def _apply(backend: Any, kind: str) -> list[str]:
-    migrations = read_migrations(str(MIGRATIONS / kind))
-    with backend.lock():
-        todo = backend.to_apply(migrations)
-        ids = [m.id for m in todo]
-        if ids:
-            backend.apply_migrations(todo)
-            log.info("database migrated: %s", ", ".join(ids))
-    return ids
+    """The steps of ``migrations/KIND`` the database lacks, applied; the backend then closed."""
+    try:
+        backend.init_database()
+        migrations = read_migrations(str(MIGRATIONS / kind))
+        with backend.lock():
+            todo = backend.to_apply(migrations)
+            ids = [m.id for m in todo]
+            if ids:
+                backend.apply_migrations(todo)
+                log.info("database migrated: %s", ", ".join(ids))
+        return ids
+    finally:
+        backend.connection.close()
 
 
 def sqlite_applied(db: sqlite3.Connection) -> set[str]:
@@ -85,18 +90,10 @@ def migrate_sqlite(path: str, busy_timeout: float = 5.0) -> list[str]:
         return []
     backend_class = type("_SQLiteTimed", (_SQLite,), {"busy_timeout": busy_timeout})
     backend = backend_class(DatabaseURI("sqlite", None, None, None, None, path, {}), TABLE)
-    try:
-        backend.init_database()
-        return _apply(backend, "sqlite")
-    finally:
-        backend.connection.close()
+    return _apply(backend, "sqlite")
 
 
 def migrate_postgresql(url: str) -> list[str]:
     """Applies the steps the database lacks, connected as its owner; the IDs applied."""
     backend = _Postgres(DatabaseURI("postgresql+psycopg", None, None, None, None, url, {}), TABLE)
-    try:
-        backend.init_database()
-        return _apply(backend, "postgresql")
-    finally:
-        backend.connection.close()
+    return _apply(backend, "postgresql")

@@ -69,6 +69,22 @@ class Cluster:
     def of_instance(cls, instance: Path) -> Cluster:
         return cls(Path(instance) / "pg")
 
+    @classmethod
+    @contextlib.contextmanager
+    def throwaway(cls, folder: Path) -> Iterator[Cluster]:
+        """A cluster in ``folder/pg`` for one run (a benchmark's), started, and stopped after it.
+
+        ``folder`` is opened to other users (0711): run as root, the server (the postgres
+        user) must reach ``pg/``.
+        """
+        os.chmod(folder, 0o711)
+        cluster = cls(Path(folder) / "pg")
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+
     # --- running its programs as the server's user
     def _as_server(
         self, argv: Sequence[str], check: bool = True

@@ -27,9 +27,10 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from . import storage_common as common
 from .errors import Code, VrsError
 from .migrate import pending
-from .storage import TRANSFER_COLUMNS, MunicipalityRow, PersonRow
+from .storage_common import OPLOG_COLUMNS, TRANSFER_COLUMNS, MunicipalityRow, PersonRow
 
 log = logging.getLogger("vrs.storage")
 
@@ -47,23 +48,15 @@ def _db_errors() -> Iterator[None]:
     try:
         yield
     except pgerrors.DiskFull:
-        log.error("the database's disk is full: the write was not made")
-        raise VrsError(
-            Code.STORAGE_FULL,
-            "the record system's disk is full; nothing was written. Try again later",
-        ) from None
+        raise common.disk_full() from None
     except (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected, PoolTimeout):
-        raise _busy() from None
+        raise common.busy() from None
     except psycopg.OperationalError as exc:  # the server gone, restarting, refusing
         log.error("the database cannot be reached (%s)", type(exc).__name__)
         raise VrsError(
             Code.STORAGE_ERROR,
             "the record system cannot reach its database; nothing was written. Try again later",
         ) from None
-
-
-def _busy() -> VrsError:
-    return VrsError(Code.BUSY, "the record system is busy with another write; try again shortly")
 
 
 class PostgresStaging:
@@ -176,7 +169,7 @@ class PostgresStaging:
                 cur.execute("TRUNCATE stage_doses")
 
 
-class PostgresStorage:
+class PostgresStorage(common.StorageBase):
     """A pool of connections as the application's role; one per thread only while it uses one.
 
     Within ``transaction()`` the thread keeps its connection, so every read
@@ -257,18 +250,9 @@ class PostgresStorage:
         with self._pool.connection() as conn:
             yield conn
 
-    def in_transaction(self) -> bool:
-        return bool(getattr(self._local, "depth", 0))
-
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self.in_transaction():  # nested: part of the enclosing transaction
-            self._local.depth += 1
-            try:
-                yield
-            finally:
-                self._local.depth -= 1
-            return
+    def _outermost(self) -> Iterator[None]:
+        """The outermost ``transaction()`` (StorageBase): this thread keeps its connection."""
         with _db_errors(), self._connection() as conn:
             try:
                 with conn.transaction():
@@ -321,35 +305,21 @@ class PostgresStorage:
     # --- municipalities (no area's rows: their names and wrapped keys)
     def add_municipality(self, m: MunicipalityRow) -> None:
         with self._conn() as conn:
-            conn.execute(
-                "INSERT INTO municipalities VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-                (
-                    m.code,
-                    m.name_ja,
-                    m.name_en,
-                    m.prefecture,
-                    m.offers_convenience_store,
-                    m.mayor_ja,
-                    m.mayor_en,
-                    m.wrapped_key,
-                ),
-            )
+            conn.execute("INSERT INTO municipalities VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", m.values())
 
     def municipalities(self) -> list[MunicipalityRow]:
         with self._conn() as conn:
             rows = conn.execute("SELECT * FROM municipalities ORDER BY code").fetchall()
-        return [
-            MunicipalityRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7])) for r in rows
-        ]
+        return [common.municipality_row(r) for r in rows]
 
     # --- persons and doses: each within its area
-    def find_person(self, municipality: str, blind_index: bytes) -> PersonRow | None:
+    def _person_where(self, municipality: str, column: str, value: Any) -> PersonRow | None:
         with self._conn(municipality) as conn:
             r = conn.execute(
-                f"SELECT {PERSON_COLUMNS} FROM persons WHERE municipality = %s AND blind_index = %s",
-                (municipality, blind_index),
+                f"SELECT {PERSON_COLUMNS} FROM persons WHERE municipality = %s AND {column} = %s",
+                (municipality, value),
             ).fetchone()
-        return _person(r)
+        return common.person(r) if r else None
 
     def coupon_holder(
         self, municipality: str, coupon_index: bytes
@@ -361,15 +331,7 @@ class PostgresStorage:
                 " WHERE municipality = %s AND coupon_index = %s",
                 (municipality, coupon_index),
             ).fetchone()
-        return (r[0], r[1], r[2]) if r else None
-
-    def get_person(self, municipality: str, person_id: str) -> PersonRow | None:
-        with self._conn(municipality) as conn:
-            r = conn.execute(
-                f"SELECT {PERSON_COLUMNS} FROM persons WHERE municipality = %s AND id = %s",
-                (municipality, person_id),
-            ).fetchone()
-        return _person(r)
+        return common.holder(r) if r else None
 
     def persons(self, municipality: str) -> Iterator[PersonRow]:
         # a generator outlives its caller's ``with`` blocks: a server-side cursor on the
@@ -380,7 +342,7 @@ class PostgresStorage:
                 (municipality,),
             )
             for r in cur:
-                yield PersonRow(r[0], r[1], bytes(r[2]), r[3], r[4])
+                yield common.person(r)
 
     def erase_person(self, municipality: str, person_id: str) -> bool:
         with self._conn(municipality) as conn:
@@ -462,13 +424,12 @@ class PostgresStorage:
         with self._conn() as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM staff WHERE user_id = %s", (user_id,))
             r = cur.fetchone()
-            return dict(zip([d.name for d in cur.description or ()], r, strict=True)) if r else None
+            return common.records(common.column_names(cur.description), [r])[0] if r else None
 
     def staff_in(self, area: str) -> list[dict[str, Any]]:
         with self._conn() as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM staff WHERE area = %s ORDER BY user_id", (area,))
-            cols = [d.name for d in cur.description or ()]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            return common.records(common.column_names(cur.description), cur.fetchall())
 
     def put_staff(self, row: dict[str, Any]) -> None:
         cols = list(row)
@@ -501,13 +462,13 @@ class PostgresStorage:
         self.log(at, actor, area, action, target, outcome)
 
     def oplog(self, area: str, limit: int) -> list[dict[str, Any]]:
-        cols = ["id", "at", "actor", "area", "action", "target", "outcome"]
         with self._conn(area) as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(cols)} FROM oplog WHERE area = %s ORDER BY id DESC LIMIT %s",
+                f"SELECT {', '.join(OPLOG_COLUMNS)} FROM oplog"
+                " WHERE area = %s ORDER BY id DESC LIMIT %s",
                 (area, limit),
             ).fetchall()
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+        return common.records(OPLOG_COLUMNS, rows)
 
     def add_transfer(self, entry: dict[str, Any]) -> int:
         cols = TRANSFER_COLUMNS[1:]
@@ -526,7 +487,7 @@ class PostgresStorage:
                 " WHERE from_area = %s OR to_area = %s ORDER BY id DESC LIMIT %s",
                 (area, area, limit),
             ).fetchall()
-        return [dict(zip(TRANSFER_COLUMNS, r, strict=True)) for r in rows]
+        return common.records(TRANSFER_COLUMNS, rows)
 
     def count_persons(self) -> dict[str, int]:
         """Persons per municipality: each area counted with that area set, in one transaction."""
@@ -541,7 +502,3 @@ class PostgresStorage:
                 if r and r[0]:
                     counts[code] = int(r[0])
         return counts
-
-
-def _person(r: tuple[Any, ...] | None) -> PersonRow | None:
-    return PersonRow(r[0], r[1], bytes(r[2]), r[3], r[4]) if r else None

@@ -27,12 +27,25 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import Code, VrsError
 from .migrate import migrate_sqlite
+from .storage_common import OPLOG_COLUMNS as OPLOG_COLUMNS
+from .storage_common import TRANSFER_COLUMNS as TRANSFER_COLUMNS
+from .storage_common import MunicipalityRow as MunicipalityRow
+from .storage_common import PersonRow as PersonRow
+from .storage_common import (
+    StorageBase,
+    busy,
+    column_names,
+    disk_full,
+    holder,
+    municipality_row,
+    person,
+    records,
+)
 
 log = logging.getLogger("vrs.storage")
 
@@ -54,39 +67,6 @@ PERSON_INSERT = (
 OPLOG_INSERT = "INSERT INTO oplog (at, actor, area, action, target, outcome) VALUES (?,?,?,?,?,?)"
 POOL_IDLE = 32  # idle connections kept (the two listeners' workers: 16 + 8)
 CHECKPOINT_EVERY = 1.0  # seconds between checkpoints of the WAL, at most
-# from_person/to_person: opaque row IDs in each area; from_person is empty when A had no record
-TRANSFER_COLUMNS = (
-    "id",
-    "at",
-    "actor",
-    "from_area",
-    "to_area",
-    "from_person",
-    "to_person",
-    "doses",
-    "outcome",
-)
-
-
-@dataclass(frozen=True)
-class MunicipalityRow:
-    code: str
-    name_ja: str
-    name_en: str
-    prefecture: str
-    offers_convenience_store: bool
-    mayor_ja: str
-    mayor_en: str
-    wrapped_key: bytes
-
-
-@dataclass(frozen=True)
-class PersonRow:
-    id: str
-    municipality: str
-    sealed: bytes
-    moved_out: bool
-    deceased: bool
 
 
 class Staging(Protocol):
@@ -144,11 +124,7 @@ def _disk_errors() -> Iterator[None]:
     except sqlite3.Error as exc:
         primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
         if primary == sqlite3.SQLITE_FULL:
-            log.error("the database's disk is full: the write was not made")
-            raise VrsError(
-                Code.STORAGE_FULL,
-                "the record system's disk is full; nothing was written. Try again later",
-            ) from None
+            raise disk_full() from None
         if primary == sqlite3.SQLITE_IOERR:
             log.error("disk I/O error on the database (%s)", getattr(exc, "sqlite_errorname", "-"))
             raise VrsError(
@@ -158,7 +134,7 @@ def _disk_errors() -> Iterator[None]:
         raise
 
 
-class SQLiteStorage:
+class SQLiteStorage(StorageBase):
     """A pool of connections to a WAL database file, shared by all threads.
 
     A connection is taken from the pool for one read, one transaction or one
@@ -282,19 +258,9 @@ class SQLiteStorage:
         for db in idle:
             self._closed(db)
 
-    # --- transactions
-    def in_transaction(self) -> bool:
-        return bool(getattr(self._local, "depth", 0))
-
+    # --- transactions (``transaction()``: StorageBase)
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self.in_transaction():  # nested: part of the enclosing transaction
-            self._local.depth += 1
-            try:
-                yield
-            finally:
-                self._local.depth -= 1
-            return
+    def _outermost(self) -> Iterator[None]:
         with self._connection() as db:
             with self._writing(db):
                 yield
@@ -304,7 +270,7 @@ class SQLiteStorage:
     def _writing(self, db: sqlite3.Connection) -> Iterator[None]:
         """One write transaction on ``db``, holding this process's write lock throughout."""
         if not self._write_lock.acquire(timeout=self.busy_timeout):
-            raise _busy()
+            raise busy()
         self._local.after = []
         try:
             with _disk_errors():
@@ -314,7 +280,7 @@ class SQLiteStorage:
                     # another process's writer kept the lock past the timeout: a clear "try
                     # again" for the caller instead of an internal error
                     if "locked" in str(exc) or "busy" in str(exc):
-                        raise _busy() from None
+                        raise busy() from None
                     raise
                 self._local.depth = 1
                 try:
@@ -427,24 +393,12 @@ class SQLiteStorage:
     # --- municipalities
     def add_municipality(self, m: MunicipalityRow) -> None:
         with self._connection() as db:
-            db.execute(
-                "INSERT INTO municipalities VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    m.code,
-                    m.name_ja,
-                    m.name_en,
-                    m.prefecture,
-                    int(m.offers_convenience_store),
-                    m.mayor_ja,
-                    m.mayor_en,
-                    m.wrapped_key,
-                ),
-            )
+            db.execute("INSERT INTO municipalities VALUES (?,?,?,?,?,?,?,?)", m.values())
 
     def municipalities(self) -> list[MunicipalityRow]:
         with self._connection() as db:
             rows = db.execute("SELECT * FROM municipalities ORDER BY code").fetchall()
-        return [MunicipalityRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows]
+        return [municipality_row(r) for r in rows]
 
     # --- persons and doses (always within one municipality)
     def add_person(
@@ -456,14 +410,14 @@ class SQLiteStorage:
         with self._connection() as db:
             db.executemany(PERSON_INSERT, (_person_values(r, bi, ci) for r, bi, ci in rows))
 
-    def find_person(self, municipality: str, blind_index: bytes) -> PersonRow | None:
+    def _person_where(self, municipality: str, column: str, value: Any) -> PersonRow | None:
         with self._connection() as db:
             r = db.execute(
                 "SELECT id, municipality, sealed, moved_out, deceased FROM persons "
-                "WHERE municipality = ? AND blind_index = ?",
-                (municipality, blind_index),
+                f"WHERE municipality = ? AND {column} = ?",
+                (municipality, value),
             ).fetchone()
-        return PersonRow(r[0], r[1], r[2], bool(r[3]), bool(r[4])) if r else None
+        return person(r) if r else None
 
     def coupon_holder(
         self, municipality: str, coupon_index: bytes
@@ -475,16 +429,7 @@ class SQLiteStorage:
                 "WHERE municipality = ? AND coupon_index = ?",
                 (municipality, coupon_index),
             ).fetchone()
-        return (r[0], bool(r[1]), bool(r[2])) if r else None
-
-    def get_person(self, municipality: str, person_id: str) -> PersonRow | None:
-        with self._connection() as db:
-            r = db.execute(
-                "SELECT id, municipality, sealed, moved_out, deceased FROM persons "
-                "WHERE municipality = ? AND id = ?",
-                (municipality, person_id),
-            ).fetchone()
-        return PersonRow(r[0], r[1], r[2], bool(r[3]), bool(r[4])) if r else None
+        return holder(r) if r else None
 
     def persons(self, municipality: str) -> Iterator[PersonRow]:
         # a generator outlives any ``with`` block of its caller: inside a transaction it reads
@@ -499,7 +444,7 @@ class SQLiteStorage:
                 (municipality,),
             )
             for r in cur:
-                yield PersonRow(r[0], r[1], r[2], bool(r[3]), bool(r[4]))
+                yield person(r)
         finally:
             if cur is not None:
                 cur.close()  # a statement left open would pin its snapshot for the next user
@@ -578,13 +523,12 @@ class SQLiteStorage:
         with self._connection() as db:
             cur = db.execute("SELECT * FROM staff WHERE user_id = ?", (user_id,))
             r = cur.fetchone()
-            return dict(zip([d[0] for d in cur.description], r, strict=True)) if r else None
+            return records(column_names(cur.description), [r])[0] if r else None
 
     def staff_in(self, area: str) -> list[dict[str, Any]]:
         with self._connection() as db:
             cur = db.execute("SELECT * FROM staff WHERE area = ? ORDER BY user_id", (area,))
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            return records(column_names(cur.description), cur.fetchall())
 
     def put_staff(self, row: dict[str, Any]) -> None:
         cols = list(row)
@@ -602,13 +546,12 @@ class SQLiteStorage:
 
     def oplog(self, area: str, limit: int) -> list[dict[str, Any]]:
         with self._connection() as db:
-            cur = db.execute(
-                "SELECT id, at, actor, area, action, target, outcome FROM oplog "
+            rows = db.execute(
+                f"SELECT {','.join(OPLOG_COLUMNS)} FROM oplog "
                 "WHERE area = ? ORDER BY id DESC LIMIT ?",
                 (area, limit),
-            )
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            ).fetchall()
+        return records(OPLOG_COLUMNS, rows)
 
     def add_transfer(self, entry: dict[str, Any]) -> int:
         cols = TRANSFER_COLUMNS[1:]
@@ -627,7 +570,7 @@ class SQLiteStorage:
                 "WHERE from_area = ? OR to_area = ? ORDER BY id DESC LIMIT ?",
                 (area, area, limit),
             )
-            return [dict(zip(TRANSFER_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+            return records(TRANSFER_COLUMNS, cur.fetchall())
 
     def count_persons(self) -> dict[str, int]:
         with self._connection() as db:
@@ -765,10 +708,6 @@ def _before_migrations(db: sqlite3.Connection) -> None:
     columns = {r[1] for r in db.execute("PRAGMA table_info(persons)")}
     if columns and "coupon_index" not in columns:
         db.execute("ALTER TABLE persons ADD COLUMN coupon_index BLOB")
-
-
-def _busy() -> VrsError:
-    return VrsError(Code.BUSY, "the record system is busy with another write; try again shortly")
 
 
 def _person_values(r: PersonRow, bi: bytes, ci: bytes | None) -> tuple[Any, ...]:

@@ -12,10 +12,7 @@ import concurrent.futures as cf
 import json
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,45 +29,12 @@ from issuance_center.cli import prepare
 from issuance_center.redis_server import OwnRedis
 from issuance_center.sessions import Claim, Step
 from issuance_center.shared import KEY_ENV, PASSWORD_ENV, RedisSessionStore
+from kiosk_sim.local import demo_data, free_port, spawn, stop
 from serving import CrlContext, DevCa, Link, LinkError, Server
 
 ROOT = Path(__file__).resolve().parents[2]
 NIIHAMA = "382051"
 ISSUE = {"municipality_code": NIIHAMA, "certificate_type": "domestic", "copies": 2}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], str]:
-    """A ``kiosk-sim`` process, once it says it listens (and that line)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kiosk_sim.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-        env=env,
-        cwd=log.parent,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "listening" in line:
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, line
-    raise AssertionError(f"{args[:2]} did not start: {log.read_text()[-2000:]}")
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -112,23 +76,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, redis: OwnRedis) -> Ite
         PASSWORD_ENV: redis.password,
         KEY_ENV: os.urandom(32).hex(),
     }
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kiosk_sim.cli",
-            "vrs",
-            "demo-data",
-            "--instance",
-            str(home / "vrs"),
-            "--residents",
-            "40",
-        ],
-        check=True,
-        env=env,
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-    )
+    demo_data(home, 40, env)
     vrs_port = free_port()
     vrs, _ = spawn(
         [

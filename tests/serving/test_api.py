@@ -113,15 +113,20 @@ def nope() -> Response:
     raise ThingError(Code.NOPE, "no")
 
 
-def things_app() -> OpenAPI:
-    app = api_app(
+def unregistered_app(bad_request: Code = Code.BAD_REQUEST) -> OpenAPI:
+    """The things' app without their routes, an invalid request refused with ``bad_request``."""
+    return api_app(
         __name__,
         title="Things",
         description="test",
         error=Error,
-        bad_request=lambda words: ThingError(Code.BAD_REQUEST, words),
+        bad_request=lambda words: ThingError(bad_request, words),
         log=logging.getLogger("t"),
     )
+
+
+def things_app() -> OpenAPI:
+    app = unregistered_app()
     app.register_api(bp)
     return app
 
@@ -192,14 +197,7 @@ def test_the_400_is_the_systems_own_refusal(client: FlaskClient) -> None:
 
 def test_a_bad_request_refusal_must_be_a_400() -> None:
     with pytest.raises(ValueError, match="status 400"):
-        api_app(
-            __name__,
-            title="Things",
-            description="test",
-            error=Error,
-            bad_request=lambda words: ThingError(Code.NOPE, words),
-            log=logging.getLogger("t"),
-        )
+        unregistered_app(Code.NOPE)
 
 
 @pytest.mark.parametrize(
