@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk_sim.local import demo_data, free_port, spawn
+from kiosk_sim.local import center_args, demo_data, free_port, spawn, vrs_args
 from kiosk_sim.local import stop as stop_proc
 
 # the simulated kiosks, shared with `kiosk-sim demo --scale`
@@ -241,28 +241,11 @@ def start_instance(home: Path, kiosks: int, residents: int, workers: int = 1) ->
         home / "center" / "kiosks.json", [RegisteredKiosk(s.id, "load", True) for s in specs]
     )
     vrs_port, center_port = free_port(), free_port()
-    vrs, _ = spawn(
-        ["vrs", "serve", "--instance", str(home / "vrs"), "--port", str(vrs_port)],
-        env,
-        home / "vrs.log",
-    )
+    vrs, _ = spawn(vrs_args(home / "vrs", vrs_port), env, home / "vrs.log")
     try:
-        center, _ = spawn(
-            [
-                "center",
-                "serve",
-                "--home",
-                str(home),
-                "--port",
-                str(center_port),
-                "--vrs",
-                f"https://127.0.0.1:{vrs_port}",
-                # more than one: N processes on the port, sessions in a Redis of their own
-                *(["--workers", str(workers)] if workers > 1 else []),
-            ],
-            env,
-            home / "center.log",
-        )
+        # more than one worker: N processes on the port, sessions in a Redis of their own
+        more = ["--workers", str(workers)] if workers > 1 else []
+        center, _ = spawn(center_args(home, center_port, vrs_port, *more), env, home / "center.log")
     except BaseException:
         stop_proc(vrs)
         raise

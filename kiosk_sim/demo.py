@@ -40,6 +40,8 @@ from serving.errors import ApiError
 from serving.logs import BACKUPS, MAX_BYTES
 from vrs.demo import MUNICIPALITIES
 
+from .local import center_args, vrs_args
+
 NAMES = {m.code: f"{m.name_ja} ({m.name_en})" for m in MUNICIPALITIES}
 TOWNS = {m.code: m.name_en.removesuffix(" City") for m in MUNICIPALITIES}
 ISSUING = {m.code for m in MUNICIPALITIES if m.offers_convenience_store}
@@ -285,20 +287,7 @@ class Demo:
             )
         self.load_cards()
         p = self.ports
-        self.spawn(
-            "vrs",
-            [
-                "vrs",
-                "serve",
-                "--instance",
-                str(vrs),
-                "--port",
-                str(p["vrs"]),
-                "--site-port",
-                str(p["site"]),
-            ],
-            self._says("vrs", "VRS listening"),
-        )
+        self.spawn("vrs", vrs_args(vrs, p["vrs"], p["site"]), self._says("vrs", "VRS listening"))
 
     # --- what a verifier needs: VRS's public keys, and the seal's CSCA once VRS serves it
 
@@ -356,16 +345,7 @@ class Demo:
         p = self.ports
         self.spawn(
             "center",
-            [
-                "center",
-                "serve",
-                "--home",
-                str(self.home),
-                "--port",
-                str(p["center"]),
-                "--vrs",
-                f"https://127.0.0.1:{p['vrs']}",
-            ],
+            center_args(self.home, p["center"], p["vrs"]),
             self._says("center", "center listening"),
         )
         card_args = ["card", "emulate", "--instance", str(self.home), "--slot", str(self.slot)]

@@ -35,6 +35,7 @@ from pathlib import Path
 from serving.logs import BACKUPS, MAX_BYTES
 
 from .demo import PORTS, Demo, DemoError
+from .local import center_args, demo_data_command, vrs_args
 
 RESIDENTS = 200  # synthetic residents of the scale demo's VRS (Niihama's give the kiosks cards)
 KIOSK_STOP = 1.0  # seconds the kiosks get after SIGTERM (their visits in flight are dropped)
@@ -127,17 +128,7 @@ class ScaleDemo(Demo):
             raise DemoError(f"PostgreSQL: {exc}") from None
         if not (self.vrs_dir / "master.key").exists():
             done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "kiosk_sim.cli",
-                    "vrs",
-                    "demo-data",
-                    "--instance",
-                    str(self.vrs_dir),
-                    "--residents",
-                    str(RESIDENTS),
-                ],
+                demo_data_command(self.vrs_dir, RESIDENTS),
                 env={**_environ(), **env},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -170,34 +161,14 @@ class ScaleDemo(Demo):
         env = self.start_database()
         self.spawn(
             "vrs",
-            [
-                "vrs",
-                "serve",
-                "--instance",
-                str(self.vrs_dir),
-                "--port",
-                str(p["vrs"]),
-                "--site-port",
-                str(p["site"]),
-            ],
+            vrs_args(self.vrs_dir, p["vrs"], p["site"]),
             self._says("vrs", "VRS listening"),
             env=env,
         )
         self.register_kiosks()
         self.spawn(
             "center",
-            [
-                "center",
-                "serve",
-                "--home",
-                str(self.home),
-                "--port",
-                str(p["center"]),
-                "--vrs",
-                f"https://127.0.0.1:{p['vrs']}",
-                "--workers",
-                str(self.workers),
-            ],
+            center_args(self.home, p["center"], p["vrs"], "--workers", str(self.workers)),
             self._says("center", "center listening"),
         )
         out = (self.logs / "center.out").read_text(errors="replace")

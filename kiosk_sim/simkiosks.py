@@ -24,9 +24,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from card_reader.softcard import SoftCard
 
 MUNICIPALITY = "382051"  # Niihama: offers convenience-store issuance in the demo data
 CARDS_PER_KIOSK = 2
@@ -132,14 +136,19 @@ class Kiosk:
         self.link.close()
 
 
-def make_cards(setup: Setup, kiosk_id: str) -> list[tuple[Any, str]]:
+def make_cards(setup: Setup, kiosk_id: str) -> list[tuple[SoftCard, str]]:
+    picked = random.Random(kiosk_id).sample(setup.residents, CARDS_PER_KIOSK)
+    return soft_cards(Path(setup.home), picked)
+
+
+def soft_cards(home: Path, residents: Iterable[tuple[str, str]]) -> list[tuple[SoftCard, str]]:
+    """Each (profile file, PIN) as a new software card of the instance's card issuer."""
     from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
 
-    issuer = DevCardIssuer.of_instance(Path(setup.home))
-    picked = random.Random(kiosk_id).sample(setup.residents, CARDS_PER_KIOSK)
+    issuer = DevCardIssuer.of_instance(home)
     return [
         (SoftCard.personalized(Profile.load(Path(p)), issuer, CardState.new()), pin)
-        for p, pin in picked
+        for p, pin in residents
     ]
 
 
@@ -216,10 +225,15 @@ def kiosk_ids(count: int) -> list[str]:
 
 
 def instance_setup(home: Path, url: str) -> Setup:
-    """The instance's kiosk CA, and its demo residents of Niihama who can get a domestic
-    certificate (from ``vrs demo-data``'s cards.json)."""
+    """The instance's kiosk CA, and its demo residents (``demo_residents``)."""
     from serving import DevCa
 
+    return Setup(url, str(DevCa.KIOSK.open(home).cert_path), str(home), demo_residents(home))
+
+
+def demo_residents(home: Path) -> tuple[tuple[str, str], ...]:
+    """(profile file, PIN) of the instance's first 20 demo residents of Niihama who can get
+    a domestic certificate (from ``vrs demo-data``'s cards.json)."""
     demo = home / "vrs" / "demo"
     index = json.loads((demo / "cards.json").read_text())
     usable = [
@@ -227,8 +241,7 @@ def instance_setup(home: Path, url: str) -> Setup:
     ]
     if len(usable) < CARDS_PER_KIOSK:
         raise ValueError(f"{demo / 'cards.json'} has too few residents for simulated kiosks")
-    residents = tuple((str(demo / c["profile"]), str(c["pin"])) for c in usable[:20])
-    return Setup(url, str(DevCa.KIOSK.open(home).cert_path), str(home), residents)
+    return tuple((str(demo / c["profile"]), str(c["pin"])) for c in usable[:20])
 
 
 def instance_specs(home: Path, count: int) -> list[KioskSpec]:

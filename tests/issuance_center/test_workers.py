@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures as cf
-import json
 import os
 import signal
 import sqlite3
@@ -23,13 +22,14 @@ from typing import Any
 import pytest
 
 from card_reader import CardWire, InMemoryTransport, TextApplication
-from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
+from card_reader.softcard import SoftCard
 from issuance_center import create_app
 from issuance_center.cli import prepare
 from issuance_center.redis_server import OwnRedis
 from issuance_center.sessions import Claim, Step
 from issuance_center.shared import KEY_ENV, PASSWORD_ENV, RedisSessionStore
-from kiosk_sim.local import demo_data, free_port, spawn, stop
+from kiosk_sim.local import demo_data, free_port, spawn, stop, vrs_args
+from kiosk_sim.simkiosks import demo_residents, soft_cards
 from serving import CrlContext, DevCa, Link, LinkError, Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,33 +78,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, redis: OwnRedis) -> Ite
     }
     demo_data(home, 40, env)
     vrs_port = free_port()
-    vrs, _ = spawn(
-        [
-            "vrs",
-            "serve",
-            "--instance",
-            str(home / "vrs"),
-            "--port",
-            str(vrs_port),
-            "--site-port",
-            str(free_port()),
-        ],
-        env,
-        home / "vrs.log",
-    )
+    vrs, _ = spawn(vrs_args(home / "vrs", vrs_port, free_port()), env, home / "vrs.log")
     env["VRS_URL"] = f"https://127.0.0.1:{vrs_port}"
     prepare(home)
-    index = json.loads((home / "vrs" / "demo" / "cards.json").read_text())
-    usable = [c for c in index if c["municipality"] == NIIHAMA and not c["label"] and c["doses"]]
-    issuer = DevCardIssuer.of_instance(home)
-    demo = home / "vrs" / "demo"
-    cards = [
-        (
-            SoftCard.personalized(Profile.load(demo / c["profile"]), issuer, CardState.new()),
-            c["pin"],
-        )
-        for c in usable[:4]
-    ]
+    cards = soft_cards(home, demo_residents(home)[:4])
     kiosk_ca = DevCa.KIOSK.open(home)
     try:
         yield Deployment(

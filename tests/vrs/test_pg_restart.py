@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,13 +21,12 @@ from typing import Any
 import psycopg
 
 from card_reader import CardWire, InMemoryTransport, TextApplication
-from card_reader.softcard import CardState, DevCardIssuer, Profile, SoftCard
 from issuance_center.cli import prepare
+from kiosk_sim.local import center_args, demo_data, free_port, spawn, stop, vrs_args
+from kiosk_sim.simkiosks import demo_residents, soft_cards
 from serving import DevCa, Link, LinkError
 from vrs.pg import Cluster
 from vrs.storage import DATABASE_ENV
-
-from ..issuance_center.test_workers import free_port, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 NIIHAMA = "382051"
@@ -47,54 +43,12 @@ def test_postgresql_restarted_mid_load_fails_cleanly_issues_once_and_recovers(
     home = tmp_path
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KIOSK_SIM_HOME": str(home)}
     env[DATABASE_ENV] = pg_url  # VRS's database, from the environment as in production
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kiosk_sim.cli",
-            "vrs",
-            "demo-data",
-            "--instance",
-            str(home / "vrs"),
-            "--residents",
-            "40",
-        ],
-        check=True,
-        env=env,
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-    )
+    demo_data(home, 40, env)
     vrs_port, center_port = free_port(), free_port()
-    vrs, _ = spawn(
-        [
-            "vrs",
-            "serve",
-            "--instance",
-            str(home / "vrs"),
-            "--port",
-            str(vrs_port),
-            "--site-port",
-            "-1",
-        ],
-        env,
-        home / "vrs.log",
-    )
+    vrs, _ = spawn(vrs_args(home / "vrs", vrs_port, -1), env, home / "vrs.log")
     try:
         prepare(home)
-        center, _ = spawn(
-            [
-                "center",
-                "serve",
-                "--home",
-                str(home),
-                "--port",
-                str(center_port),
-                "--vrs",
-                f"https://127.0.0.1:{vrs_port}",
-            ],
-            env,
-            home / "center.log",
-        )
+        center, _ = spawn(center_args(home, center_port, vrs_port), env, home / "center.log")
         try:
             _load_through_a_restart(pg_cluster, pg_url, home, center_port)
         finally:
@@ -107,17 +61,7 @@ def test_postgresql_restarted_mid_load_fails_cleanly_issues_once_and_recovers(
 
 
 def _load_through_a_restart(cluster: Cluster, url: str, home: Path, port: int) -> None:
-    index = json.loads((home / "vrs" / "demo" / "cards.json").read_text())
-    usable = [c for c in index if c["municipality"] == NIIHAMA and not c["label"] and c["doses"]]
-    issuer = DevCardIssuer.of_instance(home)
-    demo = home / "vrs" / "demo"
-    cards = [
-        (
-            SoftCard.personalized(Profile.load(demo / c["profile"]), issuer, CardState.new()),
-            c["pin"],
-        )
-        for c in usable[:KIOSKS]
-    ]
+    cards = soft_cards(home, demo_residents(home)[:KIOSKS])
     kiosk_ca = DevCa.KIOSK.open(home)
     cert = kiosk_ca.issue("kiosk-K0001", "K0001")
 
