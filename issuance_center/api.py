@@ -124,7 +124,7 @@ bp = APIBlueprint("api", __name__, url_prefix="/v1", abp_security=[{"kiosk": []}
 
 def app(import_name: str) -> OpenAPI:
     """This API's app, without the center behind it: ``create_app`` adds that."""
-    built = api_app(
+    return api_app(
         import_name,
         title=TITLE,
         description=DESCRIPTION,
@@ -132,9 +132,8 @@ def app(import_name: str) -> OpenAPI:
         bad_request=lambda words: CenterError(Code.BAD_REQUEST, words),
         log=log,
         security_schemes=KIOSK_TLS,
+        blueprint=bp,
     )
-    built.register_api(bp)
-    return built
 
 
 def description() -> dict[str, Any]:

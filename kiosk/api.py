@@ -50,16 +50,15 @@ bp = APIBlueprint("api", __name__, url_prefix="/api")
 
 def app(import_name: str) -> OpenAPI:
     """The screen's API app, without the flow behind it: ``create_app`` adds that."""
-    built = api_app(
+    return api_app(
         import_name,
         title=TITLE,
         description=DESCRIPTION,
         error=Error,
         bad_request=lambda words: KioskRefusal(Refusal.BAD_REQUEST, words),
         log=log,
+        blueprint=bp,
     )
-    built.register_api(bp)
-    return built
 
 
 def description() -> dict[str, Any]:

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 from flask import Request, Response, current_app
+from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 from flask_openapi3.types import ResponseDict, SecuritySchemesDict
@@ -209,9 +210,10 @@ def api_app(
     log: logging.Logger,
     version: str = "1",
     security_schemes: SecuritySchemesDict | None = None,
+    blueprint: APIBlueprint | None = None,
 ) -> OpenAPI:
-    """A Flask app (flask-openapi3's ``OpenAPI``) for an API: register its ``APIBlueprint``
-    with ``app.register_api``.
+    """A Flask app (flask-openapi3's ``OpenAPI``) for an API, with its ``blueprint``
+    registered (or register an ``APIBlueprint`` later with ``app.register_api``).
 
     ``error`` is the API's :func:`error_model`; ``bad_request(words)`` the system's own
     400 refusal (its ``ApiError`` with its ``bad_request`` code), which the error handlers
@@ -245,6 +247,8 @@ def api_app(
         "/openapi.json",
         responses={200: {"description": "OpenAPI 3.1", "content": _JSON_OBJECT}, 400: error},
     )(openapi)
+    if blueprint is not None:
+        app.register_api(blueprint)
     return app
 
 
