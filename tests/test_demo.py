@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from .card_reader.test_pcsc import pcscd  # noqa: F401 - the reader lock; skips without pcscd
+from .helpers import ended
 from .test_demo_control import run_cli
 
 pytestmark = pytest.mark.pcsc
@@ -45,15 +46,6 @@ def _driver() -> Any:
 
 
 dv = _driver()
-
-
-def ended(pid: int) -> bool:
-    """Gone, or a zombie its parent has not reaped yet (it has exited all the same)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rindex(")") + 2] == "Z"
 
 
 def wait_ended(pids: list[int], timeout: float) -> float:

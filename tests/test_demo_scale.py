@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from kiosk_sim.cli import main
+from tests.helpers import ended
 from vrs.pg import Cluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,14 +51,6 @@ def free_base(count: int = 5) -> int:
             for t in held:
                 t.close()
     raise AssertionError("no free ports")
-
-
-def ended(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rindex(")") + 2] == "Z"
 
 
 def children(pid: int) -> list[int]:

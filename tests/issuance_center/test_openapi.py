@@ -15,6 +15,7 @@ from certs.printable import ISSUED_JSON_SCHEMA
 from issuance_center.api import description
 from issuance_center.errors import Code
 from serving.api import openapi31
+from tests.helpers import CARD_REQUEST_FIELDS
 from tests.hypothesis_profiles import fuzz
 
 SPEC = description()
@@ -101,14 +102,7 @@ def test_the_order_says_what_the_center_checks() -> None:
 
 def test_the_card_request_is_card_readers() -> None:
     card = request_schema("/v1/sessions/{sid}/card")
-    assert set(card["properties"]) == {
-        "ef0001",
-        "ef0002",
-        "ef0003",
-        "ef0004",
-        "ef0007",
-        "presence_signature",
-    }
+    assert set(card["properties"]) == CARD_REQUEST_FIELDS
     assert all(p["format"] == "byte" for p in card["properties"].values())
 
 

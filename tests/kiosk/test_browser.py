@@ -19,6 +19,7 @@ from certs import KeySets, from_numeric, verify
 from certs.vds import parse_seal
 from issuance_center.vrs_client import VrsClient
 from kiosk import runtime
+from tests.helpers import CARD_REQUEST_FIELDS
 
 from ..card_reader.test_pcsc import inserted, pcscd  # noqa: F401 - skips without pcscd
 from .conftest import KioskUnderTest, System, Visit, paid, refunded
@@ -399,14 +400,7 @@ def test_the_kiosk_sends_only_the_chips_data_and_the_choices(
     choose_and_pay(page, "domestic")
     screen(page, "done", 30000)
     bodies = {name: body for _m, name, body in sent if body is not None}
-    assert set(bodies["card"]) == {
-        "ef0001",
-        "ef0002",
-        "ef0003",
-        "ef0004",
-        "ef0007",
-        "presence_signature",
-    }
+    assert set(bodies["card"]) == CARD_REQUEST_FIELDS
     import base64
 
     for fid, name in ((1, "ef0001"), (2, "ef0002"), (3, "ef0003"), (4, "ef0004"), (7, "ef0007")):
