@@ -160,19 +160,7 @@ class Cluster:
         elif self.root:
             self._prepare_folder()  # the checks; the folder stays the server's
         if not self.running():
-            self._as_server(
-                [
-                    str(_bin_dir() / "pg_ctl"),
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.log),
-                ]
-            )
+            self._pg_ctl("start")
         if fresh:
             self._create_roles()
         self.create_database(DATABASE)
@@ -295,13 +283,16 @@ class Cluster:
 
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every session is cut off, the server starts again."""
+        self._pg_ctl("restart", "-m", "fast")
+
+    def _pg_ctl(self, action: str, *options: str) -> None:
+        """``pg_ctl ACTION`` on this cluster, waiting up to 60 s, its output to the log."""
         self._as_server(
             [
                 str(_bin_dir() / "pg_ctl"),
-                "restart",
+                action,
                 "-w",
-                "-m",
-                "fast",
+                *options,
                 "-t",
                 "60",
                 "-D",
