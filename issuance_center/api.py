@@ -181,21 +181,6 @@ def municipality(code: str) -> str:
     return code
 
 
-def verified_session(sid: str, kid: str) -> None:
-    """Refuses before VRS is asked; ``claim`` checks it all again under the lock."""
-    session = current_app.extensions["center"].sessions.get(sid, kid)
-    if session.my_number is None:
-        raise CenterError(Code.SESSION_STATE, "the card has not been verified in this session")
-
-
-def chosen(sid: str, code: str) -> tuple[str, str]:
-    """(kiosk, municipality) of a call on a verified session: the session checked first, then
-    the municipality the resident chose."""
-    kid = kiosk()
-    verified_session(sid, kid)
-    return kid, municipality(code)
-
-
 def issuance_key(sid: str) -> str:
     """What VRS records of a session: a SHA-256 of its ID, which it need not know as is (the
     ID is the kiosk's handle on the session until it ends; it holds no personal data)."""
@@ -264,9 +249,11 @@ def submit_card(path: SessionPath, body: CardWire) -> Response:
 )
 def eligibility(path: SessionPath, body: Choice) -> Response:
     """Which certificate types the verified holder can get in a municipality"""
-    kid, code = chosen(path.sid, body.municipality_code)
     center = current_app.extensions["center"]
-    with center.sessions.step(path.sid, kid, Step.ELIGIBILITY) as claim:
+    # the claim checks the session (verified, nothing in flight) in the store's one round
+    # trip; the municipality is checked after it, as before: session errors come first
+    with center.sessions.step(path.sid, kiosk(), Step.ELIGIBILITY) as claim:
+        code = municipality(body.municipality_code)
         answer = center.vrs.eligibility(code, claim.my_number)
     return reply(
         Eligible(
@@ -283,10 +270,15 @@ def eligibility(path: SessionPath, body: Choice) -> Response:
 )
 def issue(path: SessionPath, body: Order) -> Response:
     """Issue: the signed certificates and their printable fields"""
-    kid, code = chosen(path.sid, body.municipality_code)
     center = current_app.extensions["center"]
-    # one issuance per session: the claim is never released, the session is closed instead
-    claim = center.sessions.claim(path.sid, kid, Step.ISSUE)
+    # one issuance per session: the claim is never released once VRS is asked, the session is
+    # closed instead; a municipality refused before that leaves the session as it was
+    claim = center.sessions.claim(path.sid, kiosk(), Step.ISSUE)
+    try:
+        code = municipality(body.municipality_code)
+    except BaseException:  # refused, or VRS's list unreachable: nothing was asked of VRS
+        center.sessions.release(claim)
+        raise
     try:
         # VRS records the session with the certificate IDs and issues once per session: a
         # retry, or the same call sent to another worker meanwhile, is refused there

@@ -30,6 +30,8 @@ from typing import Protocol
 
 from .errors import CenterError, Code
 
+EXPIRED_GRACE = 600.0  # seconds an expired session is still told apart from an unknown one
+
 
 class Step(StrEnum):
     CARD = "card"
@@ -100,11 +102,20 @@ class SessionStore(Steps):
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._sessions: dict[str, Session] = {}
+        # sid -> (kiosk, until): sessions that expired, so that a late call is told
+        # ``session_expired`` (start again) rather than ``session_unknown``, once
+        self._expired: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def _sweep(self, now: float) -> None:
-        for sid in [s.id for s in self._sessions.values() if s.expires <= now]:
-            self._wipe(sid)
+        for s in [s for s in self._sessions.values() if s.expires <= now]:
+            self._expire(s, now)
+        for sid in [sid for sid, (_, until) in self._expired.items() if until <= now]:
+            del self._expired[sid]
+
+    def _expire(self, session: Session, now: float) -> None:
+        self._wipe(session.id)
+        self._expired[session.id] = (session.kiosk_id, now + EXPIRED_GRACE)
 
     def _wipe(self, sid: str) -> None:
         session = self._sessions.pop(sid, None)
@@ -113,13 +124,17 @@ class SessionStore(Steps):
 
     def _live(self, sid: str, kiosk_id: str) -> Session:
         """The session, under the lock: unknown, another kiosk's or expired ones are refused."""
+        now = time.time()
         session = self._sessions.get(sid)
+        if session is not None and session.kiosk_id == kiosk_id and session.expires <= now:
+            self._expire(session, now)
+            session = None
+        if session is None and self._expired.get(sid, ("", 0.0))[0] == kiosk_id:
+            del self._expired[sid]
+            raise CenterError(Code.SESSION_EXPIRED, "the session expired; start again")
         # another kiosk's session is as unknown to this kiosk as a made-up one
         if session is None or session.kiosk_id != kiosk_id:
             raise CenterError(Code.SESSION_UNKNOWN, "no such session at this kiosk")
-        if session.expires <= time.time():
-            self._wipe(sid)
-            raise CenterError(Code.SESSION_EXPIRED, "the session expired; start again")
         return session
 
     def open(self, kiosk_id: str) -> Session:

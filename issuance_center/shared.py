@@ -37,7 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import CenterError, Code
-from .sessions import Claim, Session, Step, Steps
+from .sessions import EXPIRED_GRACE, Claim, Session, Step, Steps
 
 if TYPE_CHECKING:
     import redis
@@ -46,7 +46,6 @@ SEAL_KEY_BYTES = 32  # AES-256-GCM
 KEY_ENV = "KIOSK_SIM_SESSION_KEY"  # the workers' sealing key (hex), in their environment
 PASSWORD_ENV = "KIOSK_SIM_REDIS_PASSWORD"  # the shared Redis's password
 LEASE = 30.0  # seconds a claimed step may last: longer than any step (VRS's timeout is 10 s)
-EXPIRED_GRACE = 600.0  # seconds an expired session is still told apart from an unknown one
 SID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what ``open`` makes (token_urlsafe(24): 32)
 
 # KEYS: s, b, m. ARGV: kiosk. Status first; the live session's fields after.

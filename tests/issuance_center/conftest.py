@@ -26,6 +26,7 @@ from card_reader.softcard import Profile
 from issuance_center import create_app
 from issuance_center.errors import CenterError, Code
 from issuance_center.kiosks import Kiosk, KioskRegistry
+from issuance_center.redis_server import OwnRedis
 
 from ..card_reader.conftest import card, card_key, instance_dir, issuer, profile  # noqa: F401
 
@@ -148,6 +149,13 @@ def client_cert_pem(cn: str) -> str:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[OwnRedis]:
+    """A Redis of the tests' own (never the system's service), no persistence."""
+    with OwnRedis() as r:
+        yield r
 
 
 @pytest.fixture

@@ -506,6 +506,11 @@ def test_a_forced_municipality_without_the_service_is_refused(
     refused(resp, center_log, 403, "municipality_not_offered")
     cases()
     assert vrs.calls == []  # VRS never heard of it
+    # and the session is left as it was: the resident can still choose their own municipality
+    again = client.post(
+        f"/v1/sessions/{sid}/{endpoint}", json=body | {"municipality_code": "382051"}
+    )
+    assert again.status_code == 200, again.get_json()
     center_log.assert_clean(*personal_data(HOLDER))
 
 
