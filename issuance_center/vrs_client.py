@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 from serving import Link, LinkError
 
 from .errors import CenterError, Code
+
+_REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")  # the shape of VRS's error codes
 
 
 class VrsClient:
@@ -47,13 +50,17 @@ class VrsClient:
                 "the vaccination record system cannot be reached; please try again later",
                 exc.code.value,
             ) from None
+        data = reply.data
         if reply.status >= 500:
+            # VRS's stable reason (busy, storage_error, disk_full …) travels on when it gave one
+            reason = data.get("error") if isinstance(data, dict) else None
             raise CenterError(
                 Code.VRS_UNAVAILABLE,
                 "the vaccination record system is not available; please try again later",
-                f"http_{reply.status}",
+                reason
+                if isinstance(reason, str) and _REASON.fullmatch(reason)
+                else f"http_{reply.status}",
             )
-        data = reply.data
         if not isinstance(data, dict):
             # every VRS answer is a JSON object: anything else is a fault, not a refusal
             raise CenterError(

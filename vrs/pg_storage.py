@@ -53,10 +53,7 @@ def _db_errors() -> Iterator[None]:
         raise common.busy() from None
     except psycopg.OperationalError as exc:  # the server gone, restarting, refusing
         log.error("the database cannot be reached (%s)", type(exc).__name__)
-        raise VrsError(
-            Code.STORAGE_ERROR,
-            "the record system cannot reach its database; nothing was written. Try again later",
-        ) from None
+        raise common.unreachable() from None
 
 
 class PostgresStaging:
@@ -180,6 +177,7 @@ class PostgresStorage(common.StorageBase):
 
     def __init__(self, url: str, max_size: int = POOL_MAX) -> None:
         self._local = threading.local()
+        self._url = url
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -247,8 +245,32 @@ class PostgresStorage(common.StorageBase):
         if stage is not None:
             yield stage.conn
             return
-        with self._pool.connection() as conn:
+        try:
+            conn = self._pool.getconn()
+        except PoolTimeout:
+            if self._all_lent() and not self._server_down():
+                raise common.busy() from None
+            # the server is gone, or the pool is still reconnecting after it went away (its
+            # attempts back off): either way the database is why, not other requests
+            log.error("the database cannot be reached (no connection in time)")
+            raise common.unreachable() from None
+        try:
             yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _all_lent(self) -> bool:
+        stats = self._pool.get_stats()
+        return stats.get("pool_size", 0) >= self._pool.max_size and not stats.get("pool_available")
+
+    def _server_down(self) -> bool:
+        """Whether a connection of its own fails (asked only after a timeout, when every
+        connection of the pool was lent: busy requests, or the server gone meanwhile)."""
+        try:
+            psycopg.connect(self._url, connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return True
+        return False
 
     @contextlib.contextmanager
     def _outermost(self) -> Iterator[None]:

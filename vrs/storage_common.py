@@ -80,6 +80,13 @@ def records(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[dict[
 
 
 # --- refusals
+def unreachable() -> VrsError:
+    return VrsError(
+        Code.STORAGE_ERROR,
+        "the record system cannot reach its database; nothing was written. Try again later",
+    )
+
+
 def busy() -> VrsError:
     return VrsError(Code.BUSY, "the record system is busy with another write; try again shortly")
 
