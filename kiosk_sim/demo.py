@@ -154,7 +154,7 @@ class Demo:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                preexec_fn=_end_with_parent,
+                preexec_fn=end_with_parent,
                 env={**os.environ, **env} if env else None,
             )
         self.procs[name] = proc
@@ -369,7 +369,7 @@ class Demo:
         self.insert(0)
 
 
-def _end_with_parent() -> None:
+def end_with_parent() -> None:
     """In the child: SIGTERM when the demo dies, even by SIGKILL (Linux), so no child is left
     holding its port. Spawning happens on the main thread, which lives as long as the demo."""
     if sys.platform == "linux":

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from serving.logs import BACKUPS, MAX_BYTES
 
-from .demo import PORTS, Demo, DemoError
+from .demo import PORTS, Demo, DemoError, end_with_parent
 from .local import center_args, demo_data_command, vrs_args
 
 RESIDENTS = 200  # synthetic residents of the scale demo's VRS (Niihama's give the kiosks cards)
@@ -124,6 +124,7 @@ class ScaleDemo(Demo):
         try:
             self.cluster.start()
             env = {DATABASE_ENV: self.cluster.url()}
+            self._guard_cluster()
         except ClusterError as exc:
             raise DemoError(f"PostgreSQL: {exc}") from None
         if not (self.vrs_dir / "master.key").exists():
@@ -142,6 +143,19 @@ class ScaleDemo(Demo):
                     f" (remove {self.vrs_dir} to start afresh)"
                 )
         return env
+
+    def _guard_cluster(self) -> None:
+        """``bin/pg hold``: a child that gets SIGTERM when this process dies, even by SIGKILL,
+        and then stops the cluster, which pg_ctl started as no child of this one."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / "pg-guard.out").open("wb") as out:
+            self.procs["pg-guard"] = subprocess.Popen(
+                [sys.executable, "-m", "vrs.pg", "hold", str(self.vrs_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                preexec_fn=end_with_parent,
+            )
 
     def register_kiosks(self) -> None:
         """The simulated kiosks' certificates and the center's registry of exactly them."""
@@ -209,16 +223,22 @@ class ScaleDemo(Demo):
         if kiosks is not None and kiosks.poll() is None:
             kiosks.terminate()
             _wait(kiosks, t0 + KIOSK_STOP)
-        servers = [p for n, p in self.procs.items() if n != "kiosks" and p.poll() is None]
+        servers = [
+            p for n, p in self.procs.items() if n not in ("kiosks", "pg-guard") and p.poll() is None
+        ]
         for p in servers:
             p.terminate()
         for p in servers:
             _wait(p, t0 + SERVERS_STOP)
+        guard = self.procs.pop("pg-guard", None)
         self.procs.clear()
         try:
             self.cluster.stop(timeout=PG_STOP)
         except Exception as exc:  # psycopg's, the OS's: said, never a traceback
             print(f"kiosk-sim demo: PostgreSQL did not stop: {exc}", file=sys.stderr, flush=True)
+        if guard is not None:  # its stop finds the cluster stopped already
+            guard.terminate()
+            _wait(guard, time.monotonic() + 2.0)
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
 

@@ -26,8 +26,10 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -311,6 +313,21 @@ class Cluster:
         return int(first) if first.strip().isdigit() else None
 
 
+def hold(cluster: Cluster) -> None:
+    """Waits until SIGTERM (or its parent's death, seen as a new parent), then stops the
+    cluster. The pg_ctl-started server is no child of anyone's: this guard is what ends it
+    when the program that started it is SIGKILLed (``kiosk-sim demo --scale``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the supervisor's to handle
+    ended = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: ended.set())
+    parent = os.getppid()
+    # PR_SET_PDEATHSIG is set by the parent before exec: a parent dead even before that is
+    # seen here as this process's reparenting
+    while not ended.wait(1.0) and os.getppid() == parent:
+        pass
+    cluster.stop(timeout=3)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from serving import home
 
@@ -318,7 +335,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="bin/pg",
         description="The instance's own PostgreSQL cluster for VRS (a Unix socket, no TCP).",
     )
-    ap.add_argument("command", choices=("start", "stop", "status", "url", "owner-url"))
+    ap.add_argument(
+        "command",
+        choices=("start", "stop", "status", "url", "owner-url", "hold"),
+        help="hold: wait, and stop the cluster when this process is sent SIGTERM (a guard a"
+        " supervisor starts with PR_SET_PDEATHSIG, so the cluster ends with it even if it is"
+        " killed)",
+    )
     ap.add_argument(
         "instance",
         nargs="?",
@@ -338,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             running = cluster.running()
             print(f"{cluster.folder}: {'running' if running else 'not running'}")
             return 0 if running else 3
+        elif args.command == "hold":
+            hold(cluster)
         elif args.command == "url":
             print(cluster.url())
         else:
