@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,15 +213,21 @@ class Instance:
     vrs: subprocess.Popen[str]
     center: subprocess.Popen[str]
     profiles: list[Any]
+    database_pid: int | None = None  # PostgreSQL's postmaster, whose backends serve VRS
 
 
-def start_instance(home: Path, kiosks: int, residents: int, workers: int = 1) -> Instance:
+def start_instance(
+    home: Path, kiosks: int, residents: int, workers: int = 1, database_url: str = ""
+) -> Instance:
     from card_reader.softcard import DevCardIssuer, Profile
     from issuance_center.kiosks import Kiosk as RegisteredKiosk
     from issuance_center.kiosks import KioskRegistry
     from serving import DevCa
+    from vrs.storage import DATABASE_ENV
 
     env = {**os.environ, "KIOSK_SIM_HOME": str(home)}
+    if database_url:  # VRS on PostgreSQL: the URL from the environment, as in production
+        env[DATABASE_ENV] = database_url
     demo_data(home, residents, env)
     DevCardIssuer.of_instance(home)
     index = json.loads((home / "vrs" / "demo" / "cards.json").read_text())
@@ -254,6 +261,20 @@ def start_instance(home: Path, kiosks: int, residents: int, workers: int = 1) ->
     )
     profiles = [Profile.load(Path(p)) for p, _ in residents_]
     return Instance(home, setup, specs, vrs, center, profiles)
+
+
+@contextlib.contextmanager
+def database(kind: str, folder: Path) -> Iterator[tuple[str, int | None]]:
+    """VRS's database URL for one point and its server's PID: ("", None) for SQLite in the
+    instance (the default), else a throw-away PostgreSQL cluster of this run's own in
+    ``folder`` (vrs/pg.py)."""
+    if kind == "sqlite":
+        yield "", None
+        return
+    from vrs.pg import Cluster
+
+    with Cluster.throwaway(folder) as cluster:
+        yield cluster.url(), cluster.pid()
 
 
 # --- one point: idle, then load -----------------------------------------------
@@ -310,6 +331,10 @@ def load_phase(
         kiosk_rss: list[float] = []
         go.set()
         time.sleep(warmup)
+        if inst.database_pid:
+            # the backends VRS's pool opened by the end of the warm-up (one per connection,
+            # kept open): a backend started later is not counted
+            servers["database"] = family(inst.database_pid)
         w0 = time.monotonic()
         cpu0 = {n: cpu_ms_all(p) for n, p in servers.items()}
         cpu0["kiosks"] = sum(cpu_ms(p) for p in kiosk_pids)
@@ -402,8 +427,12 @@ def scan(inst: Instance) -> dict:
 
 def run_point(args: argparse.Namespace, kiosks: int, rate: float = 0.0) -> dict:
     loadavg = float(Path("/proc/loadavg").read_text().split()[0])  # the machine's noise before
-    with tempfile.TemporaryDirectory(prefix="kiosk-sim-load-") as tmp:
-        inst = start_instance(Path(tmp), kiosks, args.residents, args.center_workers)
+    with (
+        tempfile.TemporaryDirectory(prefix="kiosk-sim-load-") as tmp,
+        database(args.database, Path(tmp)) as (url, postmaster),
+    ):
+        inst = start_instance(Path(tmp), kiosks, args.residents, args.center_workers, url)
+        inst.database_pid = postmaster
         try:
             crypto = crypto_baseline(inst.home, inst.profiles[0])
             idle = idle_phase(inst, args.idle_issuances) if args.idle_issuances else None
@@ -413,10 +442,12 @@ def run_point(args: argparse.Namespace, kiosks: int, rate: float = 0.0) -> dict:
             for p in (inst.center, inst.vrs):
                 stop_proc(p)
         found = scan(inst)
-    server_cpu = load["cpu_ms_per_issuance"]["center"] + load["cpu_ms_per_issuance"]["vrs"]
+    per = load["cpu_ms_per_issuance"]
+    server_cpu = per["center"] + per["vrs"] + per.get("database", 0.0)
     return {
         "kiosks": kiosks,
         "center_workers": args.center_workers,
+        "database": args.database,
         "rate": rate,  # 0: closed loop; else the paced arrivals per second
         "loadavg_before": loadavg,
         **load,
@@ -471,13 +502,16 @@ def print_point(p: dict) -> None:
     )
     print(
         f"  CPU per issuance: center {c['center']:.2f} ms + VRS {c['vrs']:.2f} ms"
-        f" = {p['server_cpu_ms_per_issuance']:.2f} ms"
+        + (f" + PostgreSQL {c['database']:.2f} ms" if "database" in c else "")
+        + f" = {p['server_cpu_ms_per_issuance']:.2f} ms"
         f" ({p['server_cpu_over_crypto']:g}× the bare crypto {p['crypto']['issuance_ms']:.3f} ms);"
         f" kiosks {c['kiosks']:.2f} ms"
     )
     u = p["cpu_utilisation"]
     print(
-        f"  CPUs busy on average: center {u['center']:.2f}, VRS {u['vrs']:.2f}, kiosks"
+        f"  CPUs busy on average: center {u['center']:.2f}, VRS {u['vrs']:.2f},"
+        + (f" PostgreSQL {u['database']:.2f}," if "database" in u else "")
+        + " kiosks"
         f" {u['kiosks']:.2f}, anything else {u['others']:.2f} (steal {u['steal']:.2f});"
         f" load average before {p['loadavg_before']:.2f}"
     )
@@ -918,6 +952,13 @@ def main() -> int:
         help="center processes (center serve --workers N: one port, sessions in a Redis of"
         " their own; their CPU and the Redis's counted as the center's). Default 1: one"
         " process, in-process sessions",
+    )
+    ap.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="VRS's storage: SQLite in the instance (default) or a PostgreSQL cluster of the"
+        " run's own",
     )
     ap.add_argument("--json", type=Path, default=ROOT / ".test-results" / "load.json")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs", help="where --sweep writes")
