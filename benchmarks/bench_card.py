@@ -37,7 +37,7 @@ READER = "Virtual PCD 00 01"
 SELECT = bytes.fromhex("00A4040C0AD3921000310001010408")
 
 
-def start_card(instance: Path) -> subprocess.Popen[bytes]:
+def start_card(instance: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [
             sys.executable,
