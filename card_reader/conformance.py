@@ -201,7 +201,7 @@ class _Session:
     def add(self, id: str, title: str, model: str, observed: str, verdict: Verdict) -> None:
         self.checks.append(Check(id, title, model, observed, verdict))
 
-    def run(self, id: str, title: str, steps: Sequence[Step]) -> list[Response]:
+    def run(self, id: str, title: str, steps: Sequence[Step]) -> None:
         seen: list[Response] = []
         model: list[Response] = []
         for s in steps:
@@ -217,7 +217,6 @@ class _Session:
             "; ".join(_show(s.label, o) for s, o in zip(steps, seen, strict=True)),
             Verdict.AGREE if same else Verdict.DIFFER,
         )
-        return seen
 
     def not_tried(self, id: str, title: str, why: str) -> None:
         self.add(id, title, "—", f"not tried: {why}", Verdict.NOT_TRIED)

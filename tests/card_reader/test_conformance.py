@@ -168,6 +168,20 @@ def test_another_atr_differs_only_there(card: CardFactory) -> None:
     assert (historical.model, historical.observed) == ("none", "80 73 C6 01 00")
 
 
+def test_a_t0_link_gets_the_get_response_check(card: CardFactory) -> None:
+    class T0(InMemoryTransport):
+        @property
+        def protocol(self) -> str | None:
+            return "T=0"
+
+    report = run_conformance(T0(card()))
+    checks = {x.id: x for x in report.checks}
+    assert checks["protocol"].verdict is Verdict.DIFFER  # the model is T=1
+    gr = checks["get_response"]
+    assert gr.verdict is Verdict.AGREE and gr.model == "GET RESPONSE → 6D00"
+    assert gr.observed == "READ Le=00 → 9000 (256 B); GET RESPONSE → 6D00"
+
+
 def test_json_schema_is_stable_and_holds_no_personal_data(card: CardFactory) -> None:
     c: SoftCard = card()
     report, _, _ = probe(c, pin_tries=2)
