@@ -8,7 +8,9 @@ second Virtual PCD slot, a throw-away instance directory), then measures:
 1. one APDU round trip (SELECT of the 券面事項入力補助AP) through pcscd;
 2. reading and verifying a card: SELECT, tries query, VERIFY, EF 0001–0004
    and 0007, the card-presence signature, and the verification of it all
-   against the trust store; with the number of APDUs it took.
+   against the trust store; with the number of APDUs it took;
+3. `kiosk-sim card conformance` (no PIN try): wall and CPU time of the probe as
+   its own process (os.wait4's rusage), and of the session alone in this process.
 
 Needs pcscd running with the vpcd driver (bin/setup starts it).
 """
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 from card_reader import PcscTransport, TextApplication, TrustStore, verify_card
+from card_reader.conformance import run_conformance
 from card_reader.pcsc import wait_for_card_state
 from card_reader.softcard import DevCardIssuer
 
@@ -34,7 +37,7 @@ READER = "Virtual PCD 00 01"
 SELECT = bytes.fromhex("00A4040C0AD3921000310001010408")
 
 
-def start_card(instance: Path) -> subprocess.Popen[bytes]:
+def start_card(instance: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -66,10 +69,43 @@ def pct(xs: list[float], q: float) -> float:
     return sorted(xs)[min(len(xs) - 1, int(len(xs) * q))]
 
 
+def probe_conformance(rounds: int) -> None:
+    """`card conformance` as the process a tester runs, then the session alone in this one."""
+    walls, cpus = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kiosk_sim.cli", "card", "conformance", "--reader", READER],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit("card conformance did not report all agree")
+    print(f"card conformance as a process ({rounds} runs, Python start-up included):")
+    print(
+        f"  wall median {statistics.median(walls):.3f} s   CPU median {statistics.median(cpus):.3f} s"
+    )
+    walls, cpus, checks = [], [], 0
+    for _ in range(rounds):
+        t0, c0 = time.perf_counter(), time.process_time()
+        with PcscTransport(READER, timeout=5.0) as transport:
+            checks = len(run_conformance(transport, reader=READER).checks)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    print(f"the conformance session alone ({checks} checks, model card's keys included):")
+    print(
+        f"  wall median {statistics.median(walls):.3f} s   CPU median {statistics.median(cpus):.3f} s"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=2000, help="APDU round trips to time")
     ap.add_argument("--reads", type=int, default=100, help="full card reads to time")
+    ap.add_argument("--probes", type=int, default=5, help="conformance probes to time")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +140,7 @@ def main() -> int:
                     count = app.apdu_count
                 print(f"read and verify a card ({args.reads} times, {count} APDUs each):")
                 print(f"  median {statistics.median(reads):.2f} ms   p99 {pct(reads, 0.99):.2f} ms")
+            probe_conformance(args.probes)
         finally:
             proc.terminate()
             proc.wait(5)

@@ -1,4 +1,4 @@
-"""`kiosk-sim card …`: readers, probe, read and emulate, for hardware testers and QA."""
+"""`kiosk-sim card …`: readers, probe, read, conformance and emulate, for hardware testers and QA."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .trust import TrustStore
 from .verify import verify_card
 
 VPCD_PORT = 0x8C7B  # Debian's /etc/reader.conf.d/vpcd: slot 0; slot 1 is the next port
-EXIT_OK, EXIT_FAIL, EXIT_UNVERIFIED = 0, 1, 4
+EXIT_OK, EXIT_FAIL, EXIT_UNUSABLE, EXIT_UNVERIFIED = 0, 1, 2, 4
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,12 +51,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument("--trust", type=Path, help="trust store (default: the instance's)")
             p.add_argument("--instance", type=Path, default=None)
 
+    text = "how the card in the reader differs from the software card (spends no PIN try)"
+    p = cmds.add_parser("conformance", help=text, description=text)
+    p.add_argument("--reader", help="reader name or part of it (default: first with a card)")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a card")
+    p.add_argument(
+        "--pin-tries",
+        type=_tries,
+        default=0,
+        metavar="N",
+        help="PIN tries the probe may spend (asks the PIN; never the last try); default 0",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_conformance)
+
     p = cmds.add_parser("emulate", help="insert the software card into pcscd's vpcd reader")
     p.add_argument("--profile", type=Path, help="holder profile JSON (default: the demo holder)")
     p.add_argument("--state", type=Path, help="card state file (default: in the instance)")
     p.add_argument("--instance", type=Path, default=None)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--slot", type=int, default=0, choices=(0, 1), help="Virtual PCD slot")
+    p.add_argument(
+        "--quirks",
+        type=_quirks,
+        default=(),
+        metavar="NAME[,NAME]",
+        help="make the card differ on purpose (card_reader/softcard/quirks.py): "
+        "select-fci, read-past-end-6282, reselect-drops-pin, wrong-cla-6d00",
+    )
     p.add_argument(
         "--control",
         type=Path,
@@ -69,6 +91,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     add_log_options(p)
     p.set_defaults(func=cmd_emulate)
+
+
+def _tries(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of tries (0, 1, 2 …)")
+    return int(text)
+
+
+def _quirks(text: str) -> tuple[str, ...]:
+    from .softcard.quirks import QuirkError, parse_quirks
+
+    try:
+        return parse_quirks(text)
+    except QuirkError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _out(args: argparse.Namespace, data: Mapping[str, object], lines: list[str]) -> None:
@@ -224,6 +261,23 @@ def cmd_read(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_UNVERIFIED
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from .conformance import dumps, run_conformance
+
+    try:
+        with PcscTransport(args.reader, wait=args.wait) as transport:
+            report = run_conformance(
+                transport, reader=transport.reader, pin_tries=args.pin_tries, ask_pin=_ask_pin
+            )
+    except CardError as exc:  # no reader, no card, the card pulled mid-probe
+        print(f"error: {exc.message}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"ok": False, "error": exc.code.value, "message": exc.message}))
+        return EXIT_UNUSABLE
+    print(dumps(report) if args.json else report.to_markdown())
+    return report.exit_code
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
     from serving import home, setup_logging
 
@@ -235,20 +289,31 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         "demo-state.json" if args.profile is None else f"{args.profile.stem}-state.json"
     )
     if args.control is not None:
+        if args.quirks:
+            print("error: --quirks is not offered with --control", file=sys.stderr)
+            return EXIT_FAIL
         return _emulate_controlled(args, instance, state)
+    quirks = f" with quirks {','.join(args.quirks)}" if args.quirks else ""
 
     def ready(profile: Profile) -> None:
         if args.profile is None:
-            print(f"software card inserted (demo holder, PIN {profile.pin})", flush=True)
+            print(f"software card inserted{quirks} (demo holder, PIN {profile.pin})", flush=True)
         else:
-            print("software card inserted", flush=True)
+            print(f"software card inserted{quirks}", flush=True)
 
     # Ctrl-C or SIGTERM takes the card out cleanly (closes the vpcd link)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         run_emulator(
-            args.profile, state, instance, args.host, VPCD_PORT + args.slot, stop, on_ready=ready
+            args.profile,
+            state,
+            instance,
+            args.host,
+            VPCD_PORT + args.slot,
+            stop,
+            on_ready=ready,
+            quirks=args.quirks,
         )
     print("software card removed", flush=True)
     return EXIT_OK

@@ -245,6 +245,11 @@ class PcscTransport(Transport):
     def atr(self) -> bytes:
         return self._atr
 
+    @property
+    def protocol(self) -> str | None:
+        names = {scard.SCARD_PROTOCOL_T0: "T=0", scard.SCARD_PROTOCOL_T1: "T=1"}
+        return names.get(self._protocol, f"other ({self._protocol})")
+
     def transmit(self, apdu: bytes) -> bytes:
         with self._use:
             try:

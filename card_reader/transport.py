@@ -27,6 +27,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    @property
+    def protocol(self) -> str | None:
+        """The protocol negotiated with the card ("T=0", "T=1"); None when there is none."""
+        return None
+
     def __enter__(self) -> Self:
         return self
 

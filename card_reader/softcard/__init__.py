@@ -4,6 +4,7 @@
 - ``profile``: the holder's profile (JSON) and the card's persistent state file;
 - ``issuer.DevCardIssuer``: the development card-issuer CA that personalizes cards;
 - ``faults.FaultyCard``: removal, delays and garbage answers for tests;
+- ``quirks.QuirkyCard``: named ways a card may differ (``QUIRKS``), for the conformance probe;
 - ``vpcd.VpcdBridge``: puts a card into pcscd's "Virtual PCD" reader.
 
 Every behaviour the reference leaves open is decided in README.md, one place.
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .card import ATR, CardOS, SoftCard, SwError
 from .faults import FaultyCard
 from .issuer import DevCardIssuer
 from .profile import CardState, Profile, ProfileError
+from .quirks import QUIRKS, QuirkyCard
 from .vpcd import VPCD_PORT, EndReason, VpcdBridge
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ def run_emulator(
     on_ready: Callable[[Profile], None] | None = None,
     *,
     retry_interval: float = 0.5,
+    quirks: Sequence[str] = (),
 ) -> None:
     """Keeps the software card inserted in vpcd until ``stop_event`` is set.
 
@@ -42,11 +45,14 @@ def run_emulator(
     with its trust store); ``profile_path`` None means the demo holder and
     ``state_path`` None a throw-away card state. vpcd is retried until it
     answers, and the card is re-inserted whenever vpcd drops the link (pcscd
-    restarted). ``on_ready(profile)`` is called after every insertion.
+    restarted). ``on_ready(profile)`` is called after every insertion. ``quirks``
+    names the ``quirks.QUIRKS`` the card shows (a card that differs, on purpose).
     """
     issuer = DevCardIssuer.of_instance(Path(instance_dir))
     profile = Profile.load(profile_path) if profile_path is not None else Profile.demo()
-    card = SoftCard.personalized(profile, issuer, CardState.load_or_create(state_path))
+    card: CardOS = SoftCard.personalized(profile, issuer, CardState.load_or_create(state_path))
+    if quirks:
+        card = QuirkyCard(card, quirks)
     stop = stop_event or threading.Event()
     bridge = VpcdBridge(card, host, port)
     waiting_logged = False
@@ -72,6 +78,7 @@ def run_emulator(
 
 __all__ = [
     "ATR",
+    "QUIRKS",
     "VPCD_PORT",
     "CardOS",
     "CardState",
@@ -80,6 +87,7 @@ __all__ = [
     "FaultyCard",
     "Profile",
     "ProfileError",
+    "QuirkyCard",
     "SoftCard",
     "SwError",
     "VpcdBridge",
