@@ -102,6 +102,73 @@ def own_cpu(who: int) -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _cpu_of(pid: int) -> float | None:
+    """A process's utime + stime in seconds (None: gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+class DescendantCpu:
+    """CPU of the processes below ``root`` that ``root`` never waits for, while a block runs.
+
+    The import's sealing workers are forked by multiprocessing's fork server, which
+    is not waited for by the importing process: RUSAGE_CHILDREN never sees them.
+    This polls /proc (every 20 ms, children files only) and sums each such process's last utime + stime
+    seen (less what it had when the block began); ``skip``: pids counted elsewhere
+    (a child that is waited for, whose own CPU RUSAGE_CHILDREN gives exactly).
+    """
+
+    def __init__(self, root: int, skip: set[int] | None = None) -> None:
+        self.root, self.skip = root, skip or set()
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _below(self) -> dict[int, float]:
+        found: dict[int, float] = {}
+        frontier = [self.root]
+        while frontier:
+            for pid in _children(frontier.pop()):
+                if pid not in found and (cpu := _cpu_of(pid)) is not None:
+                    found[pid] = cpu
+                    frontier.append(pid)
+        return found
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.02):
+            self._last.update(self._below())
+
+    def __enter__(self) -> DescendantCpu:
+        self._start = self._below()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._last.update(self._below())
+
+    @property
+    def seconds(self) -> float:
+        return sum(
+            cpu - self._start.get(pid, 0.0)
+            for pid, cpu in self._last.items()
+            if pid not in self.skip
+        )
+
+
 def run(n: int, via: str, issuers: int, baseline: float, database: str | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         d = Path(tmp)

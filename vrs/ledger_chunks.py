@@ -1,0 +1,256 @@
+"""A ledger file cut into chunks of whole persons, read, checked and sealed by worker processes.
+
+One core cannot check and seal rows as fast as PostgreSQL's COPY takes them
+(about 20 µs of Python a row), so the importing process only reads the file,
+cuts it between two persons and hands each chunk to a pool of
+``os.cpu_count()`` processes holding the area's keys; the sealed chunks come
+back in the file's order, each with its rows' problems by row number, and the
+importing process stages them (ledger_import.py) while the next are sealed.
+A file of one chunk is sealed in the importing process: no pool for it.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import multiprocessing
+import os
+import secrets
+import threading
+import time
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TextIO
+
+from .crypto import AreaKeys
+from .ledger_rows import column, groups, unreadable
+
+CHUNK = 1 << 20  # characters read at a time (~7,000 CSV rows): a worker's unit of work
+AHEAD = 2  # chunks queued per worker: none idles while the importing process stages
+
+# (row index in its chunk, blind index, row ID, sealed person, moved out, deceased,
+#  coupon index, sealed dose list): a person ready to stage
+Person = tuple[int, bytes, str, bytes, bool, bool, bytes | None, bytes | None]
+Problem = tuple[int, str]  # (row index in its chunk, reason)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """One chunk: how many CSV rows it had, its persons and problems in the file's order."""
+
+    rows: int
+    events: list[Person | Problem]
+    readable: bool = True
+
+
+def sealed_chunks(
+    keys: AreaKeys, header: Sequence[str], text: TextIO
+) -> Generator[Sealed, None, None]:
+    """Each chunk of ``text`` (the rows after ``header``) sealed, in the file's order.
+
+    Raises the file's refusal if a chunk is not readable CSV. Closing the
+    generator early stops the pool (queued chunks dropped).
+    """
+    chunks = _chunks(text, column(header, "my_number"))
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    ids = _RowIds()
+    if second is None:  # a small file: not worth starting processes for
+        yield _checked(seal_chunk(keys, header, first, ids.base(first)))
+        return
+    pool = ProcessPoolExecutor(
+        os.cpu_count() or 1, _context(), initializer=_hold, initargs=(keys, tuple(header))
+    )
+    # the workers take a while to start (a fork server importing this package): this
+    # process seals the chunks that come meanwhile, rather than wait
+    starting = threading.Thread(target=pool.submit, args=(_ready,), name="vrs-import-pool")
+    starting.start()
+    try:
+        queued: collections.deque[Future[Sealed] | Sealed] = collections.deque()
+        for chunk in _then(first, second, chunks):
+            if starting.is_alive():
+                queued.append(seal_chunk(keys, header, chunk, ids.base(chunk)))
+            else:
+                queued.append(pool.submit(_seal_held, chunk, ids.base(chunk)))
+            while queued and (
+                isinstance(queued[0], Sealed) or len(queued) > AHEAD * (os.cpu_count() or 1)
+            ):
+                yield _checked(_result(queued.popleft()))
+        while queued:
+            yield _checked(_result(queued.popleft()))
+    finally:
+        starting.join()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def seal_chunk(keys: AreaKeys, header: Sequence[str], text: str, id_base: int) -> Sealed:
+    """Check and seal a chunk's rows; row IDs from ``id_base`` up (in the file's order)."""
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        return Sealed(0, [], readable=False)
+    seal = keys.seal
+    seal_doses = keys.dose_keys().seal_doses
+    events: list[Person | Problem] = []
+    n = id_base
+    for row, record, (moved, dead), doses, problem in groups(rows, header, 0):
+        if problem is not None:
+            events.append((row, problem))
+            continue
+        # increasing within the import (rows append to the primary key's B-tree), unique
+        pid = f"{n:016x}{secrets.token_hex(4)}"
+        n += 1
+        coupon = record["ticket_number"]
+        events.append(
+            (
+                row,
+                keys.blind_index(record["my_number"]),
+                pid,
+                seal("persons", pid, record),
+                moved,
+                dead,
+                # the coupon's own blind index: what a vaccination site looks up (M12)
+                keys.coupon_index(coupon) if coupon else None,
+                # all of a person's doses in one sealed list: one AES-GCM per person
+                seal_doses(pid, doses) if doses else None,
+            )
+        )
+    return Sealed(len(rows), events)
+
+
+class _RowIds:
+    """Where each chunk's row IDs start: the clock's nanoseconds, past the chunk before's."""
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def base(self, chunk: str) -> int:
+        start = max(self._next, time.time_ns())
+        self._next = start + len(chunk)  # more than the chunk's persons
+        return start
+
+
+def _result(item: Future[Sealed] | Sealed) -> Sealed:
+    return item if isinstance(item, Sealed) else item.result()
+
+
+def _checked(sealed: Sealed) -> Sealed:
+    if not sealed.readable:
+        raise unreadable()
+    return sealed
+
+
+def _then(first: str, second: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield second
+    yield from rest
+
+
+# --- cutting the file between persons
+def _chunks(text: TextIO, my_number: int) -> Iterator[str]:
+    """The text in pieces of whole CSV records, a person's rows never in two pieces.
+
+    A person's rows are the rows in a row with the same My Number (stripped), as
+    ``ledger_rows.groups`` sees them: its checks across rows all fall inside one piece.
+    """
+    rest = ""
+    while block := text.read(CHUNK):
+        rest += block
+        cut = _cut(rest, my_number)
+        if cut:
+            yield rest[:cut]
+            rest = rest[cut:]
+    if rest:
+        yield rest
+
+
+def _cut(text: str, my_number: int) -> int:
+    """Where ``text`` may be cut (0: nowhere yet): after a whole record, between two persons.
+
+    The last whole line is always left for the next piece: its person may go on past it.
+    """
+    end = text.rfind("\n") + 1
+    if '"' in text[:end]:  # a quoted field may hold a line break: find records by reading
+        return _cut_quoted(text[:end], my_number)
+    # no quotes: each line break ends a record; compare the lines on each side of a break
+    stop = end
+    after = None
+    while stop > 0:
+        start = text.rfind("\n", 0, stop - 1) + 1
+        numbers = _numbers(text[start:stop], my_number)
+        if after is not None and numbers and numbers[-1] != after:
+            return stop
+        if numbers:
+            after = numbers[0]
+        stop = start
+    return 0
+
+
+def _cut_quoted(text: str, my_number: int) -> int:
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in io.StringIO(text, newline=""):
+            consumed += len(line)
+            yield line
+
+    ends: list[tuple[int, str]] = []  # (where each record ends, its My Number)
+    try:
+        for values in csv.reader(lines()):
+            ends.append((consumed, _number(values, my_number)))
+    except csv.Error:  # not CSV: the piece that holds it is refused whole, wherever it ends
+        return len(text)
+    # the last record may be cut short by the end of the text: never a cut after it
+    for i in range(len(ends) - 3, -1, -1):
+        if ends[i][1] != ends[i + 1][1]:
+            return ends[i][0]
+    return 0
+
+
+def _numbers(line: str, my_number: int) -> list[str]:
+    """The My Numbers of the records in a line without quotes (a lone CR ends one too)."""
+    try:
+        return [_number(values, my_number) for values in csv.reader(io.StringIO(line, newline=""))]
+    except csv.Error:
+        return []
+
+
+def _number(values: list[str], my_number: int) -> str:
+    return values[my_number].strip() if my_number < len(values) else ""
+
+
+# --- the worker processes
+_held: tuple[AreaKeys, tuple[str, ...]] | None = None
+
+
+def _hold(keys: AreaKeys, header: tuple[str, ...]) -> None:
+    """A worker's start: the area's keys and the file's header, for every chunk it seals."""
+    global _held
+    _held = (keys, header)
+
+
+def _ready() -> None:
+    """The first task: done once the workers have started."""
+
+
+def _seal_held(text: str, id_base: int) -> Sealed:
+    assert _held is not None, "the pool's initializer holds the keys"
+    return seal_chunk(*_held, text, id_base)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process of their own, never from this one.
+
+    This process has threads (the server's workers, psycopg's pool): a fork of it
+    may copy a lock another thread holds. The fork server imports this module
+    (and, as multiprocessing wants, the main one) once; each pool's workers are
+    forked from it, ready at once.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", __name__])
+    return ctx
