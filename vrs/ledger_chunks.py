@@ -53,7 +53,7 @@ def sealed_chunks(
     Raises the file's refusal if a chunk is not readable CSV. Closing the
     generator early stops the pool (queued chunks dropped).
     """
-    chunks = _chunks(text, column(header, "my_number"))
+    chunks = _chunks(text, column(header, "my_number"), CHUNK)
     first = next(chunks, None)
     if first is None:
         return
@@ -151,15 +151,17 @@ def _then(first: str, second: str, rest: Iterator[str]) -> Iterator[str]:
 
 
 # --- cutting the file between persons
-def _chunks(text: TextIO, my_number: int) -> Iterator[str]:
+def _chunks(text: TextIO, my_number: int, size: int) -> Iterator[str]:
     """The text in pieces of whole CSV records, a person's rows never in two pieces.
 
     A person's rows are the rows in a row with the same My Number (stripped), as
     ``ledger_rows.groups`` sees them: its checks across rows all fall inside one piece.
     """
     rest = ""
-    while block := text.read(CHUNK):
+    while block := text.read(size):
         rest += block
+        if len(block) < size:  # the end of the file (read waits for the whole size until then)
+            break
         cut = _cut(rest, my_number)
         if cut:
             yield rest[:cut]

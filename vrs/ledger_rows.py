@@ -129,7 +129,7 @@ def groups(rows: Iterable[list[str]], header: Sequence[str], first: int) -> Iter
 
 
 def unreadable() -> VrsError:
-    """The one clear refusal of a file the CSV reader cannot read (NUL bytes, …)."""
+    """The one clear refusal of a file the CSV reader cannot read (a field over its limit, …)."""
     return VrsError(Code.IMPORT_REJECTED, "the file is not a readable CSV file")
 
 
