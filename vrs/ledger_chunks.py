@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import csv
 import io
+import logging
 import multiprocessing
 import os
 import secrets
@@ -21,11 +22,14 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TextIO
 
 from .crypto import AreaKeys
 from .ledger_rows import column, groups, unreadable
+
+log = logging.getLogger("vrs.import")
 
 CHUNK = 1 << 20  # characters read at a time (~7,000 CSV rows): a worker's unit of work
 AHEAD = 2  # chunks queued per worker: none idles while the importing process stages
@@ -62,29 +66,19 @@ def sealed_chunks(
     if second is None:  # a small file: not worth starting processes for
         yield _checked(seal_chunk(keys, header, first, ids.base(first)))
         return
-    pool = ProcessPoolExecutor(
-        os.cpu_count() or 1, _context(), initializer=_hold, initargs=(keys, tuple(header))
-    )
-    # the workers take a while to start (a fork server importing this package): this
-    # process seals the chunks that come meanwhile, rather than wait
-    starting = threading.Thread(target=pool.submit, args=(_ready,), name="vrs-import-pool")
-    starting.start()
+    workers = _Workers(keys, header)
     try:
-        queued: collections.deque[Future[Sealed] | Sealed] = collections.deque()
+        queued: collections.deque[_Queued] = collections.deque()
         for chunk in _then(first, second, chunks):
-            if starting.is_alive():
-                queued.append(seal_chunk(keys, header, chunk, ids.base(chunk)))
-            else:
-                queued.append(pool.submit(_seal_held, chunk, ids.base(chunk)))
+            queued.append(workers.seal(chunk, ids.base(chunk)))
             while queued and (
                 isinstance(queued[0], Sealed) or len(queued) > AHEAD * (os.cpu_count() or 1)
             ):
-                yield _checked(_result(queued.popleft()))
+                yield _checked(workers.result(queued.popleft()))
         while queued:
-            yield _checked(_result(queued.popleft()))
+            yield _checked(workers.result(queued.popleft()))
     finally:
-        starting.join()
-        pool.shutdown(wait=True, cancel_futures=True)
+        workers.close()
 
 
 def seal_chunk(keys: AreaKeys, header: Sequence[str], text: str, id_base: int) -> Sealed:
@@ -122,6 +116,67 @@ def seal_chunk(keys: AreaKeys, header: Sequence[str], text: str, id_base: int) -
     return Sealed(len(rows), events)
 
 
+# a chunk sealed already, or on its way: (its future, the chunk and its first row ID)
+_Queued = Sealed | tuple["Future[Sealed]", str, int]
+
+
+class _Workers:
+    """The pool of worker processes; this process seals while it starts, or if it fails.
+
+    The workers take a while to start (a fork server importing this package):
+    the chunks that come meanwhile are sealed here rather than waited for. A
+    pool that cannot start or loses a worker (killed, out of memory) leaves the
+    chunks it held to this process: slower, never an import lost to it.
+    """
+
+    def __init__(self, keys: AreaKeys, header: Sequence[str]) -> None:
+        self.keys, self.header = keys, tuple(header)
+        self._pool = ProcessPoolExecutor(
+            os.cpu_count() or 1, _context(), initializer=_hold, initargs=(keys, self.header)
+        )
+        self._up = False
+        self._broken = False
+        self._starting = threading.Thread(target=self._start, name="vrs-import-pool")
+        self._starting.start()
+
+    def _start(self) -> None:
+        try:
+            self._pool.submit(_ready).result()
+            self._up = True
+        except Exception as exc:  # BrokenProcessPool, OSError: no processes to be had
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._broken:
+            log.warning(
+                "the import's worker processes failed (%s); this process seals the rest",
+                type(exc).__name__,
+            )
+        self._broken = True
+
+    def seal(self, chunk: str, id_base: int) -> _Queued:
+        if self._up and not self._broken:
+            try:
+                return (self._pool.submit(_seal_held, chunk, id_base), chunk, id_base)
+            except BrokenProcessPool as exc:
+                self._fail(exc)
+        return seal_chunk(self.keys, self.header, chunk, id_base)
+
+    def result(self, queued: _Queued) -> Sealed:
+        if isinstance(queued, Sealed):
+            return queued
+        future, chunk, id_base = queued
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            self._fail(exc)
+            return seal_chunk(self.keys, self.header, chunk, id_base)
+
+    def close(self) -> None:
+        self._starting.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _RowIds:
     """Where each chunk's row IDs start: the clock's nanoseconds, past the chunk before's."""
 
@@ -132,10 +187,6 @@ class _RowIds:
         start = max(self._next, time.time_ns())
         self._next = start + len(chunk)  # more than the chunk's persons
         return start
-
-
-def _result(item: Future[Sealed] | Sealed) -> Sealed:
-    return item if isinstance(item, Sealed) else item.result()
 
 
 def _checked(sealed: Sealed) -> Sealed:

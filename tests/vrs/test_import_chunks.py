@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import logging
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -189,3 +191,25 @@ def test_an_unreadable_late_chunk_refuses_the_file_whole(
         "the file is not a readable CSV file",
     )
     assert vrs.storage.count_persons() == {}
+
+
+def _die(text: str, id_base: int) -> None:
+    os._exit(3)  # a worker gone mid-chunk (killed, out of memory)
+
+
+def test_a_worker_that_dies_leaves_its_chunks_to_the_importing_process(
+    vrs: Vrs,
+    chunked: type[CountingPool],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    people = newcomers(300, NIIHAMA)
+    text = ledger(people, NIIHAMA)
+    monkeypatch.setattr(ledger_chunks, "_seal_held", _die)
+    with caplog.at_level(logging.WARNING, "vrs.import"):
+        assert vrs.area(NIIHAMA).import_csv(SlowFile(text)) == 300
+    assert chunked.chunks > 0
+    assert "worker processes failed (BrokenProcessPool)" in caplog.text
+    monkeypatch.setattr(ledger_chunks, "CHUNK", 1 << 30)
+    assert vrs.area(MATSUYAMA).import_csv(io.StringIO(text)) == 300
+    assert contents(vrs, NIIHAMA, people) == contents(vrs, MATSUYAMA, people)
