@@ -12,6 +12,7 @@ A file of one chunk is sealed in the importing process: no pool for it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import io
 import logging
@@ -24,6 +25,7 @@ from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from typing import TextIO
 
 from .crypto import AreaKeys
@@ -79,6 +81,18 @@ def sealed_chunks(
             yield _checked(workers.result(queued.popleft()))
     finally:
         workers.close()
+
+
+def start_early(size: int) -> None:
+    """For a file of ``size`` bytes about to be imported: start the fork server now.
+
+    It imports this package in the background (a fraction of a second) while the
+    caller decodes the file and opens the database, instead of after.
+    """
+    if size > CHUNK:
+        _context()
+        with contextlib.suppress(OSError):  # then the pool cannot start either, and says so
+            forkserver.ensure_running()
 
 
 def seal_chunk(keys: AreaKeys, header: Sequence[str], text: str, id_base: int) -> Sealed:

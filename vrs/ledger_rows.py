@@ -118,7 +118,7 @@ def groups(rows: Iterable[list[str]], header: Sequence[str], first: int) -> Iter
             if dose is not None:
                 assert current is not None
                 n = dose["dose_number"]
-                if any(d["dose_number"] == n for d in current[3]):
+                if n in map(_DOSE_NUMBER, current[3]):
                     yield line, current[1], (False, False), [], "the same dose number twice"
                     continue
                 current[3].append(dose)
@@ -162,6 +162,7 @@ def _flag(value: str | None) -> bool:
 
 
 _P = {f: i for i, f in enumerate(PERSON_FIELDS)}
+_DOSE_NUMBER = operator.itemgetter("dose_number")
 
 
 def _person_problem(p: tuple[str, ...]) -> str | None:
