@@ -117,7 +117,8 @@ class DoseKeys:
     def __init__(self, municipality: str, aead: AESGCM, coupon_key: bytes) -> None:
         self.municipality = municipality
         self._aead = aead
-        self._coupon = hmac.new(coupon_key, digestmod="sha256")
+        self._coupon_key = coupon_key
+        self._coupon = hmac.new(coupon_key, digestmod="sha256")  # keyed once, copied per index
 
     def coupon_index(self, coupon: str) -> bytes:
         h = self._coupon.copy()

@@ -7,12 +7,16 @@ import io
 import itertools
 import logging
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kiosk_sim import cli
 from vrs import Vrs, ledger_chunks, ledger_import
 from vrs.demo import Resident, residents
 from vrs.errors import Code, VrsError
@@ -21,6 +25,7 @@ from .conftest import ledger
 
 BACKENDS = ("sqlite", "postgresql")  # conftest.pytest_generate_tests
 NIIHAMA, MATSUYAMA = "382051", "382019"
+ROOT = Path(__file__).resolve().parents[2]
 SMALL_CHUNK = 3000  # characters: ~25 rows a chunk, dozens of chunks
 
 
@@ -213,3 +218,28 @@ def test_a_worker_that_dies_leaves_its_chunks_to_the_importing_process(
     monkeypatch.setattr(ledger_chunks, "CHUNK", 1 << 30)
     assert vrs.area(MATSUYAMA).import_csv(io.StringIO(text)) == 300
     assert contents(vrs, NIIHAMA, people) == contents(vrs, MATSUYAMA, people)
+
+
+def test_the_import_command_seals_a_large_file_in_its_workers(tmp_path: Path) -> None:
+    """``kiosk-sim vrs import`` in a process of its own: its fork server and workers (the
+    command's module preloaded there), a file of several chunks, all of it or none."""
+    folder = tmp_path / "vrs"
+    assert cli.main(["vrs", "init", "--instance", str(folder)]) == 0
+    assert cli.main(["vrs", "add-municipality", NIIHAMA, "新居浜市", "Niihama City",
+                     "--prefecture", "愛媛県", "--instance", str(folder)]) == 0  # fmt: skip
+    text = ledger(newcomers(6000, NIIHAMA), NIIHAMA)
+    assert len(text.encode()) > 2 * ledger_chunks.CHUNK
+    (tmp_path / "ledger.csv").write_text(text, encoding="utf-8")
+
+    def command() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kiosk_sim.cli", "vrs", "import", NIIHAMA,
+             str(tmp_path / "ledger.csv"), "--instance", str(folder)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    done = command()
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "imported 6000 persons", "")
+    again = command()  # every person registered now: refused whole, said in one line
+    assert again.returncode != 0 and "nothing was imported" in again.stderr
+    assert "Traceback" not in again.stderr
