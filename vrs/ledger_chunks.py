@@ -223,11 +223,13 @@ def _chunks(text: TextIO, my_number: int, size: int) -> Iterator[str]:
     ``ledger_rows.groups`` sees them: its checks across rows all fall inside one piece.
     """
     rest = ""
+    run = 0  # rest[:run] is known to be one person's rows (no cut in it): not read again
     while block := text.read(size):
         rest += block
         if len(block) < size:  # the end of the file (read waits for the whole size until then)
             break
-        cut = _cut(rest, my_number)
+        cut = _cut(rest, my_number, run)
+        run = rest.rfind("\n") + 1 - cut
         if cut:
             yield rest[:cut]
             rest = rest[cut:]
@@ -235,10 +237,12 @@ def _chunks(text: TextIO, my_number: int, size: int) -> Iterator[str]:
         yield rest
 
 
-def _cut(text: str, my_number: int) -> int:
+def _cut(text: str, my_number: int, run: int) -> int:
     """Where ``text`` may be cut (0: nowhere yet): after a whole record, between two persons.
 
     The last whole line is always left for the next piece: its person may go on past it.
+    ``text[:run]`` is one person's rows, as a previous call found: the search stops there
+    (a file of one My Number, row after row, is read once, not once per block).
     """
     end = text.rfind("\n") + 1
     if '"' in text[:end]:  # a quoted field may hold a line break: find records by reading
@@ -253,6 +257,8 @@ def _cut(text: str, my_number: int) -> int:
             return stop
         if numbers:
             after = numbers[0]
+        if start < run:
+            return 0
         stop = start
     return 0
 

@@ -121,6 +121,23 @@ def test_chunks_are_whole_records_and_whole_persons() -> None:
                 assert last[0] != first[0]  # the person's rows do not go on past the cut
 
 
+def test_one_persons_rows_without_end_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cut is possible in a run of one My Number: each block's new lines are read, once."""
+    row = ledger(newcomers(1, NIIHAMA), NIIHAMA).splitlines()[1] + "\n"
+    body = row * 3000
+    read = 0
+    real = ledger_chunks._numbers
+
+    def counted(line: str, my_number: int) -> list[str]:
+        nonlocal read
+        read += 1
+        return real(line, my_number)
+
+    monkeypatch.setattr(ledger_chunks, "_numbers", counted)
+    assert list(ledger_chunks._chunks(io.StringIO(body), 0, 1000)) == [body]
+    assert read < 2 * 3000
+
+
 @pytest.mark.parametrize("shape", ["plain", "quoted"])
 def test_a_chunked_import_keeps_what_one_piece_keeps(
     vrs: Vrs, chunked: type[CountingPool], shape: str
