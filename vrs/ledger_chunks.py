@@ -1,7 +1,7 @@
 """A ledger file cut into chunks of whole persons, read, checked and sealed by worker processes.
 
 One core cannot check and seal rows as fast as PostgreSQL's COPY takes them
-(about 20 µs of Python a row), so the importing process only reads the file,
+(about 11 µs of Python a row to check and seal), so the importing process only reads the file,
 cuts it between two persons and hands each chunk to a pool of
 ``os.cpu_count()`` processes holding the area's keys; the sealed chunks come
 back in the file's order, each with its rows' problems by row number, and the
