@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import sys
@@ -444,7 +445,11 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from .ledger import ledger_text
+    from .ledger_chunks import start_early
 
+    with contextlib.suppress(OSError):  # a pipe or a missing file: no size, and no head start
+        if args.file.is_file():
+            start_early(args.file.stat().st_size)
     try:
         vrs = _open(args)
         area = _area(vrs, args)  # before the file is read: a wrong code says so at once

@@ -1,20 +1,23 @@
 """A ledger import into one area: all rows or none, staged outside any lock, merged at once.
 
-Rows are checked and sealed as they come (``ledger_rows.person_groups``), one
-person in memory at a time, into a staging file, holding no lock: issuance and
-every other write go on meanwhile. Only a clean file is merged, in one short
-transaction with its log entry.
+Rows are checked and sealed as they come, in chunks of whole persons by worker
+processes (``ledger_chunks``), and staged in the file's order, holding no lock:
+issuance and every other write go on meanwhile. Only a clean file is merged, in
+one short transaction with its log entry.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from .errors import Code, VrsError
-from .ledger_rows import person_groups
+from .ledger_chunks import sealed_chunks
+from .ledger_rows import header_problem, unreadable
 from .storage import PersonRow, Staging
 
 if TYPE_CHECKING:
@@ -31,42 +34,44 @@ def import_ledger(area: Area, text: TextIO, actor: str | None = None) -> int:
     when given), is one transaction: a person already registered, a full disk
     or a crash there keeps nothing, and the staging file is removed in every case.
     """
+    try:
+        header = next(csv.reader(text), [])
+    except csv.Error:
+        raise unreadable() from None
+    if (refusal := header_problem(header)) is not None:
+        raise refusal
     errors: list[dict[str, object]] = []
     refused: VrsError | None = None  # the database's refusal of a batch (PostgreSQL's early merge)
     seen: set[bytes] = set()
     count = 0
-    keys = area.keys
-    seal_doses = keys.dose_keys().seal_doses
-    with area.storage.staging() as stage:
+    row = 2  # the first row's number after the header
+    with (
+        contextlib.closing(sealed_chunks(area.keys, header, text)) as chunks,
+        area.storage.staging() as stage,
+    ):
         batch: list[tuple[PersonRow, bytes, bytes | None]] = []
         dose_rows: list[tuple[str, bytes]] = []
-        for line, record, flags, doses, problem in person_groups(text):
-            if problem is None:
-                digest = keys.blind_index(record["my_number"])
+        for sealed in chunks:
+            for event in sealed.events:
+                if len(event) == 2:  # a row's problem
+                    errors.append({"row": row + event[0], "reason": event[1]})
+                    continue
+                line, digest, pid, blob, moved, dead, coupon_index, doses = event
                 if digest in seen:
-                    problem = "this person's rows are not together"
+                    errors.append(
+                        {"row": row + line, "reason": "this person's rows are not together"}
+                    )
                 seen.add(digest)
-            if problem is not None:
-                errors.append({"row": line, "reason": problem})
-            if errors or refused:
-                continue
-            pid = new_row_id()
-            # the coupon's own blind index: what a vaccination site looks up (M12)
-            coupon = record["ticket_number"]
-            coupon_index = keys.coupon_index(coupon) if coupon else None
-            batch.append(
-                (
-                    PersonRow(pid, area.code, keys.seal("persons", pid, record), *flags),
-                    digest,
-                    coupon_index,
-                )
-            )
-            if doses:  # all of a person's doses in one sealed list: one AES-GCM per person
-                dose_rows.append((pid, seal_doses(pid, doses)))
-            count += 1
-            if len(batch) >= BATCH:
-                # the file's row errors come first: a refusal waits until the scan is done
-                refused = _refusal(lambda: stage_batch(stage, batch, dose_rows))
+                if errors or refused:
+                    continue
+                batch.append((PersonRow(pid, area.code, blob, moved, dead), digest, coupon_index))
+                if doses is not None:
+                    dose_rows.append((pid, doses))
+                count += 1
+                if len(batch) >= BATCH:
+                    # the file's row errors come first: a refusal waits until the scan is done
+                    refused = _refusal(lambda: stage_batch(stage, batch, dose_rows))
+            row += sealed.rows
         if errors:
             raise VrsError(
                 Code.IMPORT_REJECTED,

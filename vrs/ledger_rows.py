@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -46,61 +46,91 @@ Group = tuple[int, dict[str, Any], tuple[bool, bool], list[dict[str, Any]], str 
 
 def person_groups(text: TextIO) -> Iterator[Group]:
     """(first row number, person, flags, doses, problem) for each run of one person's rows."""
-    reader = _readable(csv.reader(text))
-    header = next(reader, [])
+    reader = csv.reader(text)
+    try:
+        header = next(reader, [])
+    except csv.Error:
+        raise unreadable() from None
+    yield from groups(reader, header, 2)
+
+
+def header_problem(header: Sequence[str]) -> VrsError | None:
+    """The refusal of a file whose header lacks a column every row needs, if it does."""
     missing = [c for c in ("my_number", "name", "birth_date", "sex") if c not in header]
     if missing:
-        raise VrsError(Code.IMPORT_REJECTED, f"missing columns: {', '.join(missing)}")
+        return VrsError(Code.IMPORT_REJECTED, f"missing columns: {', '.join(missing)}")
+    return None
+
+
+def column(header: Sequence[str], name: str) -> int:
+    """Where ``name`` is in a row (the header's width, past its end, if the file lacks it)."""
+    return header.index(name) if name in header else len(header)
+
+
+def groups(rows: Iterable[list[str]], header: Sequence[str], first: int) -> Iterator[Group]:
+    """:func:`person_groups` of rows after ``header``; ``first`` is the first row's number."""
+    if (refusal := header_problem(header)) is not None:
+        raise refusal
     # columns by position (no dict per row: the import is CPU-bound); a "" appended to
     # every row stands in for the columns the file lacks
     width = len(header)
-    at = {c: header.index(c) if c in header else width for c in IMPORT_COLUMNS}
-    person_of = operator.itemgetter(*(at[f] for f in PERSON_FIELDS))
-    dose_of = operator.itemgetter(*(at[f] for f in DOSE_FIELDS))
-    flags_of = operator.itemgetter(at["moved_out"], at["deceased"])
+    pad = [""] * (width + 1)
+    person_of = operator.itemgetter(*(column(header, f) for f in PERSON_FIELDS))
+    dose_of = operator.itemgetter(*(column(header, f) for f in DOSE_FIELDS))
+    flags_of = operator.itemgetter(column(header, "moved_out"), column(header, "deceased"))
     current: list[Any] | None = None
     current_key: tuple[str, ...] | None = None
-    for line, values in enumerate(reader, start=2):
-        values += [""] * (width + 1 - len(values))
-        key = person_of(values)
-        same_person = key == current_key
-        dose = dose_of(values)
-        # person fields are checked once per person, dose fields on every row
-        problem = (None if same_person else _person_problem(key)) or _dose_problem(dose)
-        if problem is not None:
-            # the row number and the reason only: the row's contents are personal data
-            yield line, {}, (False, False), [], problem
-            continue
-        if not same_person:
-            record = dict(zip(PERSON_FIELDS, (v.strip() for v in key), strict=True))
-            if current is not None:
-                if current[1]["my_number"] == record["my_number"]:
-                    yield (
-                        line,
-                        record,
-                        (False, False),
-                        [],
-                        "the same My Number with different personal data",
-                    )
-                    continue
-                yield tuple(current)
-            moved, dead = flags_of(values)
-            current = [line, record, (_flag(moved), _flag(dead)), [], None]
-            current_key = key
-        if dose[0]:
-            n = int(dose[0])
-            assert current is not None
-            if any(d["dose_number"] == n for d in current[3]):
-                yield line, current[1], (False, False), [], "the same dose number twice"
+    try:
+        for line, values in enumerate(rows, start=first):
+            if len(values) <= width:
+                values += pad[len(values) :]
+            key = person_of(values)
+            same_person = key == current_key
+            # person fields are checked once per person, dose fields on every row
+            problem = None if same_person else _person_problem(key)
+            dose = None
+            if problem is None:
+                checked = _dose(dose_of(values))
+                if isinstance(checked, str):
+                    problem = checked
+                else:
+                    dose = checked
+            if problem is not None:
+                # the row number and the reason only: the row's contents are personal data
+                yield line, {}, (False, False), [], problem
                 continue
-            current[3].append(
-                {
-                    "dose_number": n,
-                    **dict(zip(DOSE_FIELDS[1:], (v.strip() for v in dose[1:]), strict=True)),
-                }
-            )
+            if not same_person:
+                record = dict(zip(PERSON_FIELDS, map(str.strip, key), strict=True))
+                if current is not None:
+                    if current[1]["my_number"] == record["my_number"]:
+                        yield (
+                            line,
+                            record,
+                            (False, False),
+                            [],
+                            "the same My Number with different personal data",
+                        )
+                        continue
+                    yield tuple(current)
+                moved, dead = flags_of(values)
+                current = [line, record, (_flag(moved), _flag(dead)), [], None]
+                current_key = key
+            if dose is not None:
+                assert current is not None
+                n = dose["dose_number"]
+                if n in map(_DOSE_NUMBER, current[3]):
+                    yield line, current[1], (False, False), [], "the same dose number twice"
+                    continue
+                current[3].append(dose)
+    except csv.Error:
+        raise unreadable() from None
     if current is not None:
         yield tuple(current)
+
+
+def unreadable() -> VrsError:
+    """The one clear refusal of a file the CSV reader cannot read (a field over its limit, …)."""
+    return VrsError(Code.IMPORT_REJECTED, "the file is not a readable CSV file")
 
 
 def export_rows(area: Area) -> Iterator[str]:
@@ -127,19 +157,12 @@ def export_rows(area: Area) -> Iterator[str]:
     yield buf.getvalue()
 
 
-def _readable(reader: Iterator[list[str]]) -> Iterator[list[str]]:
-    """The rows, or one clear refusal for a file the CSV reader cannot read (NUL bytes, …)."""
-    try:
-        yield from reader
-    except csv.Error:
-        raise VrsError(Code.IMPORT_REJECTED, "the file is not a readable CSV file") from None
-
-
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes")
 
 
 _P = {f: i for i, f in enumerate(PERSON_FIELDS)}
+_DOSE_NUMBER = operator.itemgetter("dose_number")
 
 
 def _person_problem(p: tuple[str, ...]) -> str | None:
@@ -160,19 +183,31 @@ def _person_problem(p: tuple[str, ...]) -> str | None:
     return None
 
 
-def _dose_problem(d: tuple[str, ...]) -> str | None:
-    """What is wrong with a row's dose fields (in DOSE_FIELDS order); no dose number, no dose."""
-    number, when, _maker, _kind, product, lot = d
+def _dose(d: tuple[str, ...]) -> dict[str, Any] | str | None:
+    """A row's dose (fields in DOSE_FIELDS order), what is wrong with it, or None: no number."""
+    number, when, maker, kind, product, lot = d
     if not number:
         return None
-    if not (number.strip().isascii() and number.strip().isdigit()) or not 1 <= int(number) <= 20:
+    number = number.strip()
+    if not (number.isascii() and number.isdigit()) or not 1 <= (n := int(number)) <= 20:
         return "dose_number is not a number from 1 to 20"
+    when = when.strip()
     try:
-        date.fromisoformat(when.strip())
+        date.fromisoformat(when)
     except ValueError:
         return "dose_date is not YYYY-MM-DD"
-    if product.strip() not in VACCINES:
+    product = product.strip()
+    if product not in VACCINES:
         return f"product is not one of {', '.join(VACCINES)}"
-    if not lot.strip():
+    lot = lot.strip()
+    if not lot:
         return "lot_number is empty"
-    return None
+    # the keys in DOSE_FIELDS order: the sealed JSON as before
+    return {
+        "dose_number": n,
+        "dose_date": when,
+        "manufacturer": maker.strip(),
+        "vaccine_type": kind.strip(),
+        "product": product,
+        "lot_number": lot,
+    }
