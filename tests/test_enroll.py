@@ -282,3 +282,13 @@ def test_the_center_refuses_an_unusable_issuer_file_at_start(
         assert out.returncode == 2, out.stderr
         assert "Traceback" not in out.stderr
         assert f"--trust-card-issuer {path}: " in out.stderr
+
+
+def test_workers_trust_the_issuer_given_to_their_supervisor(
+    deployment: Deployment, card: SoftCard
+) -> None:
+    pem = str(other_issuer_pem(deployment))
+    with center(deployment, card, "--workers", "2", "--trust-card-issuer", pem) as c:
+        for _ in range(3):
+            _sid, (status, data) = c.visit()
+            assert status == 200, data
