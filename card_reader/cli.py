@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import files, mynumber
-from .client import TextApplication, pin_is_well_formed
+from .client import CardFiles, TextApplication, pin_is_well_formed
 from .errors import CardError, ErrorCode, PinError, tries_left_text
 from .pcsc import PcscTransport, list_readers
 from .trust import TrustStore
@@ -199,29 +199,49 @@ def _trust_store(args: argparse.Namespace) -> TrustStore | None:
     return TrustStore.load(path) if path.exists() else None
 
 
+def read_with_pin(
+    reader: str | None,
+    *,
+    wait: float = 0.0,
+    last_try: bool = False,
+    quiet: bool = False,
+    challenge: bytes | None = None,
+) -> CardFiles:
+    """The card's files after the PIN asked on the terminal (stdin when it is not one):
+    the tries left shown first (on stderr, unless ``quiet``), a locked PIN refused, the
+    last try used only with ``last_try``. Every failure is a CardError."""
+    with PcscTransport(reader, wait=wait) as transport:
+        app = TextApplication(transport)
+        app.select()
+        tries = app.pin_tries_left()
+        if not quiet:
+            print(f"PIN tries left: {tries}", file=sys.stderr)
+        if tries == 0:
+            raise PinError(
+                ErrorCode.PIN_BLOCKED,
+                "the PIN is locked; it can be reset only at the municipal window",
+                0,
+            )
+        if tries == 1 and not last_try:
+            raise PinError(
+                ErrorCode.LAST_TRY,
+                "only one PIN try is left: nothing was sent (use --last-try to use it)",
+                1,
+            )
+        app.verify_pin(_ask_pin(tries))
+        return app.read_card_files(challenge)
+
+
 def cmd_read(args: argparse.Namespace) -> int:
+    challenge = secrets.token_bytes(32)
     try:
-        with PcscTransport(args.reader, wait=args.wait) as transport:
-            app = TextApplication(transport)
-            app.select()
-            tries = app.pin_tries_left()
-            if not args.json:
-                print(f"PIN tries left: {tries}", file=sys.stderr)
-            if tries == 0:
-                raise PinError(
-                    ErrorCode.PIN_BLOCKED,
-                    "the PIN is locked; it can be reset only at the municipal window",
-                    0,
-                )
-            if tries == 1 and not args.last_try:
-                raise PinError(
-                    ErrorCode.LAST_TRY,
-                    "only one PIN try is left: nothing was sent (use --last-try to use it)",
-                    1,
-                )
-            app.verify_pin(_ask_pin(tries))
-            challenge = secrets.token_bytes(32)
-            card = app.read_card_files(challenge)
+        card = read_with_pin(
+            args.reader,
+            wait=args.wait,
+            last_try=args.last_try,
+            quiet=args.json,
+            challenge=challenge,
+        )
     except CardError as exc:
         return _fail(args, exc)
 

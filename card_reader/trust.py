@@ -9,8 +9,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+
+def read_issuer_key(path: Path) -> rsa.RSAPublicKey:
+    """A card issuer's RSA public key from a PEM file: an X.509 certificate (its subject's
+    key) or a public key. ValueError, in words naming the file, for anything else."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    key: object
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            key = x509.load_pem_x509_certificate(data).public_key()
+        else:
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{path}: not a PEM certificate or public key (-----BEGIN CERTIFICATE----- or "
+            "-----BEGIN PUBLIC KEY-----)"
+        ) from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError(f"{path}: the key is not RSA (card issuers sign with RSA)")
+    return key
 
 
 class TrustStore:

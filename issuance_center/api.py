@@ -39,7 +39,8 @@ DESCRIPTION = (
     " while another call on the same session is in flight is refused with 409"
     " session_busy (it did nothing); a card submitted again after one was taken is 422"
     " card_replayed and ends the session. A refusal is {error, message[, details]}:"
-    " card_invalid, card_replayed, vrs_refused and vrs_unavailable pass the code behind"
+    " card_invalid, unknown_issuer (a card whose issuer key the center's trust store does"
+    " not hold), card_replayed, vrs_refused and vrs_unavailable pass the code behind"
     " them (the card's, VRS's, the link's) on as details [{\"error\": code}]."
 )
 Error = error_model(Code)
@@ -229,6 +230,12 @@ def submit_card(path: SessionPath, body: CardWire) -> Response:
             raise CenterError(
                 Code.CARD_REPLAYED,
                 "the card did not answer this session's challenge",
+                exc.code.value,
+            ) from None
+        if exc.code is ErrorCode.UNKNOWN_ISSUER:
+            raise CenterError(
+                Code.UNKNOWN_ISSUER,
+                "the card's issuer is not in this center's trust store",
                 exc.code.value,
             ) from None
         raise CenterError(

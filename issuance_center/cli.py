@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from card_reader import TrustStore
 from serving import add_home_option
 
 from .shared import KEY_ENV, PASSWORD_ENV, seal_key_from_env
@@ -61,6 +65,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--reuse-port",
         action="store_true",
         help="bind with SO_REUSEPORT, beside other center processes on the same port",
+    )
+    p.add_argument(
+        "--trust-card-issuer",
+        action="append",
+        default=[],
+        metavar="[KEYID=]FILE",
+        help="also trust this card issuer's RSA key (PEM certificate or public key; repeatable),"
+        " beside the instance's development issuer. KEYID: the 32 hex digits of the issuer key"
+        " ID a card's certificate names (`card read` shows it when it refuses the card);"
+        " without it, the ID a development issuer (DevCardIssuer) gives that key",
     )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers
     from serving.logs import add_log_options
@@ -123,12 +137,34 @@ def _session_store(args: argparse.Namespace) -> str | None:
     return store
 
 
+def extra_issuers(specs: list[str]) -> dict[bytes, RSAPublicKey]:
+    """``--trust-card-issuer`` values as trust-store entries; ValueError in words naming
+    the value at fault."""
+    from card_reader.softcard.issuer import root_key_id
+    from card_reader.trust import read_issuer_key
+
+    keys = {}
+    for spec in specs:
+        key_id, sep, name = spec.partition("=")
+        if not sep or not re.fullmatch(r"[0-9A-Fa-f]{32}", key_id):
+            key_id, name = "", spec  # a plain path (that may hold a "=")
+        key = read_issuer_key(Path(name))
+        keys[bytes.fromhex(key_id) if key_id else root_key_id(key)] = key
+    return keys
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from serving import home as default_home
 
     store = _session_store(args)
     if store is None:
         return 2
+    try:  # at start, before anything serves: a bad file is refused, not found at the first card
+        issuers = extra_issuers(args.trust_card_issuer)
+    except ValueError as exc:
+        print(f"center serve: --trust-card-issuer {exc}", file=sys.stderr)
+        return 2
+    args.issuers = issuers
     home = args.home or default_home()
     if args.workers > 1:
         from .workers import supervise
@@ -209,9 +245,15 @@ def _serve(args: argparse.Namespace, home: Path, sessions: dict[str, object]) ->
         die_with_parent()
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     files = prepare(home, publish_crl=not args.worker)
+    trust = TrustStore.load(files["trust"])
+    for key_id, key in args.issuers.items():
+        trust.add(key_id, key)
+    if args.issuers and not args.worker:
+        ids = ", ".join(k.hex() for k in args.issuers)
+        print(f"center: card issuer keys trusted besides the instance's: {ids}", flush=True)
     app = create_app(
         {
-            "TRUST_STORE": files["trust"],
+            "TRUST": trust,
             "KIOSKS": files["registry"],
             "KIOSK_CRL": files["crl"],
             "KIOSK_CA": files["kiosk_ca"],

@@ -21,6 +21,9 @@ class Code(StrEnum):
     SESSION_STATE = "session_state"
     SESSION_BUSY = "session_busy"  # another call on the same session is still in flight
     CARD_INVALID = "card_invalid"
+    # the card's certificate names an issuer key the trust store does not hold: a real card,
+    # unless the center was given its issuer's key (`center serve --trust-card-issuer`)
+    UNKNOWN_ISSUER = "unknown_issuer"
     CARD_REPLAYED = "card_replayed"
     MUNICIPALITY_NOT_OFFERED = "municipality_not_offered"
     VRS_UNAVAILABLE = "vrs_unavailable"
@@ -42,6 +45,7 @@ STATUS = {
     Code.SESSION_STATE: 409,
     Code.SESSION_BUSY: 409,
     Code.CARD_INVALID: 422,
+    Code.UNKNOWN_ISSUER: 422,
     Code.CARD_REPLAYED: 422,
     Code.MUNICIPALITY_NOT_OFFERED: 403,
     Code.VRS_UNAVAILABLE: 503,

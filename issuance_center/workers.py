@@ -94,6 +94,8 @@ def _worker_command(
     if args.vrs_connections:
         command += ["--vrs-connections", str(args.vrs_connections)]
     command += ["--sessions", "redis", "--redis", redis_url]
+    for issuer in args.trust_card_issuer:  # checked by the supervisor already
+        command += ["--trust-card-issuer", issuer]
     if args.log_file is not None:  # a file each: one rotating file is not for two processes
         log_file = args.log_file.with_name(f"{args.log_file.stem}-w{i}{args.log_file.suffix}")
         command += ["--log-file", str(log_file)]

@@ -19,6 +19,7 @@ class Code(StrEnum):
     OUT_OF_SERVICE = "out_of_service"
     # the center's answer about the card
     CARD_INVALID = "card_invalid"
+    UNKNOWN_ISSUER = "unknown_issuer"  # a card from an issuer the center does not trust
     CARD_REPLAYED = "card_replayed"
     # VRS's answers, passed on by the center
     NO_RECORD = "no_record"

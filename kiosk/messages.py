@@ -119,6 +119,12 @@ ERRORS: dict[str, Text] = {
     },
     # the center's answer about the card
     "card_invalid": _CARD_INVALID,
+    # a genuine-looking card whose issuer this service does not know (a real card at a
+    # simulator whose center lacks its issuer's key): not the resident's fault, nor fixable here
+    "unknown_issuer": {
+        "ja": "このカードの発行者を確認できないため、このサービスでは使えません。料金はかかりません",
+        "en": "This card's issuer is not known to this service, so the card cannot be used here. You were not charged",
+    },
     "card_replayed": {
         "ja": "カードの確認に失敗しました。カードを置き直して、もう一度お試しください",
         "en": "The card check failed. Please place the card again and try once more",
@@ -229,7 +235,7 @@ CARD_CODES: dict[str, str] = {
     "invalid_my_number": "card_invalid",
     "digest_mismatch": "card_invalid",
     "bad_signature": "card_invalid",
-    "unknown_issuer": "card_invalid",
+    "unknown_issuer": "unknown_issuer",
     "bad_certificate": "card_invalid",
     "bad_presence_signature": "card_replayed",
 }

@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="system", required=True, metavar="SYSTEM")
     for module_name in SYSTEMS.values():
         if _present(module_name):  # systems land one by one
-            importlib.import_module(module_name).register(sub)
+            commands = importlib.import_module(module_name).register(sub)
+            if module_name == "vrs.cli":
+                from . import enroll  # reads a card, which VRS itself never does
+
+                enroll.register(commands)
     return parser
 
 

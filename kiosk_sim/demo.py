@@ -86,6 +86,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--log-max-bytes", type=int, default=MAX_BYTES, help="each child's log rotates at this"
     )
     p.add_argument("--log-backups", type=int, default=BACKUPS, help="rotated logs kept per child")
+    p.add_argument(
+        "--trust-card-issuer",
+        action="append",
+        default=[],
+        metavar="[KEYID=]FILE",
+        help="passed to `center serve`: also trust this card issuer's key (repeatable)",
+    )
     from .scale import add_options
 
     add_options(p)
@@ -112,8 +119,10 @@ class Demo:
         log_max_bytes: int = MAX_BYTES,
         log_backups: int = BACKUPS,
         stop: threading.Event | None = None,
+        trust_card_issuers: tuple[str, ...] = (),
     ) -> None:
         self.home = home
+        self.trust_args = [a for t in trust_card_issuers for a in ("--trust-card-issuer", t)]
         self.ports = ports or dict(PORTS)
         self.slot = slot
         self.reader = f"Virtual PCD 00 {slot:02d}"
@@ -345,7 +354,7 @@ class Demo:
         p = self.ports
         self.spawn(
             "center",
-            center_args(self.home, p["center"], p["vrs"]),
+            center_args(self.home, p["center"], p["vrs"], *self.trust_args),
             self._says("center", "center listening"),
         )
         card_args = ["card", "emulate", "--instance", str(self.home), "--slot", str(self.slot)]
@@ -566,6 +575,7 @@ def control_app(demo: Demo) -> Flask:
 
 
 def run(args: argparse.Namespace) -> int:
+    from issuance_center.cli import extra_issuers
     from serving import Server
     from serving import home as instance_home
 
@@ -574,6 +584,11 @@ def run(args: argparse.Namespace) -> int:
         ports = ports_from(args.ports_from) if args.ports_from is not None else dict(PORTS)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:  # said here, not as a center that exits before it serves
+        extra_issuers(args.trust_card_issuer)
+    except ValueError as exc:
+        print(f"error: --trust-card-issuer {exc}", file=sys.stderr)
         return 2
     if args.scale:
         from .scale import run as run_scale
@@ -594,6 +609,7 @@ def run(args: argparse.Namespace) -> int:
         log_max_bytes=args.log_max_bytes,
         log_backups=args.log_backups,
         stop=stop,
+        trust_card_issuers=tuple(args.trust_card_issuer),
     )
     print(f"kiosk-sim demo: logs in {demo.logs}/ (vrs, center, card, kiosk)", flush=True)
     if prints is not None:

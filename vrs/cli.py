@@ -47,7 +47,11 @@ Example (a made-up person):
 """
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Adds ``vrs`` and its commands; returns them, for the command line's own additions
+    (``kiosk-sim vrs enroll-from-card`` reads a card, which VRS itself never does)."""
     vrs = sub.add_parser("vrs", help="the vaccination record system")
     cmds = vrs.add_subparsers(dest="vrs_command", required=True, metavar="COMMAND")
 
@@ -162,6 +166,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(p)
     p.set_defaults(func=cmd_export)
 
+    p = cmds.add_parser(
+        "erase",
+        help="erase one resident's record (and doses) from a municipality's area",
+        description="Erase one resident's record, found by My Number, from a municipality's "
+        "area, with its operation-log entry. The My Number is asked on the terminal (read "
+        "from stdin when it is not one), never taken on the command line, where `ps` and the "
+        "shell's history would keep it.",
+    )
+    p.add_argument("municipality", help="6-digit local government code, e.g. 382051")
+    _common(p)
+    p.set_defaults(func=cmd_erase)
+    return cmds
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instance", type=Path, default=None, help="VRS instance folder")
@@ -201,7 +218,7 @@ class CliError(Exception):
         return cls(exc.code.value, exc.message, exc.details)
 
 
-def _fail(args: argparse.Namespace, exc: CliError) -> int:
+def fail(args: argparse.Namespace, exc: CliError) -> int:
     if getattr(args, "json", False):
         print(json.dumps(exc.body, ensure_ascii=False, indent=1))
     else:
@@ -260,6 +277,15 @@ def _area(vrs: Vrs, args: argparse.Namespace) -> Area:
     return vrs.area(args.municipality)
 
 
+def open_area(args: argparse.Namespace) -> Area:
+    """The area of ``args.municipality`` in the instance of ``args.instance`` and
+    ``args.database``; CliError when either is not there (nothing is created)."""
+    try:
+        return _area(_open(args), args)
+    except VrsError as exc:
+        raise CliError.of(exc) from None
+
+
 def _reading(path: Path, what: str, exc: OSError) -> CliError:
     return CliError("unreadable_file", f"cannot {what} {path}: {exc.strerror or exc}")
 
@@ -270,11 +296,11 @@ def cmd_csca(args: argparse.Namespace) -> int:
 
     folder = _instance(args)
     if not is_instance(folder):
-        return _fail(args, _no_instance(folder))
+        return fail(args, _no_instance(folder))
     try:  # made at first run, as serving VRS would make it
         signer = vds_pki.load_or_create(folder / "vds-pki")
     except VdsError as exc:
-        return _fail(args, CliError(exc.code.value, f"{folder / 'vds-pki'}: {exc.message}"))
+        return fail(args, CliError(exc.code.value, f"{folder / 'vds-pki'}: {exc.message}"))
     sys.stdout.write(signer.csca_pem().decode("ascii"))
     return 0
 
@@ -291,7 +317,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         vrs = open_vrs(instance, database=database)
     except VrsError as exc:
         args.json = False  # demo-data has no --json
-        return _fail(args, CliError.of(exc))
+        return fail(args, CliError.of(exc))
     if vrs.municipalities():
         print("error: the database holds records; demo data goes into a new one", file=sys.stderr)
         return 1
@@ -319,9 +345,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     folder = _instance(args)
     if is_instance(folder, _database(args)) and not is_postgres(_database(args)):
-        return _fail(args, CliError("instance_exists", f"{folder} already holds a VRS instance"))
+        return fail(args, CliError("instance_exists", f"{folder} already holds a VRS instance"))
     if (folder / "vrs.sqlite3").exists() or (folder / "master.key").exists():
-        return _fail(
+        return fail(
             args,
             CliError(
                 "broken_instance",
@@ -332,9 +358,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     try:
         open_vrs(folder, database=_database(args))
     except VrsError as exc:
-        return _fail(args, CliError.of(exc))
+        return fail(args, CliError.of(exc))
     except OSError as exc:
-        return _fail(args, _reading(folder, "create", exc))
+        return fail(args, _reading(folder, "create", exc))
     _done(args, {"instance": str(folder)}, f"VRS instance created in {folder}")
     return 0
 
@@ -357,9 +383,9 @@ def cmd_add_municipality(args: argparse.Namespace) -> int:
             raise CliError("conflict", f"municipality {args.code} is already registered")
         vrs.add_municipality(m)
     except VrsError as exc:
-        return _fail(args, CliError.of(exc))
+        return fail(args, CliError.of(exc))
     except CliError as exc:
-        return _fail(args, exc)
+        return fail(args, exc)
     _done(args, {"municipality": m.code}, f"municipality {m.code} ({m.name_ja}) added")
     return 0
 
@@ -383,7 +409,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     instance = _instance(args)
     if not is_instance(instance, _database(args)):
         args.json = False  # serve has no --json
-        return _fail(args, _no_instance(instance))
+        return fail(args, _no_instance(instance))
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     lgwan = DevCa.LGWAN.open(instance.parent, args.pki)
     cert, key = lgwan.issue("vrs-server", "vrs.localhost", server=True)
@@ -432,9 +458,9 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         )
         StaffService(vrs).create("cli", args.municipality, args.user_id, password, "administrator")
     except VrsError as exc:
-        return _fail(args, CliError.of(exc))
+        return fail(args, CliError.of(exc))
     except CliError as exc:
-        return _fail(args, exc)
+        return fail(args, exc)
     _done(
         args,
         {"user_id": args.user_id, "municipality": args.municipality},
@@ -462,9 +488,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         with raw, ledger_text(raw, args.encoding) as text:
             n = area.import_csv(text, actor="cli")
     except VrsError as exc:
-        return _fail(args, CliError.of(exc))
+        return fail(args, CliError.of(exc))
     except CliError as exc:
-        return _fail(args, exc)
+        return fail(args, exc)
     _done(args, {"imported": n}, f"imported {n} {'person' if n == 1 else 'persons'}")
     return 0
 
@@ -481,12 +507,50 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise _reading(args.file, "write", exc) from None
         vrs.log("cli", args.municipality, "records.export")
     except VrsError as exc:
-        return _fail(args, CliError.of(exc))
+        return fail(args, CliError.of(exc))
     except CliError as exc:
-        return _fail(args, exc)
+        return fail(args, exc)
     _done(
         args,
         {"exported": str(args.file)},
         f"exported to {args.file} (no My Number: for review and statistics, not re-import)",
+    )
+    return 0
+
+
+def _ask_my_number() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("My Number of the resident to erase (12 digits, not shown): ")
+    return sys.stdin.readline().strip()
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from card_reader.mynumber import is_valid
+
+    try:
+        area = open_area(args)
+        number = _ask_my_number()
+        if not is_valid(number):
+            raise CliError("bad_request", "that is not a My Number (12 digits, check digit)")
+        vrs = area.vrs
+        found = area.find(number)
+        if found is None:
+            vrs.log("cli", area.code, "records.erase", "-", "not_found")
+            raise CliError("not_found", f"no such person in municipality {area.code}")
+        person_id = found[0].id
+        with vrs.storage.transaction():  # the erasure and its log entry, or neither
+            erased = area.erase(person_id)
+            if erased:
+                vrs.log("cli", area.code, "records.erase", person_id)
+        if not erased:  # erased by someone else meanwhile
+            raise CliError("not_found", f"no such person in municipality {area.code}")
+    except VrsError as exc:
+        return fail(args, CliError.of(exc))
+    except CliError as exc:
+        return fail(args, exc)
+    _done(
+        args,
+        {"erased": person_id, "municipality": area.code},
+        f"erased person {person_id} from municipality {area.code}",
     )
     return 0

@@ -13,11 +13,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from card_reader.mynumber import check_digit
 
 from .ledger_rows import IMPORT_COLUMNS
 from .municipalities import Municipality
+
+if TYPE_CHECKING:
+    from .areas import Area
 
 MUNICIPALITIES = [
     Municipality(
@@ -266,3 +270,36 @@ def write_profiles(residents_: Iterable[Resident], out: Path, count: int) -> Pat
         )
     (out / "cards.json").write_text(json.dumps(index, ensure_ascii=False, indent=1))
     return cards
+
+
+def holder(code: str, my_number: str, name: str, birth: date, sex: str, doses: int = 3) -> Resident:
+    """A card holder (``enroll-from-card``) as a demo resident of ``code``: the card's facts,
+    a coupon number and ``doses`` synthetic doses as the demo data has them."""
+    rng = random.Random()
+    return Resident(
+        code=code,
+        my_number=my_number,
+        name=name,
+        romanized="",
+        birth=birth,
+        sex=sex,
+        address="",  # not part of the record; the card keeps it
+        pin="",  # the card's own
+        doses=doses,
+        label="enrolled from a card",
+        coupon=f"{rng.randrange(10**10):010d}",
+    )
+
+
+def enroll(area: Area, resident: Resident, actor: str) -> int:
+    """``resident``'s record, sealed into ``area`` as a one-person ledger (the import's own
+    checks and its ``records.import`` log entry as ``actor``): never a row written by hand."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(IMPORT_COLUMNS)
+    writer.writerows(csv_rows(resident, random.Random()))
+    buf.seek(0)
+    return area.import_csv(buf, actor=actor)

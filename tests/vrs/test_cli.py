@@ -81,6 +81,7 @@ def test_commands_refuse_a_folder_without_an_instance_and_create_nothing(
             ["create-admin", NIIHAMA, "admin1"],
             ["add-municipality", NIIHAMA, "新居浜市", "Niihama City", "--prefecture", "愛媛県"],
             ["serve", "--port", "0", "--site-port", "-1"],
+            ["erase", NIIHAMA],
         ):
             assert vrs(*command, "--instance", folder) == 1, command
             err = capsys.readouterr().err
@@ -299,3 +300,45 @@ def test_any_bytes_become_text_or_a_vrs_error_and_nothing_else(
     # what passed is the file's exact text in one of the two encodings
     assert decoded in {data.decode(c, "replace") for c in ("utf-8-sig", "cp932")}
     assert "\x00" not in decoded
+
+
+def test_erase_removes_one_resident_by_my_number_with_its_log_entry(
+    instance: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vrs import open_vrs
+
+    rs = people(3)
+    (tmp_path / "l.csv").write_text(ledger(rs))
+    assert vrs("import", NIIHAMA, tmp_path / "l.csv", "--instance", instance) == 0
+    capsys.readouterr()
+
+    def erase(number: str, *more: str) -> int:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(number + "\n"))
+        return vrs("erase", *more, "--instance", instance)
+
+    assert erase(rs[1].my_number, NIIHAMA, "--json") == 0
+    person = json.loads(capsys.readouterr().out)["erased"]
+    assert exported_names(instance, tmp_path) == {rs[0].name, rs[2].name}
+    area = open_vrs(instance).area(NIIHAMA)
+    assert area.find(rs[1].my_number) is None and area.find(rs[0].my_number) is not None
+    log = area.vrs.storage.oplog(NIIHAMA, 10)
+    assert [(e["actor"], e["target"]) for e in log if e["action"] == "records.erase"] == [
+        ("cli", person)
+    ]
+    for number, code, words in (
+        (rs[1].my_number, NIIHAMA, f"error: no such person in municipality {NIIHAMA}\n"),
+        (
+            rs[0].my_number[:-1],
+            NIIHAMA,
+            "error: that is not a My Number (12 digits, check digit)\n",
+        ),
+        (rs[0].my_number, "382019", "error: no municipality 382019 in "),
+    ):
+        assert erase(number, code) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(words), err
+        assert rs[0].my_number not in err and rs[1].my_number not in err
+    assert area.find(rs[0].my_number) is not None
