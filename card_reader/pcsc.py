@@ -33,6 +33,8 @@ _REMOVED = {
     scard.SCARD_W_UNRESPONSIVE_CARD,
     scard.SCARD_E_NOT_TRANSACTED,  # vpcd reports a closed card link this way
 }
+_PROTOCOLS = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+PROTOCOL_NAMES = {scard.SCARD_PROTOCOL_T0: "T=0", scard.SCARD_PROTOCOL_T1: "T=1"}
 _READER_GONE = {
     scard.SCARD_E_READER_UNAVAILABLE,
     scard.SCARD_E_UNKNOWN_READER,
@@ -47,8 +49,10 @@ def _error(hresult: int, what: str) -> TransportError:
     if hresult in _REMOVED:
         return TransportError(ErrorCode.CARD_REMOVED, f"the card was removed ({what}: {text})")
     if hresult == scard.SCARD_W_RESET_CARD:
+        # pcscd refuses every call on this handle, without sending anything to the card,
+        # until SCardReconnect: the card is still there, but its PIN status is gone
         return TransportError(
-            ErrorCode.CARD_REMOVED, f"the card was reset by another program ({what})"
+            ErrorCode.CARD_RESET, f"the card was reset by another program ({what})"
         )
     if hresult in _READER_GONE:
         return TransportError(
@@ -194,14 +198,10 @@ class PcscTransport(Transport):
         self._ctx: _Context | None = ctx  # None once closed
         try:
             self.reader = self._find_reader(ctx, reader, wait)
-            mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+            self._mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+            # the reader and the card's ATR settle T=0 or T=1; transmit uses what they chose
             self._card, self._protocol = _check(
-                scard.SCardConnect(
-                    ctx.handle,
-                    self.reader,
-                    mode,
-                    scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
-                ),
+                scard.SCardConnect(ctx.handle, self.reader, self._mode, _PROTOCOLS),
                 "connect to the card",
             )
             self._atr = self._status_atr()
@@ -245,6 +245,37 @@ class PcscTransport(Transport):
     def atr(self) -> bytes:
         return self._atr
 
+    @property
+    def protocol(self) -> str:
+        """The protocol the reader negotiated with the card: "T=0" or "T=1"."""
+        return PROTOCOL_NAMES.get(self._protocol, f"{self._protocol:#x}")
+
+    def reconnect(self) -> None:
+        """After ``card_reset``: SCardReconnect, leaving the card as it is, and its new
+        protocol and ATR. Everything the card held for this session (the selected
+        application, the verified PIN) is gone; the caller starts again from SELECT."""
+        with self._use:
+            try:
+                self._reconnect()
+            finally:
+                if self._close_pending:
+                    self._close_now()
+
+    def _reconnect(self) -> None:
+        if self._card is None:
+            raise TransportError(ErrorCode.NO_CARD, "not connected to a card")
+        card, mode = self._card, self._mode
+
+        def again() -> Any:
+            return scard.SCardReconnect(card, mode, _PROTOCOLS, scard.SCARD_LEAVE_CARD)
+
+        if self._worker is None or self.timeout is None:
+            result = again()
+        else:
+            result = self._worker.call(again, self.timeout)
+        self._protocol = _check(result, "reconnect to the card")
+        self._atr = self._status_atr()
+
     def transmit(self, apdu: bytes) -> bytes:
         with self._use:
             try:
@@ -272,8 +303,10 @@ class PcscTransport(Transport):
         deadline = time.monotonic() + within
         while True:
             hresult = scard.SCardStatus(self._card)[0]
+            if hresult == scard.SCARD_W_RESET_CARD:
+                raise _error(hresult, "transmit")
             if hresult != scard.SCARD_S_SUCCESS:
-                return hresult in _REMOVED or hresult == scard.SCARD_W_RESET_CARD
+                return hresult in _REMOVED
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
