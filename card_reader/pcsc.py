@@ -8,9 +8,12 @@ back in time fails with ``timeout`` instead of hanging the caller.
 
 from __future__ import annotations
 
+import logging
 import queue
+import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -21,6 +24,7 @@ from .errors import ErrorCode, TransportError
 from .transport import Transport
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # pcscd polls a reader for card presence every 400 ms or so: the longest wait
 # before an empty answer is known to be a removal.
@@ -74,10 +78,58 @@ def _check(result: Any, what: str) -> Any:
     return rest[0] if len(rest) == 1 else tuple(rest)
 
 
+# pcsc-lite names each slot "<reader> <reader index> <slot>", both two hex digits: a
+# dual-interface reader is one name per interface ("... 00 00" contact, "... 00 01"
+# contactless, as vpcd's "Virtual PCD 00 00" and "Virtual PCD 00 01")
+_SLOT_NAME = re.compile(r"^(?P<device>.* [0-9A-F]{2}) (?P<slot>[0-9A-F]{2})$")
+
+
+def reader_slot(name: str) -> tuple[str, int] | None:
+    """The reader a slot name belongs to and its slot number; None if not pcsc-lite's form."""
+    found = _SLOT_NAME.match(name)
+    return (found["device"], int(found["slot"], 16)) if found else None
+
+
+def _nfc(text: str) -> str:
+    # a driver may spell "é" as e + U+0301 and a person type it as one character
+    return unicodedata.normalize("NFC", text)
+
+
+def _folded(text: str) -> str:
+    return _nfc(text).casefold()
+
+
+def match_readers(names: list[str], wanted: str) -> list[str]:
+    """The readers ``wanted`` names: the one of exactly that name, else every one holding it
+    (Unicode-normalised, any case), lowest slot first. A part that names readers of more
+    than one device is refused: a kiosk must not read a card in some other reader."""
+    exact = [n for n in names if _nfc(n) == _nfc(wanted)]
+    if exact:
+        return exact[:1]
+    part = _folded(wanted)
+    found = [n for n in names if part in _folded(n)]
+    devices = {(reader_slot(n) or (n, 0))[0] for n in found}
+    if len(devices) > 1:
+        there = ", ".join(repr(n) for n in found)
+        raise TransportError(
+            ErrorCode.NO_READER, f"{wanted!r} names several readers: {there}; give the whole name"
+        )
+    return sorted(found, key=lambda n: (reader_slot(n) or (n, 0))[1])
+
+
 @dataclass(frozen=True)
 class ReaderInfo:
     name: str
     atr: bytes | None  # None when no card is in the reader
+
+    @property
+    def device(self) -> str:
+        """The reader this slot belongs to: one name for both slots of a dual reader."""
+        return (reader_slot(self.name) or (self.name, 0))[0]
+
+    @property
+    def slot(self) -> int:
+        return (reader_slot(self.name) or (self.name, 0))[1]
 
 
 class _Context:
@@ -87,7 +139,13 @@ class _Context:
         )
 
     def readers(self) -> list[str]:
-        hresult, names = scard.SCardListReaders(self.handle, [])
+        try:
+            hresult, names = scard.SCardListReaders(self.handle, [])
+        except (UnicodeDecodeError, SystemError):
+            # pyscard decodes names as UTF-8; a driver (reader.conf FRIENDLYNAME) may not
+            raise TransportError(
+                ErrorCode.TRANSPORT, "a reader's name is not UTF-8: pyscard cannot list it"
+            ) from None
         if hresult in (scard.SCARD_E_NO_READERS_AVAILABLE,):
             return []
         if hresult != scard.SCARD_S_SUCCESS:
@@ -206,6 +264,7 @@ class PcscTransport(Transport):
             )
             self._atr = self._status_atr()
             self._worker = _Worker() if timeout is not None else None
+            log.info("card in %r (%s)", self.reader, self.protocol)  # repr: a name is any text
         except BaseException:
             self.close()
             raise
@@ -215,7 +274,7 @@ class PcscTransport(Transport):
         while True:
             names = every = ctx.readers()
             if wanted is not None:
-                names = [n for n in names if n == wanted] or [n for n in names if wanted in n]
+                names = match_readers(names, wanted)
                 if not names and time.monotonic() >= deadline:
                     # the names to pick from, so a typo is fixed without another command
                     there = ", ".join(repr(n) for n in every) or "none"
@@ -275,6 +334,7 @@ class PcscTransport(Transport):
             result = self._worker.call(again, self.timeout)
         self._protocol = _check(result, "reconnect to the card")
         self._atr = self._status_atr()
+        log.info("card in %r taken up again after a reset (%s)", self.reader, self.protocol)
 
     def transmit(self, apdu: bytes) -> bytes:
         with self._use:

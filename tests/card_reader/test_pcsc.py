@@ -286,7 +286,12 @@ def kiosk_sim(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 def test_cli_readers_and_probe(card: CardFactory) -> None:
     with inserted(card()):
         readers = json.loads(kiosk_sim("readers", "--json").stdout)["readers"]
-        assert {"name": READER, "atr": "3b e0 00 ff 81 31 fe 45 14"} in readers
+        assert {
+            "name": READER,
+            "atr": "3b e0 00 ff 81 31 fe 45 14",
+            "device": "Virtual PCD 00",
+            "slot": 1,
+        } in readers
         probe = json.loads(kiosk_sim("probe", "--reader", READER, "--json").stdout)
         assert probe["mynumber_card"] is True and probe["pin_tries_left"] == 3
 
