@@ -4,6 +4,35 @@ The same code drives a USB reader with a real My Number Card and the software
 card behind vsmartcard's ``vpcd`` driver. Every call that can block has a
 bound: waiting for a card takes a timeout, and a transmit that does not come
 back in time fails with ``timeout`` instead of hanging the caller.
+
+Decisions (issue 15, part 5; tests in tests/card_reader/test_pcsc.py through pcscd +
+vpcd, test_reader_names.py on a fake ``scard`` layer for names vpcd cannot give):
+
+- **Reset and removal.** ``SCARD_W_RESET_CARD`` (another program reset the card) is
+  ``card_reset``, not a removal: the card is there but lost its session, and pcscd
+  refuses the handle, without sending anything, until ``reconnect()`` (SCardReconnect,
+  leaving the card). ``SCARD_W_REMOVED_CARD`` and its kin are ``card_removed``. What the
+  client does with a reset is in client.py: before the PIN it reconnects and goes on;
+  from the PIN on the error goes up and the kiosk ends the visit (nothing charged, the
+  PIN never sent again).
+- **Protocols.** Connect offers T=0|T=1; the reader and the ATR settle one (pcscd takes
+  T=1 when the ATR offers both, as pcsc-lite does) and every transmit uses it (``protocol``: "T=0"/"T=1",
+  shown by ``card probe``). pcscd and vpcd pass T=0's ``61 xx``/``6C xx`` through as
+  they are: apdu.py answers them, whatever the protocol.
+- **Reader names.** ``--reader`` (and the kiosk's reader) is a whole name, which wins,
+  or a part of one, matched after Unicode NFC and case folding (a driver may write "é"
+  decomposed). A part that names readers of two devices is refused: picking one would
+  read a card in some other reader. pcsc-lite names each slot "<reader> <index> <slot>";
+  the slots of one dual-interface reader (vpcd's "Virtual PCD 00 00" and "00 01") are
+  one device, and a part naming both takes the lowest slot with a card. A card in both
+  slots is two readers to pcscd: ``card readers`` lists both, with ``device`` and
+  ``slot``, and says when two slots of one reader show the same ATR (one card seen on
+  both interfaces, or two cards alike: pcscd cannot tell). The kiosk watches and reads
+  only the reader it is configured with, the whole name, never the other slot. A dual
+  reader that shows its interfaces as two readers ("[Contact] 00 00", "[Contactless]
+  01 00", each its own USB interface) is two devices here. Names are logged with
+  ``%r`` and written as UTF-8 (JSON with ``ensure_ascii=False``); a name pyscard cannot
+  decode (not UTF-8) is a ``transport`` error, not a traceback.
 """
 
 from __future__ import annotations

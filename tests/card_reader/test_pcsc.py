@@ -446,7 +446,8 @@ def test_a_card_taken_out_between_commands_is_card_removed(card: CardFactory) ->
     [
         ("3BE000FF8131FE4514", False, "T=1"),  # the card's own ATR: T=1 only
         ("3B00", True, "T=0"),  # no interface bytes: T=0
-        ("3B80800101", True, "T=0"),  # T=0 and T=1 offered: pcscd takes the first, T=0
+        # T=0 and T=1 offered: pcsc-lite prefers T=1 (and 61xx is still collected under it)
+        ("3B80800101", True, "T=1"),
     ],
 )
 def test_the_protocol_the_atr_announces_is_used_and_t0_answers_are_collected(
