@@ -15,9 +15,9 @@ vpcd, test_reader_names.py on a fake ``scard`` layer for names vpcd cannot give)
   client does with a reset is in client.py: before the PIN it reconnects and goes on;
   from the PIN on the error goes up and the kiosk ends the visit (nothing charged, the
   PIN never sent again).
-- **Protocols.** Connect offers T=0|T=1; the reader and the ATR settle one (pcscd takes
-  T=1 when the ATR offers both, as pcsc-lite does) and every transmit uses it (``protocol``: "T=0"/"T=1",
-  shown by ``card probe``). pcscd and vpcd pass T=0's ``61 xx``/``6C xx`` through as
+- **Protocols.** Connect offers T=0|T=1; the reader and the ATR settle one (pcscd
+  takes T=1 when the ATR offers both) and every transmit uses it (``protocol``:
+  "T=0"/"T=1", shown by ``card probe``). pcscd and vpcd pass T=0's ``61 xx``/``6C xx`` through as
   they are: apdu.py answers them, whatever the protocol.
 - **Reader names.** ``--reader`` (and the kiosk's reader) is a whole name, which wins,
   or a part of one, matched after Unicode NFC and case folding (a driver may write "é"
