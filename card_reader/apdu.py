@@ -66,24 +66,25 @@ class ApduChannel:
         return Response(resp[:-2], (resp[-2] << 8) | resp[-1])
 
     def send(self, apdu: bytes) -> Response:
-        resp = self._raw(apdu)
-        if resp.sw1 == 0x6C:
-            # T=0: wrong Le, the card tells the right one
-            apdu = (
-                apdu[:-1] + bytes([resp.sw & 0xFF])
-                if _has_le(apdu)
-                else apdu + bytes([resp.sw & 0xFF])
-            )
-            resp = self._raw(apdu)
+        resp = self._sized(apdu)
         data = resp.data
         rounds = 0
         while resp.sw1 == 0x61:
             rounds += 1
             if rounds > MAX_CHAINED:
                 raise ProtocolError(ErrorCode.BAD_RESPONSE, "card never finished its answer")
-            resp = self._raw(command(0x00, 0xC0, 0x00, 0x00, le=(resp.sw & 0xFF) or 256))
+            resp = self._sized(command(0x00, 0xC0, 0x00, 0x00, le=(resp.sw & 0xFF) or 256))
             data += resp.data
         return Response(data, resp.sw)
+
+    def _sized(self, apdu: bytes) -> Response:
+        """One command; on ``6C xx`` (T=0: wrong Le, the card tells the right one) once more
+        with ``Le = xx``. A GET RESPONSE can get ``6C xx`` as well."""
+        resp = self._raw(apdu)
+        if resp.sw1 == 0x6C:
+            le = bytes([resp.sw & 0xFF])
+            resp = self._raw(apdu[:-1] + le if _has_le(apdu) else apdu + le)
+        return resp
 
 
 def _has_le(apdu: bytes) -> bool:

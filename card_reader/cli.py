@@ -131,9 +131,26 @@ def cmd_readers(args: argparse.Namespace) -> int:
     except CardError as exc:
         return _fail(args, exc)
     data = {
-        "readers": [{"name": r.name, "atr": r.atr.hex(" ") if r.atr else None} for r in readers]
+        "readers": [
+            {
+                "name": r.name,
+                "atr": r.atr.hex(" ") if r.atr else None,
+                "device": r.device,
+                "slot": r.slot,
+            }
+            for r in readers
+        ]
     }
-    lines = [f"{r.name}: {r.atr.hex(' ').upper() if r.atr else '(no card)'}" for r in readers]
+    lines = []
+    for r in readers:
+        line = f"{r.name}: {r.atr.hex(' ').upper() if r.atr else '(no card)'}"
+        twin = next(
+            (o for o in readers if o.device == r.device and o.slot < r.slot and o.atr), None
+        )
+        if twin is not None and twin.atr == r.atr:
+            # pcscd cannot tell one card on both interfaces of a reader from two cards alike
+            line += f"  (same ATR as slot {twin.slot}: one card seen twice, or two alike)"
+        lines.append(line)
     _out(args, data, lines or ["no readers"])
     return EXIT_OK
 
@@ -142,7 +159,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
     try:
         with PcscTransport(args.reader, wait=args.wait) as transport:
             app = TextApplication(transport)
-            base = {"reader": transport.reader, "atr": transport.atr.hex(" ")}
+            base = {
+                "reader": transport.reader,
+                "atr": transport.atr.hex(" "),
+                "protocol": transport.protocol,
+            }
             try:
                 app.select()
             except CardError as exc:
@@ -166,7 +187,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         {**base, "mynumber_card": True, "pin_tries_left": tries},
         [
             f"reader: {base['reader']}",
-            f"ATR:    {transport.atr.hex(' ').upper()}",
+            f"ATR:    {transport.atr.hex(' ').upper()} ({transport.protocol})",
             "My Number Card: yes (card-info input support application found)",
             f"PIN tries left: {tries}"
             + ("  (locked: reset at the municipal window)" if tries == 0 else ""),

@@ -5,16 +5,33 @@ software card: nothing here knows which it talks to. PIN handling is careful
 because the holder has 3 tries in a lifetime between visits to the municipal
 window: a malformed PIN is refused before anything is sent, and the tries
 left can be asked without spending one.
+
+A card that another program reset (``card_reset`` from the transport) has lost
+its session: the selected application and a verified PIN. Before the PIN, what
+spends nothing (SELECT, the tries-left query) reconnects, selects again and goes
+on, so the resident never notices. VERIFY and everything after it do not: the
+error goes up and the caller ends the visit. The PIN is never sent again on its
+own (the resident typed it once: a wrong one would cost two tries), and a
+verified PIN is never assumed to have survived: a file that asks for the PIN
+again after VERIFY succeeded is reported as ``card_reset``, not as a wrong PIN.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import files, tlv
-from .apdu import ApduChannel, command
-from .errors import ApduError, ErrorCode, PinError, ProtocolError, tries_left_text
+from .apdu import ApduChannel, Response, command
+from .errors import (
+    ApduError,
+    ErrorCode,
+    PinError,
+    ProtocolError,
+    TransportError,
+    tries_left_text,
+)
 from .transport import Transport
 
 MAX_PIN_TRIES = 3
@@ -49,13 +66,39 @@ class TextApplication:
 
     def __init__(self, transport: Transport) -> None:
         self.channel = ApduChannel(transport)
+        self.pin_verified = False  # VERIFY succeeded in this card session (a reset ends it)
+        self.pin_lost = False  # a reset took a verified PIN away: the card asks for it again
 
     @property
     def apdu_count(self) -> int:
         return self.channel.count
 
+    def _send(self, apdu: bytes) -> Response:
+        try:
+            return self.channel.send(apdu)
+        except TransportError as exc:
+            if exc.code is ErrorCode.CARD_RESET:
+                self.pin_lost = self.pin_lost or self.pin_verified
+                self.pin_verified = False
+            raise
+
+    def _send_before_pin(self, apdu: bytes) -> Response:
+        """A command that spends nothing, before the PIN: a reset card is taken up again."""
+        try:
+            return self._send(apdu)
+        except TransportError as exc:
+            if exc.code is not ErrorCode.CARD_RESET:
+                raise
+        self.channel.transport.reconnect()
+        if apdu[1] != 0xA4:  # the reset dropped the application: select it again first
+            self._select()
+        return self._send(apdu)
+
     def select(self) -> None:
-        resp = self.channel.send(command(0x00, 0xA4, 0x04, 0x0C, files.AID))
+        self._select(self._send_before_pin)
+
+    def _select(self, send: Callable[[bytes], Response] | None = None) -> None:
+        resp = (send or self._send)(command(0x00, 0xA4, 0x04, 0x0C, files.AID))
         if resp.sw == SW_NOT_FOUND:
             raise ProtocolError(
                 ErrorCode.NOT_MYNUMBER_CARD,
@@ -65,7 +108,7 @@ class TextApplication:
 
     def pin_tries_left(self) -> int:
         """Asks the card how many PIN tries are left; spends none."""
-        resp = self.channel.send(command(0x00, 0x20, 0x00, 0x80 | files.EF_PIN))
+        resp = self._send_before_pin(command(0x00, 0x20, 0x00, 0x80 | files.EF_PIN))
         if resp.sw1 == 0x63 and resp.sw & 0xF0 == 0xC0:
             return resp.sw & 0x0F
         if resp.sw in (SW_BLOCKED, 0x6983):
@@ -80,10 +123,9 @@ class TextApplication:
             raise PinError(
                 ErrorCode.INVALID_PIN_FORMAT, "the PIN is exactly 4 digits; nothing was sent"
             )
-        resp = self.channel.send(
-            command(0x00, 0x20, 0x00, 0x80 | files.EF_PIN, pin.encode("ascii"))
-        )
+        resp = self._send(command(0x00, 0x20, 0x00, 0x80 | files.EF_PIN, pin.encode("ascii")))
         if resp.ok:
+            self.pin_verified, self.pin_lost = True, False
             return
         if resp.sw1 == 0x63 and resp.sw & 0xF0 == 0xC0:
             left = resp.sw & 0x0F
@@ -103,7 +145,12 @@ class TextApplication:
         raise ApduError(resp.sw, f"card answered {resp.sw:04X} to VERIFY")
 
     def _read_chunk(self, p1: int, p2: int, le: int) -> bytes:
-        resp = self.channel.send(command(0x00, 0xB0, p1, p2, le=le))
+        resp = self._send(command(0x00, 0xB0, p1, p2, le=le))
+        if resp.sw == SW_SECURITY and (self.pin_verified or self.pin_lost):
+            # the PIN was verified, and the card forgot it: it was reset (maybe unseen by
+            # the reader), never a reason to ask the resident for the PIN as if it were wrong
+            self.pin_verified, self.pin_lost = False, True
+            raise TransportError(ErrorCode.CARD_RESET, "the card was reset and lost its PIN status")
         if resp.sw == SW_SECURITY:
             raise PinError(ErrorCode.PIN_REQUIRED, "this file can be read only after the PIN")
         if resp.sw == SW_NOT_FOUND:
@@ -142,7 +189,7 @@ class TextApplication:
     def sign_challenge(self, challenge: bytes) -> bytes:
         """Card presence: the card signs SHA-256(challenge) with its own key (no PIN)."""
         digest_info = SHA256_DIGEST_INFO + hashlib.sha256(challenge).digest()
-        resp = self.channel.send(command(0x80, 0x2A, 0x00, 0x00, digest_info, le=256))
+        resp = self._send(command(0x80, 0x2A, 0x00, 0x00, digest_info, le=256))
         return resp.check().data
 
     def read_card_files(self, challenge: bytes | None = None) -> CardFiles:

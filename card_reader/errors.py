@@ -14,6 +14,8 @@ class ErrorCode(StrEnum):
     NO_READER = "no_reader"
     NO_CARD = "no_card"
     CARD_REMOVED = "card_removed"
+    # another program reset the card: it is there, but its PIN status is gone (pcsc.py)
+    CARD_RESET = "card_reset"
     READER_UNAVAILABLE = "reader_unavailable"
     TIMEOUT = "timeout"
     TRANSPORT = "transport"

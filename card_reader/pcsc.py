@@ -4,13 +4,45 @@ The same code drives a USB reader with a real My Number Card and the software
 card behind vsmartcard's ``vpcd`` driver. Every call that can block has a
 bound: waiting for a card takes a timeout, and a transmit that does not come
 back in time fails with ``timeout`` instead of hanging the caller.
+
+Decisions (issue 15, part 5; tests in tests/card_reader/test_pcsc.py through pcscd +
+vpcd, test_reader_names.py on a fake ``scard`` layer for names vpcd cannot give):
+
+- **Reset and removal.** ``SCARD_W_RESET_CARD`` (another program reset the card) is
+  ``card_reset``, not a removal: the card is there but lost its session, and pcscd
+  refuses the handle, without sending anything, until ``reconnect()`` (SCardReconnect,
+  leaving the card). ``SCARD_W_REMOVED_CARD`` and its kin are ``card_removed``. What the
+  client does with a reset is in client.py: before the PIN it reconnects and goes on;
+  from the PIN on the error goes up and the kiosk ends the visit (nothing charged, the
+  PIN never sent again).
+- **Protocols.** Connect offers T=0|T=1; the reader and the ATR settle one (pcscd
+  takes T=1 when the ATR offers both) and every transmit uses it (``protocol``:
+  "T=0"/"T=1", shown by ``card probe``). pcscd and vpcd pass T=0's ``61 xx``/``6C xx`` through as
+  they are: apdu.py answers them, whatever the protocol.
+- **Reader names.** ``--reader`` (and the kiosk's reader) is a whole name, which wins,
+  or a part of one, matched after Unicode NFC and case folding (a driver may write "é"
+  decomposed). A part that names readers of two devices is refused: picking one would
+  read a card in some other reader. pcsc-lite names each slot "<reader> <index> <slot>";
+  the slots of one dual-interface reader (vpcd's "Virtual PCD 00 00" and "00 01") are
+  one device, and a part naming both takes the lowest slot with a card. A card in both
+  slots is two readers to pcscd: ``card readers`` lists both, with ``device`` and
+  ``slot``, and says when two slots of one reader show the same ATR (one card seen on
+  both interfaces, or two cards alike: pcscd cannot tell). The kiosk watches and reads
+  only the reader it is configured with, the whole name, never the other slot. A dual
+  reader that shows its interfaces as two readers ("[Contact] 00 00", "[Contactless]
+  01 00", each its own USB interface) is two devices here. Names are logged with
+  ``%r`` and written as UTF-8 (JSON with ``ensure_ascii=False``); a name pyscard cannot
+  decode (not UTF-8) is a ``transport`` error, not a traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
+import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -21,6 +53,7 @@ from .errors import ErrorCode, TransportError
 from .transport import Transport
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # pcscd polls a reader for card presence every 400 ms or so: the longest wait
 # before an empty answer is known to be a removal.
@@ -33,6 +66,8 @@ _REMOVED = {
     scard.SCARD_W_UNRESPONSIVE_CARD,
     scard.SCARD_E_NOT_TRANSACTED,  # vpcd reports a closed card link this way
 }
+_PROTOCOLS = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+PROTOCOL_NAMES = {scard.SCARD_PROTOCOL_T0: "T=0", scard.SCARD_PROTOCOL_T1: "T=1"}
 _READER_GONE = {
     scard.SCARD_E_READER_UNAVAILABLE,
     scard.SCARD_E_UNKNOWN_READER,
@@ -47,8 +82,10 @@ def _error(hresult: int, what: str) -> TransportError:
     if hresult in _REMOVED:
         return TransportError(ErrorCode.CARD_REMOVED, f"the card was removed ({what}: {text})")
     if hresult == scard.SCARD_W_RESET_CARD:
+        # pcscd refuses every call on this handle, without sending anything to the card,
+        # until SCardReconnect: the card is still there, but its PIN status is gone
         return TransportError(
-            ErrorCode.CARD_REMOVED, f"the card was reset by another program ({what})"
+            ErrorCode.CARD_RESET, f"the card was reset by another program ({what})"
         )
     if hresult in _READER_GONE:
         return TransportError(
@@ -70,10 +107,58 @@ def _check(result: Any, what: str) -> Any:
     return rest[0] if len(rest) == 1 else tuple(rest)
 
 
+# pcsc-lite names each slot "<reader> <reader index> <slot>", both two hex digits: a
+# dual-interface reader is one name per interface ("... 00 00" contact, "... 00 01"
+# contactless, as vpcd's "Virtual PCD 00 00" and "Virtual PCD 00 01")
+_SLOT_NAME = re.compile(r"^(?P<device>.* [0-9A-F]{2}) (?P<slot>[0-9A-F]{2})$")
+
+
+def reader_slot(name: str) -> tuple[str, int] | None:
+    """The reader a slot name belongs to and its slot number; None if not pcsc-lite's form."""
+    found = _SLOT_NAME.match(name)
+    return (found["device"], int(found["slot"], 16)) if found else None
+
+
+def _nfc(text: str) -> str:
+    # a driver may spell "é" as e + U+0301 and a person type it as one character
+    return unicodedata.normalize("NFC", text)
+
+
+def _folded(text: str) -> str:
+    return _nfc(text).casefold()
+
+
+def match_readers(names: list[str], wanted: str) -> list[str]:
+    """The readers ``wanted`` names: the one of exactly that name, else every one holding it
+    (Unicode-normalised, any case), lowest slot first. A part that names readers of more
+    than one device is refused: a kiosk must not read a card in some other reader."""
+    exact = [n for n in names if _nfc(n) == _nfc(wanted)]
+    if exact:
+        return exact[:1]
+    part = _folded(wanted)
+    found = [n for n in names if part in _folded(n)]
+    devices = {(reader_slot(n) or (n, 0))[0] for n in found}
+    if len(devices) > 1:
+        there = ", ".join(repr(n) for n in found)
+        raise TransportError(
+            ErrorCode.NO_READER, f"{wanted!r} names several readers: {there}; give the whole name"
+        )
+    return sorted(found, key=lambda n: (reader_slot(n) or (n, 0))[1])
+
+
 @dataclass(frozen=True)
 class ReaderInfo:
     name: str
     atr: bytes | None  # None when no card is in the reader
+
+    @property
+    def device(self) -> str:
+        """The reader this slot belongs to: one name for both slots of a dual reader."""
+        return (reader_slot(self.name) or (self.name, 0))[0]
+
+    @property
+    def slot(self) -> int:
+        return (reader_slot(self.name) or (self.name, 0))[1]
 
 
 class _Context:
@@ -83,7 +168,13 @@ class _Context:
         )
 
     def readers(self) -> list[str]:
-        hresult, names = scard.SCardListReaders(self.handle, [])
+        try:
+            hresult, names = scard.SCardListReaders(self.handle, [])
+        except (UnicodeDecodeError, SystemError):
+            # pyscard decodes names as UTF-8; a driver (reader.conf FRIENDLYNAME) may not
+            raise TransportError(
+                ErrorCode.TRANSPORT, "a reader's name is not UTF-8: pyscard cannot list it"
+            ) from None
         if hresult in (scard.SCARD_E_NO_READERS_AVAILABLE,):
             return []
         if hresult != scard.SCARD_S_SUCCESS:
@@ -194,18 +285,15 @@ class PcscTransport(Transport):
         self._ctx: _Context | None = ctx  # None once closed
         try:
             self.reader = self._find_reader(ctx, reader, wait)
-            mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+            self._mode = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
+            # the reader and the card's ATR settle T=0 or T=1; transmit uses what they chose
             self._card, self._protocol = _check(
-                scard.SCardConnect(
-                    ctx.handle,
-                    self.reader,
-                    mode,
-                    scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
-                ),
+                scard.SCardConnect(ctx.handle, self.reader, self._mode, _PROTOCOLS),
                 "connect to the card",
             )
             self._atr = self._status_atr()
             self._worker = _Worker() if timeout is not None else None
+            log.info("card in %r (%s)", self.reader, self.protocol)  # repr: a name is any text
         except BaseException:
             self.close()
             raise
@@ -215,7 +303,7 @@ class PcscTransport(Transport):
         while True:
             names = every = ctx.readers()
             if wanted is not None:
-                names = [n for n in names if n == wanted] or [n for n in names if wanted in n]
+                names = match_readers(names, wanted)
                 if not names and time.monotonic() >= deadline:
                     # the names to pick from, so a typo is fixed without another command
                     there = ", ".join(repr(n) for n in every) or "none"
@@ -246,9 +334,36 @@ class PcscTransport(Transport):
         return self._atr
 
     @property
-    def protocol(self) -> str | None:
-        names = {scard.SCARD_PROTOCOL_T0: "T=0", scard.SCARD_PROTOCOL_T1: "T=1"}
-        return names.get(self._protocol, f"other ({self._protocol})")
+    def protocol(self) -> str:
+        """The protocol the reader negotiated with the card: "T=0" or "T=1"."""
+        return PROTOCOL_NAMES.get(self._protocol, f"{self._protocol:#x}")
+
+    def reconnect(self) -> None:
+        """After ``card_reset``: SCardReconnect, leaving the card as it is, and its new
+        protocol and ATR. Everything the card held for this session (the selected
+        application, the verified PIN) is gone; the caller starts again from SELECT."""
+        with self._use:
+            try:
+                self._reconnect()
+            finally:
+                if self._close_pending:
+                    self._close_now()
+
+    def _reconnect(self) -> None:
+        if self._card is None:
+            raise TransportError(ErrorCode.NO_CARD, "not connected to a card")
+        card, mode = self._card, self._mode
+
+        def again() -> Any:
+            return scard.SCardReconnect(card, mode, _PROTOCOLS, scard.SCARD_LEAVE_CARD)
+
+        if self._worker is None or self.timeout is None:
+            result = again()
+        else:
+            result = self._worker.call(again, self.timeout)
+        self._protocol = _check(result, "reconnect to the card")
+        self._atr = self._status_atr()
+        log.info("card in %r taken up again after a reset (%s)", self.reader, self.protocol)
 
     def transmit(self, apdu: bytes) -> bytes:
         with self._use:
@@ -277,8 +392,10 @@ class PcscTransport(Transport):
         deadline = time.monotonic() + within
         while True:
             hresult = scard.SCardStatus(self._card)[0]
+            if hresult == scard.SCARD_W_RESET_CARD:
+                raise _error(hresult, "transmit")
             if hresult != scard.SCARD_S_SUCCESS:
-                return hresult in _REMOVED or hresult == scard.SCARD_W_RESET_CARD
+                return hresult in _REMOVED
             left = deadline - time.monotonic()
             if left <= 0:
                 return False

@@ -32,6 +32,10 @@ class Transport(abc.ABC):
         """The protocol negotiated with the card ("T=0", "T=1"); None when there is none."""
         return None
 
+    def reconnect(self) -> None:
+        """Takes up the card again after ``card_reset`` (its volatile state is gone)."""
+        raise TransportError(ErrorCode.CARD_RESET, "the card was reset; this link cannot resume")
+
     def __enter__(self) -> Self:
         return self
 
@@ -51,6 +55,7 @@ class Card(Protocol):
 class InMemoryTransport(Transport):
     def __init__(self, card: Card) -> None:
         self._card: Card | None = card
+        self._reset = False  # like pcscd, every APDU fails until reconnect()
         self.apdu_count = 0
 
     @property
@@ -62,6 +67,8 @@ class InMemoryTransport(Transport):
     def transmit(self, apdu: bytes) -> bytes:
         if self._card is None:
             raise TransportError(ErrorCode.NO_CARD, "transport is closed")
+        if self._reset:
+            raise TransportError(ErrorCode.CARD_RESET, "the card was reset by another program")
         self.apdu_count += 1
         try:
             return bytes(self._card.execute(bytes(apdu)))
@@ -69,6 +76,17 @@ class InMemoryTransport(Transport):
             # a software card signals its removal this way (see softcard.faults)
             self._card = None
             raise TransportError(ErrorCode.CARD_REMOVED, "the card was removed") from None
+        except ConnectionResetError:
+            # ... and a reset by "another program" this way: pcscd's SCARD_W_RESET_CARD
+            self._reset = True
+            raise TransportError(
+                ErrorCode.CARD_RESET, "the card was reset by another program"
+            ) from None
+
+    def reconnect(self) -> None:
+        if self._card is None:
+            raise TransportError(ErrorCode.NO_CARD, "transport is closed")
+        self._reset = False
 
     def close(self) -> None:
         self._card = None

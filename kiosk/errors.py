@@ -12,6 +12,7 @@ class Code(StrEnum):
     # the card and the PIN
     WRONG_PIN = "wrong_pin"
     CARD_REMOVED = "card_removed"
+    CARD_RESET = "card_reset"
     CARD_UNREADABLE = "card_unreadable"
     NOT_MYNUMBER_CARD = "not_mynumber_card"
     UNSUPPORTED_CHARACTERS = "unsupported_characters"

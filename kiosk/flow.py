@@ -234,8 +234,9 @@ class Flow:
                 return self._discard(t)
             if isinstance(exc, KioskError):
                 return self._end("error", exc.code)
-            removed = exc.code is ErrorCode.CARD_REMOVED
-            self._end("cancelled" if removed else "error", messages.card_code(exc.code))
+            # the card taken away or reset: nothing is wrong with it, the visit is just over
+            gone = exc.code in (ErrorCode.CARD_REMOVED, ErrorCode.CARD_RESET)
+            self._end("cancelled" if gone else "error", messages.card_code(exc.code))
 
     def state(self) -> State:
         with self._lock:

@@ -100,6 +100,11 @@ ERRORS: dict[str, Text] = {
         "ja": "カードが取り外されたため取り消しました。料金はかかりません",
         "en": "The card was removed, so the request was cancelled. You were not charged",
     },
+    # another program on the kiosk reset the card mid-visit: its PIN status is gone
+    "card_reset": {
+        "ja": "カードの読み取りが中断されたため取り消しました。料金はかかりません。もう一度カードを置いてください",
+        "en": "Reading the card was interrupted, so the request was cancelled. You were not charged. Please place your card again",
+    },
     "card_unreadable": _CARD_UNREADABLE,
     "not_mynumber_card": {
         "ja": "マイナンバーカードではありません。マイナンバーカードを置いてください",
@@ -217,6 +222,7 @@ GENERIC: Text = {
 # the card layer's codes → the kiosk's (PIN codes are handled on the PIN screen itself)
 CARD_CODES: dict[str, str] = {
     "card_removed": "card_removed",
+    "card_reset": "card_reset",
     "not_mynumber_card": "not_mynumber_card",
     "unsupported_characters": "unsupported_characters",
     "no_reader": "reader_unavailable",

@@ -68,3 +68,13 @@ def test_command_encoding() -> None:
     assert command(0, 0x20, 0, 0x91, b"1234") == bytes.fromhex("002000910431323334")
     with pytest.raises(ValueError):
         command(0, 0xB0, 0, 0, le=257)
+
+
+def test_6cxx_to_a_get_response_resends_it_with_the_right_le() -> None:
+    """A T=0 card with a smaller buffer than it announced corrects GET RESPONSE's Le too."""
+    t = Scripted([bytes.fromhex("6120"), bytes.fromhex("6C10"), b"A" * 16 + bytes.fromhex("9000")])
+    channel = ApduChannel(t)
+    resp = channel.send(command(0x80, 0x2A, 0x00, 0x00, b"x" * 51, le=256))
+    assert resp.ok and resp.data == b"A" * 16
+    assert t.sent[1:] == [bytes.fromhex("00C0000020"), bytes.fromhex("00C0000010")]
+    assert channel.count == 3

@@ -131,3 +131,61 @@ def test_garbage_answer_is_a_clear_protocol_error(card: CardFactory) -> None:
     with pytest.raises(ProtocolError) as err:
         app.pin_tries_left()
     assert err.value.code is ErrorCode.BAD_RESPONSE
+
+
+# --- T=0 answers (softcard/t0.py) and a card reset by another program (FaultyCard(reset_at=))
+
+
+def test_a_t0_card_is_read_whole_with_get_response_and_6cxx(card: CardFactory) -> None:
+    holder = Profile.demo()
+    plain = app_for(card())
+    plain.verify_pin(holder.pin)
+    t0 = FaultyCard(card(), t0=True)
+    assert t0.atr == bytes.fromhex("3B00")
+    app = app_for(t0)
+    app.verify_pin(holder.pin)
+    challenge = b"c" * 32
+    got, want = app.read_card_files(challenge), plain.read_card_files(challenge)
+    assert got == want  # the RSA signatures are deterministic (PKCS#1 v1.5)
+    # EF 0001 (17 bytes, asked for 256): 6C 11 and again; the signature: 61 00 + GET RESPONSE
+    # (the other files are read in chunks the TLV header sizes exactly: no 6C)
+    assert app.apdu_count == plain.apdu_count + 2
+
+
+def test_a_reset_before_the_pin_is_taken_up_again(card: CardFactory) -> None:
+    faulty = FaultyCard(card(), reset_at=2)  # SELECT, then the tries-left query meets the reset
+    app = app_for(faulty)
+    assert app.pin_tries_left() == 3
+    assert faulty.count == 4  # the refused query, SELECT again, the query again
+    app.verify_pin(Profile.demo().pin)
+    assert app.read_my_number() == Profile.demo().my_number
+
+
+@pytest.mark.parametrize("at", [3, 4, 9], ids=["verify", "first-read", "last-read"])
+def test_a_reset_from_the_pin_on_ends_the_read_and_spends_no_try(
+    card: CardFactory, at: int
+) -> None:
+    soft = card()
+    app = app_for(FaultyCard(soft, reset_at=at))
+    assert app.pin_tries_left() == 3
+    with pytest.raises(TransportError) as err:
+        app.verify_pin(Profile.demo().pin)
+        app.read_card_files(b"c" * 32)
+    assert err.value.code is ErrorCode.CARD_RESET
+    assert not app.pin_verified
+    # the PIN was not sent again on its own, and the try it took (if any) was the right PIN
+    assert app_for(soft).pin_tries_left() == 3
+
+
+def test_a_pin_the_card_forgot_is_never_taken_for_a_wrong_one(card: CardFactory) -> None:
+    """Another program sharing the card selected another application and came back: the
+    card forgot the PIN without any reset the reader could report."""
+    soft = card()
+    app = app_for(soft)
+    app.verify_pin(Profile.demo().pin)
+    other = TextApplication(InMemoryTransport(soft))
+    other.channel.send(bytes.fromhex("00A4040C0AD392F000260100000001"))  # the JPKI-AP
+    other.select()
+    with pytest.raises(TransportError) as err:
+        app.read_my_number()
+    assert err.value.code is ErrorCode.CARD_RESET

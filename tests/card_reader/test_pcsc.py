@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smartcard import scard
 
 from card_reader import PcscTransport, TextApplication, verify_card
 from card_reader.errors import ErrorCode, PinError, TransportError
-from card_reader.pcsc import list_readers
+from card_reader.pcsc import list_readers, wait_for_card_state
 from card_reader.softcard import DevCardIssuer, FaultyCard, Profile, VpcdBridge
 
 from .conftest import CardFactory
@@ -31,8 +32,10 @@ pytestmark = pytest.mark.pcsc
 
 READER = "Virtual PCD 00 01"
 PORT = 0x8C7B + 1
+SLOT0 = "Virtual PCD 00 00"  # the demo's slot: used only by the two-slot test, when empty
 ROOT = Path(__file__).resolve().parents[2]
 PIN = Profile.demo().pin
+T0_OR_T1 = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,28 +52,29 @@ def pcscd(test_reader: None) -> None:
         pytest.skip(f"pcscd with the vpcd driver is not running ({why}); bin/setup starts it")
 
 
-def _card_present() -> bool:
+def _card_present(reader: str = READER) -> bool:
     try:
-        return any(r.name == READER and r.atr for r in list_readers())
+        return any(r.name == reader and r.atr for r in list_readers())
     except TransportError:
         return False  # pcscd is away (a fault test restarts it): so is the card
 
 
 @contextlib.contextmanager
-def inserted(card: object, wait: bool = True) -> Iterator[VpcdBridge]:
-    """The card in the test slot for the duration of the block, then removed.
+def inserted(card: object, wait: bool = True, slot: int = 1) -> Iterator[VpcdBridge]:
+    """The card in the test slot (or ``slot``) for the duration of the block, then removed.
 
     ``wait=False`` yields at once instead of waiting for pcscd to see the card
     (a fault test may pull it at the kiosk's first APDU).
     """
-    bridge = VpcdBridge(card, port=PORT)  # type: ignore[arg-type]
+    reader, port = (READER, PORT) if slot == 1 else (SLOT0, PORT - 1)
+    bridge = VpcdBridge(card, port=port)  # type: ignore[arg-type]
     bridge.connect(timeout=5)
     stop = threading.Event()
     thread = threading.Thread(target=bridge.serve, args=(stop,), daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 5
-        while wait and not _card_present():
+        while wait and not _card_present(reader):
             assert time.monotonic() < deadline, "pcscd never saw the card"
             time.sleep(0.02)
         yield bridge
@@ -79,8 +83,29 @@ def inserted(card: object, wait: bool = True) -> Iterator[VpcdBridge]:
         bridge.remove()
         thread.join(5)
         deadline = time.monotonic() + 5
-        while _card_present() and time.monotonic() < deadline:
+        while _card_present(reader) and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+def reset_by_another_program(how: str = "reconnect", reader: str = READER) -> None:
+    """What another PC/SC client on the machine can do to a shared card: reset it, with
+    SCardReconnect(SCARD_RESET_CARD) or SCardDisconnect(SCARD_RESET_CARD), in its own context."""
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == scard.SCARD_S_SUCCESS
+    try:
+        hresult, handle, _ = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED, T0_OR_T1)
+        assert hresult == scard.SCARD_S_SUCCESS, scard.SCardGetErrorMessage(hresult)
+        if how == "reconnect":
+            hresult, _ = scard.SCardReconnect(
+                handle, scard.SCARD_SHARE_SHARED, T0_OR_T1, scard.SCARD_RESET_CARD
+            )
+            assert hresult == scard.SCARD_S_SUCCESS, scard.SCardGetErrorMessage(hresult)
+            hresult = scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
+        else:
+            hresult = scard.SCardDisconnect(handle, scard.SCARD_RESET_CARD)
+        assert hresult == scard.SCARD_S_SUCCESS, scard.SCardGetErrorMessage(hresult)
+    finally:
+        scard.SCardReleaseContext(ctx)
 
 
 def test_pcsc_scan_sees_the_software_card(card: CardFactory) -> None:
@@ -286,7 +311,12 @@ def kiosk_sim(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 def test_cli_readers_and_probe(card: CardFactory) -> None:
     with inserted(card()):
         readers = json.loads(kiosk_sim("readers", "--json").stdout)["readers"]
-        assert {"name": READER, "atr": "3b e0 00 ff 81 31 fe 45 14"} in readers
+        assert {
+            "name": READER,
+            "atr": "3b e0 00 ff 81 31 fe 45 14",
+            "device": "Virtual PCD 00",
+            "slot": 1,
+        } in readers
         probe = json.loads(kiosk_sim("probe", "--reader", READER, "--json").stdout)
         assert probe["mynumber_card"] is True and probe["pin_tries_left"] == 3
 
@@ -352,3 +382,113 @@ def test_cli_read_never_sends_a_malformed_pin(card: CardFactory) -> None:
             json.loads(kiosk_sim("probe", "--reader", READER, "--json").stdout)["pin_tries_left"]
             == 3
         )
+
+
+# --- robustness: a reset by another program, T=0 and T=1, two slots (issue 15, part 5)
+
+
+@pytest.mark.parametrize("how", ["reconnect", "disconnect"])
+def test_a_reset_by_another_program_loses_the_pin_and_is_taken_up_again(
+    card: CardFactory, how: str
+) -> None:
+    with inserted(card()), PcscTransport(READER) as transport:
+        app = TextApplication(transport)
+        app.select()
+        app.verify_pin(PIN)
+        reset_by_another_program(how)
+        with pytest.raises(TransportError) as err:
+            app.read_my_number()
+        assert err.value.code is ErrorCode.CARD_RESET
+        assert not app.pin_verified
+        with pytest.raises(TransportError) as err:  # pcscd keeps refusing the handle
+            transport.transmit(bytes.fromhex("00200091"))
+        assert err.value.code is ErrorCode.CARD_RESET
+        transport.reconnect()
+        # vpcd passed the reset on: the card itself lost the PIN (and the application)
+        again = TextApplication(transport)
+        again.select()
+        with pytest.raises(PinError) as pin_err:
+            again.read_my_number()
+        assert pin_err.value.code is ErrorCode.PIN_REQUIRED
+        assert again.pin_tries_left() == 3  # the reset spent no try
+
+
+def test_a_reset_before_the_pin_is_taken_up_by_the_client(card: CardFactory) -> None:
+    with inserted(card()), PcscTransport(READER) as transport:
+        app = TextApplication(transport)
+        reset_by_another_program()  # before the SELECT
+        app.select()
+        reset_by_another_program()  # between the SELECT and the tries-left query
+        assert app.pin_tries_left() == 3
+        app.verify_pin(PIN)
+        assert app.read_my_number() == Profile.demo().my_number
+
+
+def test_a_card_taken_out_between_commands_is_card_removed(card: CardFactory) -> None:
+    with inserted(card()) as bridge, PcscTransport(READER) as transport:
+        app = TextApplication(transport)
+        app.select()
+        bridge.remove()
+        deadline = time.monotonic() + 5
+        while transport.card_present():  # pcscd's next poll: SCARD_W_REMOVED_CARD from then on
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with pytest.raises(TransportError) as err:
+            app.pin_tries_left()
+        assert err.value.code is ErrorCode.CARD_REMOVED
+        with pytest.raises(TransportError) as err:
+            transport.reconnect()  # no card to take up again
+        assert err.value.code is ErrorCode.CARD_REMOVED
+
+
+@pytest.mark.parametrize(
+    ("atr", "t0", "protocol"),
+    [
+        ("3BE000FF8131FE4514", False, "T=1"),  # the card's own ATR: T=1 only
+        ("3B00", True, "T=0"),  # no interface bytes: T=0
+        # T=0 and T=1 offered: pcsc-lite prefers T=1 (and 61xx is still collected under it)
+        ("3B80800101", True, "T=1"),
+    ],
+)
+def test_the_protocol_the_atr_announces_is_used_and_t0_answers_are_collected(
+    card: CardFactory, issuer: DevCardIssuer, atr: str, t0: bool, protocol: str
+) -> None:
+    faulty = FaultyCard(card(), t0=t0, atr=bytes.fromhex(atr))
+    with inserted(faulty), PcscTransport(READER) as transport:
+        assert transport.atr == bytes.fromhex(atr)
+        assert transport.protocol == protocol
+        app = TextApplication(transport)
+        app.select()
+        assert app.pin_tries_left() == 3
+        app.verify_pin(PIN)
+        challenge = os.urandom(32)
+        verified = verify_card(
+            app.read_card_files(challenge), issuer.trust_store(), expected_challenge=challenge
+        )
+        assert verified.presence_checked
+        # under T=0: EF 0001's 6C 11 and the signature's 61 00 each cost one more APDU
+        assert app.apdu_count == (16 if t0 else 14)
+        assert faulty.count == app.apdu_count  # pcscd and vpcd added or hid nothing
+
+
+def test_one_card_seen_in_both_slots_of_a_dual_reader(card: CardFactory, tmp_path: Path) -> None:
+    """vpcd's two slots stand for the contact and contactless interfaces of one reader, with
+    the same card (profile and state) on both. The listing shows both; the whole name reads
+    that slot only; a part names the lowest slot; a watcher of one slot sees only that one."""
+    if _card_present(SLOT0):
+        pytest.skip(f"a card (a demo's?) is in {SLOT0!r}; this test needs it empty")
+    state = tmp_path / "state.json"
+    with inserted(card(state_path=state), slot=0), inserted(card(state_path=state)) as contactless:
+        readers = json.loads(kiosk_sim("readers", "--json").stdout)["readers"]
+        ours = [r for r in readers if r["device"] == "Virtual PCD 00"]
+        assert [(r["name"], r["slot"]) for r in ours] == [(SLOT0, 0), (READER, 1)]
+        assert ours[0]["atr"] == ours[1]["atr"] == "3b e0 00 ff 81 31 fe 45 14"
+        text = kiosk_sim("readers").stdout
+        assert f"{READER}: 3B E0 00 FF 81 31 FE 45 14  (same ATR as slot 0" in text
+        with PcscTransport(READER) as transport:
+            assert transport.reader == READER
+        with PcscTransport("virtual pcd") as transport:
+            assert transport.reader == SLOT0
+        contactless.remove()
+        assert wait_for_card_state(READER, present=False, timeout=3)
+        assert _card_present(SLOT0)  # the other interface still holds the card

@@ -288,3 +288,23 @@ def test_run_emulator_waits_for_vpcd(instance_dir: Path) -> None:
     stop.set()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_t0_card_on_the_wire_and_a_reset_from_vpcd(card: CardFactory, vpcd: FakeVpcd) -> None:
+    """What pcscd hands vpcd from a T=0 card (FaultyCard(t0=True)): its ATR, 61 xx for an
+    answer with data and the data to GET RESPONSE; vpcd's reset (02) drops the session, the
+    verified PIN and an answer still waiting."""
+    served = insert(FaultyCard(card(), t0=True), vpcd)
+    vpcd.control(0x04)
+    assert vpcd.recv_frame() == bytes.fromhex("3B00")
+    assert vpcd.transmit(SELECT_TEXT_AP) == b"\x90\x00"
+    assert vpcd.transmit(bytes.fromhex("002000910431323334")) == b"\x90\x00"
+    assert vpcd.transmit(bytes.fromhex("00B0810000")) == b"\x6c\x11"  # EF 0001 has 17 bytes
+    sign = bytes.fromhex("802A000033") + bytes(19) + bytes(32) + b"\x00"
+    assert vpcd.transmit(sign) == b"\x61\x00"  # 256 bytes of signature waiting
+    vpcd.control(0x02)
+    assert vpcd.transmit(bytes.fromhex("00C0000000")) == b"\x6a\x82"  # nothing waits now
+    assert vpcd.transmit(SELECT_TEXT_AP) == b"\x90\x00"
+    assert vpcd.transmit(bytes.fromhex("00B0810011")) == b"\x69\x82"  # the PIN is gone
+    served.bridge.remove()
+    assert served.join() is EndReason.REMOVED

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 
-from card_reader import InMemoryTransport, TransportError
+from card_reader import InMemoryTransport, PcscTransport, TextApplication, TransportError
 from card_reader.pcsc import list_readers
 from card_reader.softcard import FaultyCard, VpcdBridge
 from kiosk import KioskRuntime
@@ -37,7 +37,12 @@ from kiosk.flow import Flow
 from kiosk.payment import SimulatedTerminal
 from kiosk.printer import SimulatedPrinter
 
-from ..card_reader.test_pcsc import READER, inserted, pcscd  # noqa: F401 - skips without pcscd
+from ..card_reader.test_pcsc import (  # noqa: F401 - pcscd: skips without pcscd
+    READER,
+    inserted,
+    pcscd,
+    reset_by_another_program,
+)
 from .conftest import (
     KioskUnderTest,
     System,
@@ -57,6 +62,120 @@ CENTER_TIMEOUT = 2.0  # the kiosk's wait for the center
 VRS_TIMEOUT = 0.8  # the center's wait for VRS: shorter, so that a slow VRS is named as such
 PCSCD_PID = Path("/run/pcscd/pcscd.pid")
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+
+
+@pytest.mark.security("F01")
+def test_the_card_reset_at_every_apdu_of_a_visit(
+    system: System, stack: Stack, cases: Any, request: pytest.FixtureRequest
+) -> None:
+    """Another program resets the card (``FaultyCard(reset_at=)``: the APDU refused, as pcscd
+    refuses it). Before the PIN the kiosk takes the card up again and the visit goes on; from
+    the PIN on the visit ends, nothing charged, and the PIN is not sent again (the through-
+    the-reader test below resets it for real)."""
+    stack.heal()
+    holder = system.people[1]
+    cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
+    center = CenterClient(
+        stack.link.url, (str(cert), str(key)), str(system.kiosk_ca.cert_path), CENTER_TIMEOUT
+    )
+    opened = record_sessions(center)
+    printer = SimulatedPrinter()
+    cards: list[Any] = []
+    flow = Flow(
+        center,
+        printer,
+        "memory",
+        connect=lambda _r: InMemoryTransport(cards.pop()),
+        terminal=SimulatedTerminal(),
+    )
+    request.addfinalizer(KioskRuntime(center, flow, None).start().stop)
+
+    def until(*screens: str) -> str:
+        assert eventually(lambda: flow.screen in screens), (flow.screen, screens)
+        return flow.screen
+
+    for at in range(1, 15):  # SELECT, tries left, VERIFY, the 10 reads, the signature
+        cases()
+        card = FaultyCard(system.card(holder), reset_at=at)
+        this = Visit(flow, opened)
+        cards.append(card)
+        flow.card_event(True)
+        until("menu")
+        flow.act("covid-certificate")
+        until("pin")
+        assert flow.state().tries == 3, at
+        flow.act("pin", holder.pin)
+        if at <= 2:  # SELECT and the tries-left query spend nothing: taken up again
+            assert until("remove_card", "cancelled", "error") == "remove_card", at
+            flow.card_event(False)
+            until("municipality")
+            flow.act("cancel")
+        else:
+            assert until("remove_card", "cancelled", "error") == "cancelled", at
+            st = flow.state()
+            assert st.code == "card_reset" and st.message is not None, at
+            assert free(st.message.model_dump()), at
+            assert card.count == at  # nothing sent after the reset: no PIN sent again
+            flow.card_event(False)
+        assert_wiped(this, printer, stack, sessions=1)
+        again = TextApplication(InMemoryTransport(card.card))
+        again.select()
+        assert again.pin_tries_left() == 3, at  # no try lost
+        flow.act("ok")
+
+
+@pytest.mark.security("F01")
+@pytest.mark.parametrize("where", ["menu", "pin"])
+def test_the_card_reset_through_the_reader(
+    system: System, stack: Stack, request: pytest.FixtureRequest, where: str
+) -> None:
+    """A second PC/SC client resets the card in pcscd while the resident is on the menu (the
+    kiosk reconnects for the tries left) or on the PIN pad (the visit ends: the PIN is never
+    sent to a card whose PIN status the reset wiped, and no try is spent)."""
+    stack.heal()
+    holder = system.people[1]
+    cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
+    center = CenterClient(
+        stack.link.url, (str(cert), str(key)), str(system.kiosk_ca.cert_path), CENTER_TIMEOUT
+    )
+    opened = record_sessions(center)
+    printer = SimulatedPrinter()
+    flow = Flow(center, printer, READER, terminal=SimulatedTerminal())
+    request.addfinalizer(KioskRuntime(center, flow, None).start().stop)
+
+    def until(*screens: str) -> str:
+        assert eventually(lambda: flow.screen in screens, 10), (flow.screen, screens)
+        return flow.screen
+
+    card = FaultyCard(system.card(holder))  # counts the APDUs that reach the card
+    this = Visit(flow, opened)
+    with inserted(card):
+        flow.card_event(True)
+        until("menu")
+        if where == "menu":
+            reset_by_another_program()
+        flow.act("covid-certificate")
+        until("pin")
+        assert flow.state().tries == 3
+        if where == "pin":
+            reset_by_another_program()
+        flow.act("pin", holder.pin)
+        if where == "menu":
+            assert until("remove_card", "cancelled", "error") == "remove_card"
+            flow.card_event(False)
+            until("municipality")
+            flow.act("cancel")
+        else:
+            assert until("remove_card", "cancelled", "error") == "cancelled"
+            st = flow.state()
+            assert st.code == "card_reset" and st.message is not None
+            assert free(st.message.model_dump())
+            assert card.count == 2  # SELECT and the tries left: the VERIFY never reached it
+        assert_wiped(this, printer, stack, sessions=1)
+        with PcscTransport(READER) as transport:
+            app = TextApplication(transport)
+            app.select()
+            assert app.pin_tries_left() == 3
 
 
 # --- the system, with relays on its links
