@@ -245,6 +245,10 @@ class PcscTransport(Transport):
     def atr(self) -> bytes:
         return self._atr
 
+    @property
+    def protocol(self) -> str | None:
+        return {scard.SCARD_PROTOCOL_T0: "T=0", scard.SCARD_PROTOCOL_T1: "T=1"}.get(self._protocol)
+
     def transmit(self, apdu: bytes) -> bytes:
         with self._use:
             try:

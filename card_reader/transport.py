@@ -27,6 +27,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    @property
+    def protocol(self) -> str | None:
+        """``"T=0"`` or ``"T=1"`` when the reader says; None when there is no reader."""
+        return None
+
     def __enter__(self) -> Self:
         return self
 

@@ -4,7 +4,8 @@
 - ``profile``: the holder's profile (JSON) and the card's persistent state file;
 - ``issuer.DevCardIssuer``: the development card-issuer CA that personalizes cards;
 - ``faults.FaultyCard``: removal, delays and garbage answers for tests;
-- ``vpcd.VpcdBridge``: puts a card into pcscd's "Virtual PCD" reader.
+- ``vpcd.VpcdBridge``: puts a card into pcscd's "Virtual PCD" reader;
+- ``replay.ReplayCard``: answers as an APDU trace (``card_reader.trace``) says the card did.
 
 Every behaviour the reference leaves open is decided in README.md, one place.
 """
@@ -20,6 +21,7 @@ from .card import ATR, CardOS, SoftCard, SwError
 from .faults import FaultyCard
 from .issuer import DevCardIssuer
 from .profile import CardState, Profile, ProfileError
+from .replay import ReplayCard
 from .vpcd import VPCD_PORT, EndReason, VpcdBridge
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ def run_emulator(
     on_ready: Callable[[Profile], None] | None = None,
     *,
     retry_interval: float = 0.5,
+    wrap: Callable[[SoftCard], CardOS] | None = None,
 ) -> None:
     """Keeps the software card inserted in vpcd until ``stop_event`` is set.
 
@@ -42,13 +45,14 @@ def run_emulator(
     with its trust store); ``profile_path`` None means the demo holder and
     ``state_path`` None a throw-away card state. vpcd is retried until it
     answers, and the card is re-inserted whenever vpcd drops the link (pcscd
-    restarted). ``on_ready(profile)`` is called after every insertion.
+    restarted). ``on_ready(profile)`` is called after every insertion. ``wrap``: what
+    is inserted instead of the card itself (a ``ReplayCard`` around it).
     """
     issuer = DevCardIssuer.of_instance(Path(instance_dir))
     profile = Profile.load(profile_path) if profile_path is not None else Profile.demo()
     card = SoftCard.personalized(profile, issuer, CardState.load_or_create(state_path))
     stop = stop_event or threading.Event()
-    bridge = VpcdBridge(card, host, port)
+    bridge = VpcdBridge(card if wrap is None else wrap(card), host, port)
     waiting_logged = False
     try:
         while not stop.is_set():
@@ -80,6 +84,7 @@ __all__ = [
     "FaultyCard",
     "Profile",
     "ProfileError",
+    "ReplayCard",
     "SoftCard",
     "SwError",
     "VpcdBridge",
