@@ -137,10 +137,17 @@ class _Files:
 class TraceWriter:
     """The trace file: opened (or refused, ``TraceError``) before any card I/O."""
 
-    def __init__(self, path: Path, key: bytes, clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        path: Path,
+        key: bytes,
+        clock: Callable[[], float] = time.perf_counter,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.path = Path(path)
         self.key = key
-        self.clock = clock
+        self.clock = clock  # ``clock``, ``wall``: fixed ones make the example traces reproducible
+        self.wall = wall
         self._lock = threading.Lock()
         try:
             self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
@@ -157,7 +164,7 @@ class TraceWriter:
                 "reader": reader,
                 "atr": atr.hex(),
                 "protocol": protocol,
-                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "started": self.wall().isoformat(timespec="seconds"),
                 # which tester key the hashes are under: traces compare only under one key
                 "key_id": hashlib.sha256(b"key id" + self.key).hexdigest()[:16],
             }

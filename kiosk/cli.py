@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from serving import add_home_option
+
+if TYPE_CHECKING:
+    from card_reader import Transport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,17 +49,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=180.0,
         help="seconds the card/certificate reminders repeat before the kiosk wipes anyway",
     )
+    from card_reader.trace import add_trace_option
     from serving.logs import add_log_options
 
+    add_trace_option(p)
     add_log_options(p)
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from card_reader import CardError
     from serving import DevCa, Server, home, serve_until_stopped, setup_logging
 
     from . import create_app, runtime
 
+    try:
+        trace = _trace(args)  # a trace that cannot be written stops the kiosk before it starts
+    except CardError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens (set
     # here, for the kiosk's own process: in create_app it silenced every server of a test run)
@@ -77,6 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "IDLE_TIMEOUT": args.idle_timeout,
             "TAKE_TIMEOUT": args.take_timeout,
             "CENTER_TIMEOUT": args.center_timeout,
+            "CONNECT": trace,
         }
     )
     threads = runtime(app).start()  # the card watcher, the closer, the canceller
@@ -88,3 +103,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         threads.stop()
     return 0
+
+
+def _trace(args: argparse.Namespace) -> Callable[[str], Transport] | None:
+    """``--trace``: every card placed is opened through a tracing transport, one file."""
+    from card_reader.trace import TracingTransport, open_trace
+
+    from .flow import open_pcsc
+
+    writer = open_trace(args)
+    if writer is None:
+        return None
+    return lambda reader: TracingTransport(open_pcsc(reader), writer)
