@@ -18,6 +18,7 @@ SELECT's are written as their length and an HMAC-SHA256 under the tester's key
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
@@ -105,7 +106,7 @@ def command_fields(apdu: bytes, key: bytes | None) -> dict[str, Any]:
 
 
 def _mac(key: bytes, data: bytes) -> str:
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hmac.digest(key, data, "sha256").hex()
 
 
 @dataclass
@@ -135,7 +136,14 @@ class _Files:
 
 
 class TraceWriter:
-    """The trace file: opened (or refused, ``TraceError``) before any card I/O."""
+    """The trace file: opened (or refused, ``TraceError``) before any card I/O.
+
+    Lines are written as the APDUs come and flushed at least once a second and whenever
+    a traced card link closes: a flush per APDU would cost more than the round trip
+    through pcscd itself (``benchmarks/bench_card.py``).
+    """
+
+    FLUSH_EVERY = 1.0  # seconds
 
     def __init__(
         self,
@@ -153,11 +161,11 @@ class TraceWriter:
             self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise TraceError(f"cannot write the trace file {path}: {exc.strerror}") from None
-        self._start = clock()
+        self._start = self._flushed = clock()
         self._n = 0
 
     def header(self, reader: str | None, atr: bytes, protocol: str | None) -> None:
-        self._write(
+        line = json.dumps(
             {
                 "trace": FORMAT,
                 "version": VERSION,
@@ -167,23 +175,32 @@ class TraceWriter:
                 "started": self.wall().isoformat(timespec="seconds"),
                 # which tester key the hashes are under: traces compare only under one key
                 "key_id": hashlib.sha256(b"key id" + self.key).hexdigest()[:16],
-            }
+            },
+            separators=(",", ":"),
         )
+        with self._lock:
+            self._put(line + "\n")
+            self.flush()
 
-    def exchange(self, t0: float, t1: float, record: dict[str, Any]) -> None:
+    def exchange(self, t0: float, t1: float, fields: str) -> None:
+        """One APDU's line; ``fields``: its command and answer, already JSON (no braces)."""
         with self._lock:
             self._n += 1
-            n = self._n
-        self._write(
-            {"n": n, "t": round(t0 - self._start, 6), "dur_ms": round((t1 - t0) * 1e3, 3)} | record
-        )
+            self._put(
+                f'{{"n":{self._n},"t":{round(t0 - self._start, 6)!r},'
+                f'"dur_ms":{round((t1 - t0) * 1e3, 3)!r},{fields}}}\n'
+            )
+            if t1 - self._flushed >= self.FLUSH_EVERY:
+                self._flushed = t1
+                self.flush()
 
-    def _write(self, obj: dict[str, Any]) -> None:
-        line = json.dumps(obj, separators=(",", ":")) + "\n"
-        with self._lock:
-            if self._file is not None:
-                self._file.write(line)
-                self._file.flush()  # a crash or a killed kiosk keeps every APDU so far
+    def _put(self, line: str) -> None:
+        if self._file is not None:
+            self._file.write(line)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
 
     def close(self) -> None:
         with self._lock:
@@ -200,7 +217,8 @@ class TracingTransport(Transport):
         self.writer = writer
         self.owns_writer = owns_writer
         self._files = _Files()
-        self._lock = threading.Lock()
+        # the JSON of commands without secret data (SELECT, READ BINARY), made once each
+        self._commands: dict[bytes, str] = {}
         writer.header(getattr(inner, "reader", None), inner.atr, inner.protocol)
 
     @property
@@ -222,27 +240,30 @@ class TracingTransport(Transport):
             resp = self.inner.transmit(apdu)
         except CardError as exc:
             t1 = clock()
-            self.writer.exchange(
-                t0, t1, command_fields(apdu, self.writer.key) | {"error": exc.code.value}
-            )
+            self.writer.exchange(t0, t1, f'{self._command(apdu)},"error":"{exc.code.value}"')
             raise
         t1 = clock()
-        self.writer.exchange(t0, t1, self._record(apdu, resp))
+        self.writer.exchange(t0, t1, self._command(apdu) + self._answer(apdu, resp))
         return resp
 
-    def _record(self, apdu: bytes, resp: bytes) -> dict[str, Any]:
-        out = command_fields(apdu, self.writer.key)
+    def _command(self, apdu: bytes) -> str:
+        text = self._commands.get(apdu)
+        if text is None:
+            fields = command_fields(apdu, self.writer.key)
+            text = json.dumps(fields, separators=(",", ":"))[1:-1]
+            if not isinstance(fields.get("data"), dict) and len(self._commands) < 256:
+                self._commands[apdu] = text  # no PIN nor other secret is kept as a key
+        return text
+
+    def _answer(self, apdu: bytes, resp: bytes) -> str:
         if len(resp) < 2:  # not even a status word: kept as it came (a byte carries nothing)
-            return out | {"sw": None, "resp": resp.hex()}
+            return f',"sw":null,"resp":"{resp.hex()}"'
         data, sw = resp[:-2], int.from_bytes(resp[-2:], "big")
-        with self._lock:
-            clear = self._files.note(apdu, sw)
-        out["sw"] = f"{sw:04x}"
+        clear = self._files.note(apdu, sw)
         if clear or not data:
-            out["resp"] = data.hex()
-        else:
-            out["resp"] = {"len": len(data), "hmac": _mac(self.writer.key, data)}
-        return out
+            return f',"sw":"{sw:04x}","resp":"{data.hex()}"'
+        mac = _mac(self.writer.key, data)
+        return f',"sw":"{sw:04x}","resp":{{"len":{len(data)},"hmac":"{mac}"}}'
 
     def close(self) -> None:
         try:
@@ -250,6 +271,9 @@ class TracingTransport(Transport):
         finally:
             if self.owns_writer:
                 self.writer.close()
+            else:
+                with contextlib.suppress(ValueError):  # closed under us by its owner
+                    self.writer.flush()
 
 
 def add_trace_option(parser: argparse.ArgumentParser) -> None:
