@@ -13,6 +13,7 @@ from serving import add_home_option
 
 if TYPE_CHECKING:
     from card_reader import Transport
+    from card_reader.trace import TraceWriter
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,12 +60,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from card_reader import CardError
+    from card_reader.trace import open_trace
     from serving import DevCa, Server, home, serve_until_stopped, setup_logging
 
     from . import create_app, runtime
 
     try:
-        trace = _trace(args)  # a trace that cannot be written stops the kiosk before it starts
+        # a trace that cannot be written stops the kiosk before it starts
+        writer = open_trace(args)
     except CardError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -91,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "IDLE_TIMEOUT": args.idle_timeout,
             "TAKE_TIMEOUT": args.take_timeout,
             "CENTER_TIMEOUT": args.center_timeout,
-            "CONNECT": trace,
+            "CONNECT": None if writer is None else traced_connect(writer),
         }
     )
     threads = runtime(app).start()  # the card watcher, the closer, the canceller
@@ -102,16 +105,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_until_stopped(server)
     finally:
         threads.stop()
+        if writer is not None:
+            writer.close()
     return 0
 
 
-def _trace(args: argparse.Namespace) -> Callable[[str], Transport] | None:
+def traced_connect(writer: TraceWriter) -> Callable[[str], Transport]:
     """``--trace``: every card placed is opened through a tracing transport, one file."""
-    from card_reader.trace import TracingTransport, open_trace
+    from card_reader.trace import TracingTransport
 
     from .flow import open_pcsc
 
-    writer = open_trace(args)
-    if writer is None:
-        return None
     return lambda reader: TracingTransport(open_pcsc(reader), writer)

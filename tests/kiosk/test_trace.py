@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from card_reader import Transport
 from card_reader.softcard import ReplayCard
-from card_reader.trace import TracingTransport, open_trace, read_trace
-from kiosk.flow import Flow, open_pcsc
+from card_reader.trace import open_trace, read_trace
+from kiosk.cli import traced_connect
+from kiosk.flow import Flow
 
 from ..card_reader.test_pcsc import READER, inserted, pcscd  # noqa: F401 - skips without pcscd
 from ..card_reader.test_trace import TRACES
@@ -33,11 +35,11 @@ def until(flow: Flow, *screens: str, timeout: float = 15.0) -> str:
     return flow.screen
 
 
-def traced_connect(system: System, path: Path) -> Callable[[str], TracingTransport]:
-    # as kiosk serve --trace does (kiosk/cli.py): one writer, a traced link per card
+def kiosk_trace(system: System, path: Path) -> Callable[[str], Transport]:
+    # as kiosk serve --trace does: one writer, a traced link per card
     writer = open_trace(argparse.Namespace(trace=path, home=system.root / "kiosk"))
     assert writer is not None
-    return lambda reader: TracingTransport(open_pcsc(reader), writer)
+    return traced_connect(writer)
 
 
 def visit(flow: Flow, pin: str) -> str:
@@ -53,7 +55,7 @@ def test_a_visit_is_traced_without_personal_data(system: System) -> None:
     holder = system.people[1]
     path = system.root / "kiosk" / "visit-trace.jsonl"
     with (
-        running_kiosk(system, system.center_url, CONNECT=traced_connect(system, path)) as k,
+        running_kiosk(system, system.center_url, CONNECT=kiosk_trace(system, path)) as k,
         inserted(system.card(holder)),
     ):
         assert visit(k.flow, holder.pin) == "remove_card"
