@@ -110,10 +110,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def traced_connect(writer: TraceWriter) -> Callable[[str], Transport]:
-    """``--trace``: every card placed is opened through a tracing transport, one file."""
+def traced_connect(
+    writer: TraceWriter, connect: Callable[[str], Transport] | None = None
+) -> Callable[[str], Transport]:
+    """``--trace``: every card placed is opened (``connect``, default PC/SC) through a
+    tracing transport, all into one file."""
     from card_reader.trace import TracingTransport
 
     from .flow import open_pcsc
 
-    return lambda reader: TracingTransport(open_pcsc(reader), writer)
+    opener = connect or open_pcsc
+    return lambda reader: TracingTransport(opener(reader), writer)

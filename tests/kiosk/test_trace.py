@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from card_reader.softcard import ReplayCard
 from card_reader.trace import open_trace, read_trace
 from kiosk.cli import traced_connect
 from kiosk.flow import Flow
+from vrs.demo import Resident
 
 from ..card_reader.test_pcsc import READER, inserted, pcscd  # noqa: F401 - skips without pcscd
 from ..card_reader.test_trace import TRACES
@@ -33,6 +34,15 @@ def until(flow: Flow, *screens: str, timeout: float = 15.0) -> str:
         assert time.monotonic() < deadline, (flow.screen, screens)
         time.sleep(0.02)
     return flow.screen
+
+
+def secret_forms(holder: Resident) -> Iterator[str]:
+    """The resident's secrets as text, JSON escapes and the hex of their UTF-8 (the card's)."""
+    for secret in (*holder.secrets(), holder.address, holder.birth.strftime("%Y%m%d")):
+        yield secret
+        yield json.dumps(secret)[1:-1]
+        yield secret.encode().hex()
+    yield holder.pin.encode().hex()
 
 
 def kiosk_trace(system: System, path: Path) -> Callable[[str], Transport]:
@@ -67,7 +77,7 @@ def test_a_visit_is_traced_without_personal_data(system: System) -> None:
     assert lines[0]["reader"] == READER and lines[0]["protocol"] == "T=1"
     assert len(lines) == 15  # the header, then the kiosk's 14 APDUs
     text = path.read_text()
-    for secret in (*holder.secrets(), holder.pin.encode().hex()):
+    for secret in secret_forms(holder):
         assert secret not in text, secret
 
 
