@@ -11,6 +11,9 @@ second Virtual PCD slot, a throw-away instance directory), then measures:
    against the trust store; with the number of APDUs it took;
 3. `kiosk-sim card conformance` (no PIN try): wall and CPU time of the probe as
    its own process (os.wait4's rusage), and of the session alone in this process.
+4. what ``--trace`` costs (``card_reader.trace``): the same APDUs with and without
+   a ``TracingTransport``, in alternating blocks of one run: the round trip, the
+   ratio, and this process's CPU time per APDU (``resource.getrusage``).
 
 Needs pcscd running with the vpcd driver (bin/setup starts it).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import statistics
 import subprocess
@@ -31,6 +35,8 @@ from card_reader import PcscTransport, TextApplication, TrustStore, verify_card
 from card_reader.conformance import run_conformance
 from card_reader.pcsc import wait_for_card_state
 from card_reader.softcard import DevCardIssuer
+from card_reader.trace import TraceWriter, TracingTransport, trace_key
+from card_reader.transport import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
 READER = "Virtual PCD 00 01"
@@ -101,6 +107,83 @@ def probe_conformance(rounds: int) -> None:
     )
 
 
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def trace_overhead(instance: Path, rounds: int, reads: int) -> None:
+    """The same APDUs with and without tracing, alternating blocks so drift hits both."""
+    key = trace_key(instance)
+    with PcscTransport(READER, timeout=5.0) as plain:
+        writer = TraceWriter(instance / "bench-trace.jsonl", key)
+        traced = TracingTransport(plain, writer)
+
+        def selects(t: Transport, n: int) -> tuple[list[float], float]:
+            times, c0 = [], cpu()
+            for _ in range(n):
+                t0 = time.perf_counter()
+                t.transmit(SELECT)
+                times.append((time.perf_counter() - t0) * 1e3)
+            return times, cpu() - c0
+
+        def sessions(t: Transport, n: int) -> tuple[list[float], float, int]:
+            times, c0, count = [], cpu(), 0
+            for _ in range(n):
+                t0 = time.perf_counter()
+                app = TextApplication(t)
+                app.select()
+                app.pin_tries_left()
+                app.verify_pin("1234")
+                app.read_card_files(secrets.token_bytes(32))
+                count = app.apdu_count
+                times.append((time.perf_counter() - t0) * 1e3)
+            return times, cpu() - c0, count
+
+        selects(plain, 200)  # warm-up
+        sel: dict[str, list[float]] = {"plain": [], "traced": []}
+        sel_cpu = {"plain": 0.0, "traced": 0.0}
+        ses: dict[str, list[float]] = {"plain": [], "traced": []}
+        ses_cpu = {"plain": 0.0, "traced": 0.0}
+        per_session = 0
+        block = 100
+        for _ in range(max(1, rounds // block)):
+            for name, t in (("plain", plain), ("traced", traced)):
+                times, used = selects(t, block)
+                sel[name] += times
+                sel_cpu[name] += used
+        for _ in range(max(1, reads // 10)):
+            for name, t in (("plain", plain), ("traced", traced)):
+                times, used, per_session = sessions(t, 10)
+                ses[name] += times
+                ses_cpu[name] += used
+        writer.close()
+    print(
+        f"--trace overhead ({len(sel['plain'])} SELECTs and {len(ses['plain'])} card reads each way):"
+    )
+    for name in ("plain", "traced"):
+        n = len(sel[name])
+        print(
+            f"  SELECT {name:6}: median {statistics.median(sel[name]):.3f} ms"
+            f"   CPU {sel_cpu[name] / n * 1e6:.0f} us/APDU"
+        )
+    for name in ("plain", "traced"):
+        apdus = len(ses[name]) * per_session
+        print(
+            f"  read   {name:6}: median {statistics.median(ses[name]) / per_session:.3f} ms/APDU"
+            f"   CPU {ses_cpu[name] / apdus * 1e6:.0f} us/APDU"
+        )
+    sel_ratio = statistics.median(sel["traced"]) / statistics.median(sel["plain"]) - 1
+    ses_ratio = statistics.median(ses["traced"]) / statistics.median(ses["plain"]) - 1
+    n_sel, n_ses = len(sel["plain"]), len(ses["plain"]) * per_session
+    cpu_sel = (sel_cpu["traced"] - sel_cpu["plain"]) / n_sel * 1e6
+    cpu_ses = (ses_cpu["traced"] - ses_cpu["plain"]) / n_ses * 1e6
+    print(
+        f"  overhead: SELECT {sel_ratio:+.1%} of the round trip ({cpu_sel:+.0f} us CPU/APDU),"
+        f" read {ses_ratio:+.1%} ({cpu_ses:+.0f} us CPU/APDU); target <= 10 %"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=2000, help="APDU round trips to time")
@@ -141,6 +224,7 @@ def main() -> int:
                 print(f"read and verify a card ({args.reads} times, {count} APDUs each):")
                 print(f"  median {statistics.median(reads):.2f} ms   p99 {pct(reads, 0.99):.2f} ms")
             probe_conformance(args.probes)
+            trace_overhead(instance, args.rounds, args.reads)
         finally:
             proc.terminate()
             proc.wait(5)

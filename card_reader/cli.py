@@ -10,18 +10,25 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import files, mynumber
 from .client import CardFiles, TextApplication, pin_is_well_formed
-from .errors import CardError, ErrorCode, PinError, tries_left_text
+from .errors import CardError, ErrorCode, PinError, TraceError, tries_left_text
 from .pcsc import PcscTransport, list_readers
+from .trace import add_trace_option, trace_transport
+from .transport import Transport
 from .trust import TrustStore
 from .verify import verify_card
 
+if TYPE_CHECKING:
+    from .softcard import CardOS, SoftCard
+
 VPCD_PORT = 0x8C7B  # Debian's /etc/reader.conf.d/vpcd: slot 0; slot 1 is the next port
 EXIT_OK, EXIT_FAIL, EXIT_UNUSABLE, EXIT_UNVERIFIED = 0, 1, 2, 4
+EXIT_USAGE = EXIT_UNUSABLE  # a trace or replay file that cannot be used
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,12 +51,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("--reader", help="reader name or part of it (default: first with a card)")
         p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a card")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--instance", type=Path, default=None)
+        add_trace_option(p)
         p.set_defaults(func=func)
         if name == "read":
             p.add_argument("--last-try", action="store_true", help="allow using the last PIN try")
             p.add_argument("--show-number", action="store_true", help="print the full My Number")
             p.add_argument("--trust", type=Path, help="trust store (default: the instance's)")
-            p.add_argument("--instance", type=Path, default=None)
 
     text = "how the card in the reader differs from the software card (spends no PIN try)"
     p = cmds.add_parser("conformance", help=text, description=text)
@@ -87,6 +95,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="stay up and insert, remove and switch cards on commands at this Unix socket "
         "(card_reader/softcard/slot.py); --profile is then the card inserted first, if any",
     )
+    p.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="TRACE",
+        help="answer as the card of this APDU trace did (--trace of probe, read, kiosk serve); "
+        "the software card answers what the trace does not know, and every VERIFY",
+    )
+    p.add_argument(
+        "--replay-timing", action="store_true", help="with --replay: answer as slowly as traced"
+    )
     from serving.logs import add_log_options
 
     add_log_options(p)
@@ -122,7 +141,7 @@ def _fail(
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(f"error: {exc.message}", file=sys.stderr)
-    return EXIT_FAIL
+    return EXIT_USAGE if exc.code is ErrorCode.BAD_TRACE else EXIT_FAIL
 
 
 def cmd_readers(args: argparse.Namespace) -> int:
@@ -155,12 +174,17 @@ def cmd_readers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _connect(args: argparse.Namespace) -> Transport:
+    """The card in ``args.reader``, traced with ``--trace`` (the file opened first)."""
+    return trace_transport(args, lambda: PcscTransport(args.reader, wait=args.wait))
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     try:
-        with PcscTransport(args.reader, wait=args.wait) as transport:
+        with _connect(args) as transport:
             app = TextApplication(transport)
             base = {
-                "reader": transport.reader,
+                "reader": getattr(transport, "reader", None),
                 "atr": transport.atr.hex(" "),
                 "protocol": transport.protocol,
             }
@@ -172,7 +196,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                         args,
                         {**base, "mynumber_card": False},
                         [
-                            f"reader: {transport.reader}",
+                            f"reader: {base['reader']}",
                             f"ATR:    {transport.atr.hex(' ').upper()}",
                             "not a My Number Card",
                         ],
@@ -227,11 +251,12 @@ def read_with_pin(
     last_try: bool = False,
     quiet: bool = False,
     challenge: bytes | None = None,
+    connect: Callable[[], Transport] | None = None,
 ) -> CardFiles:
     """The card's files after the PIN asked on the terminal (stdin when it is not one):
     the tries left shown first (on stderr, unless ``quiet``), a locked PIN refused, the
     last try used only with ``last_try``. Every failure is a CardError."""
-    with PcscTransport(reader, wait=wait) as transport:
+    with (connect or (lambda: PcscTransport(reader, wait=wait)))() as transport:
         app = TextApplication(transport)
         app.select()
         tries = app.pin_tries_left()
@@ -262,6 +287,7 @@ def cmd_read(args: argparse.Namespace) -> int:
             last_try=args.last_try,
             quiet=args.json,
             challenge=challenge,
+            connect=lambda: _connect(args),  # traced with --trace
         )
     except CardError as exc:
         return _fail(args, exc)
@@ -324,6 +350,13 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     from .softcard import Profile, run_emulator  # the software card is only needed here
 
+    wrap = None
+    if args.replay is not None or args.replay_timing:
+        try:
+            wrap = _replay(args)
+        except TraceError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return EXIT_USAGE
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     instance = args.instance or home()
     state = args.state or instance / "cards" / (
@@ -355,9 +388,23 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             stop,
             on_ready=ready,
             quirks=args.quirks,
+            wrap=wrap,
         )
     print("software card removed", flush=True)
     return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> Callable[[SoftCard], CardOS]:
+    """``--replay``: the trace, loaded and checked before the card goes in."""
+    from .softcard import ReplayCard
+    from .trace import read_trace
+
+    if args.replay is None:
+        raise TraceError("--replay-timing needs --replay TRACE")
+    if args.control is not None:
+        raise TraceError("--replay is for one card; it does not go with --control")
+    trace = read_trace(args.replay)
+    return lambda card: ReplayCard(card, trace, timing=args.replay_timing)
 
 
 def _emulate_controlled(args: argparse.Namespace, instance: Path, state: Path) -> int:

@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_ISSUER = "unknown_issuer"
     BAD_CERTIFICATE = "bad_certificate"
     BAD_PRESENCE_SIGNATURE = "bad_presence_signature"
+    # APDU traces (trace.py)
+    BAD_TRACE = "bad_trace"
 
 
 class CardError(Exception):
@@ -83,3 +85,10 @@ class PinError(CardError):
 
 class VerificationError(CardError):
     """The card's data or signatures do not verify."""
+
+
+class TraceError(CardError):
+    """An APDU trace cannot be written, or a trace given to replay is not one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.BAD_TRACE, message)

@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, Response, send_from_directory
 
 from . import api
 from .center import CenterClient
-from .flow import CardWatcher, Flow
+from .flow import CardWatcher, Flow, open_pcsc
 from .printer import CupsPrinter, SimulatedPrinter
 from .runtime import KioskRuntime, runtime
 
@@ -73,6 +73,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         idle_timeout=float(cfg["IDLE_TIMEOUT"]),
         take_timeout=float(cfg["TAKE_TIMEOUT"]),
         terminal=cfg.get("PAYMENT"),  # a PaymentTerminal; None: the simulated one
+        # opens the card in the reader: PC/SC, or one that traces it (kiosk serve --trace)
+        connect=cfg.get("CONNECT") or open_pcsc,
     )
     app.extensions["kiosk_flow"] = kiosk_flow
     # nothing starts here: runtime(app).start() does, for whoever serves the app

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from serving import add_home_option
+
+if TYPE_CHECKING:
+    from card_reader import Transport
+    from card_reader.trace import TraceWriter
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,17 +50,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=180.0,
         help="seconds the card/certificate reminders repeat before the kiosk wipes anyway",
     )
+    from card_reader.trace import add_trace_option
     from serving.logs import add_log_options
 
+    add_trace_option(p)
     add_log_options(p)
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from card_reader import CardError
+    from card_reader.trace import open_trace
     from serving import DevCa, Server, home, serve_until_stopped, setup_logging
 
     from . import create_app, runtime
 
+    try:
+        # a trace that cannot be written stops the kiosk before it starts
+        writer = open_trace(args)
+    except CardError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     setup_logging(args.log_file, max_bytes=args.log_max_bytes, backups=args.log_backups)
     # werkzeug's request log would write URLs only, but the kiosk keeps its log to screens (set
     # here, for the kiosk's own process: in create_app it silenced every server of a test run)
@@ -77,6 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "IDLE_TIMEOUT": args.idle_timeout,
             "TAKE_TIMEOUT": args.take_timeout,
             "CENTER_TIMEOUT": args.center_timeout,
+            "CONNECT": None if writer is None else traced_connect(writer),
         }
     )
     threads = runtime(app).start()  # the card watcher, the closer, the canceller
@@ -87,4 +105,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_until_stopped(server)
     finally:
         threads.stop()
+        if writer is not None:
+            writer.close()
     return 0
+
+
+def traced_connect(
+    writer: TraceWriter, connect: Callable[[str], Transport] | None = None
+) -> Callable[[str], Transport]:
+    """``--trace``: every card placed is opened (``connect``, default PC/SC) through a
+    tracing transport, all into one file."""
+    from card_reader.trace import TracingTransport
+
+    from .flow import open_pcsc
+
+    opener = connect or open_pcsc
+    return lambda reader: TracingTransport(opener(reader), writer)

@@ -5,7 +5,8 @@
 - ``issuer.DevCardIssuer``: the development card-issuer CA that personalizes cards;
 - ``faults.FaultyCard``: removal, delays and garbage answers for tests;
 - ``quirks.QuirkyCard``: named ways a card may differ (``QUIRKS``), for the conformance probe;
-- ``vpcd.VpcdBridge``: puts a card into pcscd's "Virtual PCD" reader.
+- ``vpcd.VpcdBridge``: puts a card into pcscd's "Virtual PCD" reader;
+- ``replay.ReplayCard``: answers as an APDU trace (``card_reader.trace``) says the card did.
 
 Every behaviour the reference leaves open is decided in README.md, one place.
 """
@@ -22,6 +23,7 @@ from .faults import FaultyCard
 from .issuer import DevCardIssuer
 from .profile import CardState, Profile, ProfileError
 from .quirks import QUIRKS, QuirkyCard
+from .replay import ReplayCard
 from .vpcd import VPCD_PORT, EndReason, VpcdBridge
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ def run_emulator(
     *,
     retry_interval: float = 0.5,
     quirks: Sequence[str] = (),
+    wrap: Callable[[SoftCard], CardOS] | None = None,
 ) -> None:
     """Keeps the software card inserted in vpcd until ``stop_event`` is set.
 
@@ -46,15 +49,16 @@ def run_emulator(
     ``state_path`` None a throw-away card state. vpcd is retried until it
     answers, and the card is re-inserted whenever vpcd drops the link (pcscd
     restarted). ``on_ready(profile)`` is called after every insertion. ``quirks``
-    names the ``quirks.QUIRKS`` the card shows (a card that differs, on purpose).
+    names the ``quirks.QUIRKS`` the card shows (a card that differs, on purpose);
+    ``wrap``: what is inserted instead of the software card itself (a ``ReplayCard``
+    around it).
     """
     issuer = DevCardIssuer.of_instance(Path(instance_dir))
     profile = Profile.load(profile_path) if profile_path is not None else Profile.demo()
-    card: CardOS = SoftCard.personalized(profile, issuer, CardState.load_or_create(state_path))
-    if quirks:
-        card = QuirkyCard(card, quirks)
+    soft = SoftCard.personalized(profile, issuer, CardState.load_or_create(state_path))
+    card: CardOS = QuirkyCard(soft, quirks) if quirks else soft
     stop = stop_event or threading.Event()
-    bridge = VpcdBridge(card, host, port)
+    bridge = VpcdBridge(card if wrap is None else wrap(soft), host, port)
     waiting_logged = False
     try:
         while not stop.is_set():
@@ -88,6 +92,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "QuirkyCard",
+    "ReplayCard",
     "SoftCard",
     "SwError",
     "VpcdBridge",
