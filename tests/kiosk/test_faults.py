@@ -74,21 +74,7 @@ def test_the_card_reset_at_every_apdu_of_a_visit(
     the-reader test below resets it for real)."""
     stack.heal()
     holder = system.people[1]
-    cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
-    center = CenterClient(
-        stack.link.url, (str(cert), str(key)), str(system.kiosk_ca.cert_path), CENTER_TIMEOUT
-    )
-    opened = record_sessions(center)
-    printer = SimulatedPrinter()
-    cards: list[Any] = []
-    flow = Flow(
-        center,
-        printer,
-        "memory",
-        connect=lambda _r: InMemoryTransport(cards.pop()),
-        terminal=SimulatedTerminal(),
-    )
-    request.addfinalizer(KioskRuntime(center, flow, None).start().stop)
+    flow, cards, opened, printer = memory_kiosk(system, stack, request)
 
     def until(*screens: str) -> str:
         assert eventually(lambda: flow.screen in screens), (flow.screen, screens)
@@ -338,6 +324,30 @@ def free(text: dict[str, str]) -> bool:
     return "料金はかかりません" in text["ja"] and "not charged" in text["en"]
 
 
+def memory_kiosk(
+    system: System, stack: Stack, request: pytest.FixtureRequest
+) -> tuple[Flow, list[Any], list[str], SimulatedPrinter]:
+    """A kiosk's flow on the real center whose cards are the in-memory ones put in the list
+    it returns; its canceller and closer run as the kiosk's runtime starts them (no card
+    watcher: the test says when a card comes and goes)."""
+    cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
+    center = CenterClient(
+        stack.link.url, (str(cert), str(key)), str(system.kiosk_ca.cert_path), CENTER_TIMEOUT
+    )
+    opened = record_sessions(center)
+    printer = SimulatedPrinter()
+    cards: list[Any] = []
+    flow = Flow(
+        center,
+        printer,
+        "memory",
+        connect=lambda _r: InMemoryTransport(cards.pop()),
+        terminal=SimulatedTerminal(),
+    )
+    request.addfinalizer(KioskRuntime(center, flow, None).start().stop)
+    return flow, cards, opened, printer
+
+
 def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while not check():
@@ -417,22 +427,7 @@ def test_the_card_pulled_at_every_apdu_of_a_visit(
     kiosk's flow with the software card's fault injection (the real reader path: below)."""
     stack.heal()
     holder = system.people[1]
-    cert, key = system.kiosk_ca.issue("kiosk-K0001", "K0001")
-    center = CenterClient(
-        stack.link.url, (str(cert), str(key)), str(system.kiosk_ca.cert_path), CENTER_TIMEOUT
-    )
-    opened = record_sessions(center)
-    printer = SimulatedPrinter()
-    cards: list[Any] = []
-    flow = Flow(
-        center,
-        printer,
-        "memory",
-        connect=lambda _r: InMemoryTransport(cards.pop()),
-        terminal=SimulatedTerminal(),
-    )
-    # the canceller and the closer, as the kiosk's runtime starts them (no card watcher)
-    request.addfinalizer(KioskRuntime(center, flow, None).start().stop)
+    flow, cards, opened, printer = memory_kiosk(system, stack, request)
 
     def until(*screens: str) -> str:
         assert eventually(lambda: flow.screen in screens), (flow.screen, screens)
